@@ -1,0 +1,58 @@
+//! Compile-time capacities. Each has a documented default that a
+//! build-time environment variable can change, e.g.
+//! `DATASERVICE_SYNC_TAG_CAPACITY=32768 cargo build --release`.
+
+/// How many distinct tags the tag table holds (default 16,384,
+/// `DATASERVICE_SYNC_TAG_CAPACITY`). Tags beyond it are counted in
+/// `tags_over_capacity_total` and reported; the others keep syncing.
+pub const TAG_CAPACITY: usize = parse_or(option_env!("DATASERVICE_SYNC_TAG_CAPACITY"), 16_384);
+
+/// Longest Data-Service key, in bytes of UTF-8 (default 128,
+/// `DATASERVICE_SYNC_MAX_KEY_LEN`). Longer keys are rejected as `key_too_long`.
+pub const MAX_KEY_LEN: usize = parse_or(option_env!("DATASERVICE_SYNC_MAX_KEY_LEN"), 128);
+
+/// Longest string value, in bytes of UTF-8 (default 64,
+/// `DATASERVICE_SYNC_MAX_STRING_LEN`). Longer strings are rejected as
+/// `string_too_long`.
+pub const MAX_STRING_VALUE_LEN: usize =
+    parse_or(option_env!("DATASERVICE_SYNC_MAX_STRING_LEN"), 64);
+
+/// How many recent errors the statistics keep, with their time (the seed's 100).
+pub const RECENT_ERRORS: usize = 100;
+
+/// Longest message kept per recent error, in bytes.
+pub const ERROR_MESSAGE_LEN: usize = 120;
+
+/// Most requests the engine has in flight at once.
+pub const MAX_IN_FLIGHT: usize = 16;
+
+/// How many rejected keys are remembered so that each is logged once.
+pub const REJECTED_KEYS_LOGGED: usize = 1024;
+
+/// Deepest JSON nesting accepted in any document; deeper is a document error.
+pub const MAX_JSON_DEPTH: usize = 64;
+
+const _: () = assert!(TAG_CAPACITY > 0 && TAG_CAPACITY < (u32::MAX / 4) as usize);
+const _: () = assert!(MAX_KEY_LEN >= 8 && MAX_STRING_VALUE_LEN >= 8);
+const _: () = assert!(REJECTED_KEYS_LOGGED.is_power_of_two());
+
+/// Parses a decimal build-time setting; a bad value stops the build.
+const fn parse_or(text: Option<&str>, default: usize) -> usize {
+    let bytes = match text {
+        Some(text) => text.as_bytes(),
+        None => return default,
+    };
+    assert!(!bytes.is_empty(), "capacity setting is empty");
+    let mut value: usize = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let digit = bytes[i];
+        assert!(
+            digit.is_ascii_digit(),
+            "capacity setting is not a decimal number"
+        );
+        value = value * 10 + (digit - b'0') as usize;
+        i += 1;
+    }
+    value
+}

@@ -1,0 +1,124 @@
+//! What the engine tells the runner to log: one event per change of state,
+//! never one per tag per cycle.
+
+use core::fmt;
+
+use crate::peer::{SinkError, SourceProblem};
+use crate::reading::{KeyPreview, RejectReason};
+use crate::time::Duration;
+
+/// How loud an event is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Normal operation.
+    Info,
+    /// Data is not flowing, or some of it is refused.
+    Warn,
+}
+
+/// Something the operator should hear about once.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// The polling service answered after failing (or for the first time).
+    SourceUp {
+        /// Good reads in the document.
+        good_reads: u32,
+        /// Failed cycles before this one.
+        after_failures: u32,
+    },
+    /// The polling service failed, or failed differently than before.
+    SourceDown(SourceProblem),
+    /// The Data-Service accepted a write after failing (or for the first time).
+    SinkUp {
+        /// Failed attempts before this one.
+        after_failures: u32,
+        /// How long it was down.
+        down_for: Duration,
+    },
+    /// The Data-Service failed, or failed differently than before.
+    SinkDown(SinkError),
+    /// A tag was rejected (once per tag).
+    TagRejected {
+        /// Why.
+        reason: RejectReason,
+        /// Which tag.
+        tag: KeyPreview,
+    },
+    /// The Data-Service answered a write with `ok: false` (once per tag).
+    WriteRejected {
+        /// Which key.
+        key: KeyPreview,
+        /// Its error text.
+        error: heapless::String<64>,
+    },
+    /// Good reads found no room in the tag table (once per episode).
+    TableFull {
+        /// The table's capacity.
+        capacity: usize,
+        /// Tags left out in this cycle.
+        left_out: u32,
+    },
+    /// Every tag fits in the table again.
+    TableFullCleared,
+    /// An interval tick came while a cycle was still running.
+    CycleOverrun {
+        /// How long the running cycle has taken so far.
+        running_for: Duration,
+    },
+}
+
+impl Event {
+    /// How loud the event is.
+    pub fn level(&self) -> Level {
+        match self {
+            Event::SourceUp { .. } | Event::SinkUp { .. } | Event::TableFullCleared => Level::Info,
+            _ => Level::Warn,
+        }
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::SourceUp {
+                good_reads,
+                after_failures,
+            } => write!(
+                f,
+                "source up: document accepted with {good_reads} good reads \
+                 (after {after_failures} failed fetches)"
+            ),
+            Event::SourceDown(problem) => {
+                write!(f, "source down: {problem}; retrying every interval")
+            }
+            Event::SinkUp {
+                after_failures,
+                down_for,
+            } => write!(
+                f,
+                "sink up: Data-Service accepted a write (after {after_failures} failed attempts, down for {down_for})"
+            ),
+            Event::SinkDown(error) => write!(
+                f,
+                "sink down: {error}; values stay pending and are retried with backoff"
+            ),
+            Event::TagRejected { reason, tag } => {
+                write!(f, "tag rejected ({reason}), not written: {tag}")
+            }
+            Event::WriteRejected { key, error } => {
+                write!(f, "write rejected by the Data-Service: {key}: {error}")
+            }
+            Event::TableFull { capacity, left_out } => write!(
+                f,
+                "tag table full ({capacity} tags): {left_out} tags left out this cycle \
+                 (counted in tags_over_capacity_total); the others keep syncing"
+            ),
+            Event::TableFullCleared => f.write_str("tag table: every tag fits again"),
+            Event::CycleOverrun { running_for } => write!(
+                f,
+                "cycle overrun: previous cycle still running after {running_for}; \
+                 the next starts right after it"
+            ),
+        }
+    }
+}

@@ -1,0 +1,398 @@
+//! From one polled entry to a reading: a good value under its key, a failed
+//! read, or a rejection with a reason.
+
+use core::fmt::{self, Write};
+
+use crate::key::{Key, KeyTemplate};
+use crate::value::{StringValue, Value, parse_number};
+use crate::wire::json::{JsonStr, Token};
+use crate::wire::polled::{Entry, RawValue};
+
+/// The statuses that mean a good read: the deployed backend's `ok` and the
+/// product documentation's `SUCCESS`, in both cases.
+pub const GOOD_STATUSES: [&str; 4] = ["SUCCESS", "success", "ok", "OK"];
+
+/// Why an entry was not written. Each reason has its own counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum RejectReason {
+    /// `NaN`, `Infinity` or `-Infinity`.
+    NonFiniteNumber,
+    /// An integer beyond `i64`, or a float beyond `f64`.
+    NumberOutOfRange,
+    /// An object or an array as the value.
+    UnsupportedValueType,
+    /// A good status with a `null` value.
+    NullValue,
+    /// A good status and no `value` field.
+    MissingValue,
+    /// No `status` field.
+    MissingStatus,
+    /// A `status` that is not a string.
+    StatusNotString,
+    /// A `tag_name` or `name` that is not a string.
+    NameNotString,
+    /// The key is longer than [`MAX_KEY_LEN`](crate::config::MAX_KEY_LEN).
+    KeyTooLong,
+    /// A string value longer than
+    /// [`MAX_STRING_VALUE_LEN`](crate::config::MAX_STRING_VALUE_LEN).
+    StringTooLong,
+    /// A device whose value is not an object of tags.
+    DeviceNotObject,
+    /// A tag whose value is not an object.
+    TagNotObject,
+}
+
+impl RejectReason {
+    /// Every reason, in counter order.
+    pub const ALL: [RejectReason; 12] = [
+        RejectReason::NonFiniteNumber,
+        RejectReason::NumberOutOfRange,
+        RejectReason::UnsupportedValueType,
+        RejectReason::NullValue,
+        RejectReason::MissingValue,
+        RejectReason::MissingStatus,
+        RejectReason::StatusNotString,
+        RejectReason::NameNotString,
+        RejectReason::KeyTooLong,
+        RejectReason::StringTooLong,
+        RejectReason::DeviceNotObject,
+        RejectReason::TagNotObject,
+    ];
+
+    /// The name used in logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::NonFiniteNumber => "non_finite_number",
+            RejectReason::NumberOutOfRange => "number_out_of_range",
+            RejectReason::UnsupportedValueType => "unsupported_value_type",
+            RejectReason::NullValue => "null_value",
+            RejectReason::MissingValue => "missing_value",
+            RejectReason::MissingStatus => "missing_status",
+            RejectReason::StatusNotString => "status_not_string",
+            RejectReason::NameNotString => "name_not_string",
+            RejectReason::KeyTooLong => "key_too_long",
+            RejectReason::StringTooLong => "string_too_long",
+            RejectReason::DeviceNotObject => "device_not_object",
+            RejectReason::TagNotObject => "tag_not_object",
+        }
+    }
+
+    /// Position in [`RejectReason::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The first bytes of a key (or of `device/tag_id` when no key could be
+/// built), to name a tag in a log line without copying a huge name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyPreview {
+    /// At most 64 bytes of the name.
+    pub text: heapless::String<64>,
+    /// The full name's length in bytes.
+    pub full_len: usize,
+}
+
+impl KeyPreview {
+    /// A preview of `device/tag_id` for an entry that has no key.
+    pub fn of_entry(device: JsonStr<'_>, tag_id: Option<JsonStr<'_>>) -> Self {
+        let mut preview = KeyPreview::default();
+        let mut writer = PreviewWriter(&mut preview);
+        device.write_unescaped(&mut writer).ok();
+        if let Some(tag_id) = tag_id {
+            writer.write_char('/').ok();
+            tag_id.write_unescaped(&mut writer).ok();
+        }
+        preview
+    }
+
+    /// A preview of a built key.
+    pub fn of_key(key: &str) -> Self {
+        let mut preview = KeyPreview::default();
+        PreviewWriter(&mut preview).write_str(key).ok();
+        preview
+    }
+}
+
+/// Keeps the first 64 bytes (on a char boundary) and counts them all.
+struct PreviewWriter<'p>(&'p mut KeyPreview);
+
+impl Write for PreviewWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let already_cut = self.0.full_len > self.0.text.len();
+        self.0.full_len += s.len();
+        if !already_cut {
+            for c in s.chars() {
+                if self.0.text.push(c).is_err() {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for KeyPreview {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.full_len > self.text.len() {
+            write!(f, "{}… ({} bytes)", self.text, self.full_len)
+        } else {
+            f.write_str(&self.text)
+        }
+    }
+}
+
+/// What one entry turned out to be.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Reading {
+    /// A good read to deliver.
+    Good {
+        /// The Data-Service key.
+        key: Key,
+        /// The value.
+        value: Value,
+    },
+    /// A read the polling service marked as failed (not an error of ours).
+    FailedRead,
+    /// An entry that cannot be written.
+    Rejected {
+        /// Why.
+        reason: RejectReason,
+        /// Which tag.
+        tag: KeyPreview,
+    },
+}
+
+/// Classifies one entry: good status and value, then key.
+pub fn classify(entry: &Entry<'_>, template: &KeyTemplate) -> Reading {
+    let rejected = |reason, device, tag_id| Reading::Rejected {
+        reason,
+        tag: KeyPreview::of_entry(device, tag_id),
+    };
+    let (device, tag_id, fields) = match *entry {
+        Entry::DeviceNotObject { device } => {
+            return rejected(RejectReason::DeviceNotObject, device, None);
+        }
+        Entry::TagNotObject { device, tag_id } => {
+            return rejected(RejectReason::TagNotObject, device, Some(tag_id));
+        }
+        Entry::Tag {
+            device,
+            tag_id,
+            fields,
+        } => (device, tag_id, fields),
+    };
+    let reject = |reason| rejected(reason, device, Some(tag_id));
+    let status = match fields.status {
+        None => return reject(RejectReason::MissingStatus),
+        Some(RawValue::Scalar(Token::Str(status))) => status,
+        Some(_) => return reject(RejectReason::StatusNotString),
+    };
+    if !GOOD_STATUSES.iter().any(|good| status.eq_str(good)) {
+        return Reading::FailedRead;
+    }
+    let value = match fields.value {
+        None => return reject(RejectReason::MissingValue),
+        Some(raw) => match convert_value(raw) {
+            Ok(value) => value,
+            Err(reason) => return reject(reason),
+        },
+    };
+    let tag = match (fields.tag_name, fields.name) {
+        (Some(RawValue::Scalar(Token::Str(name))), _) => name,
+        (Some(_), _) => return reject(RejectReason::NameNotString),
+        (None, Some(RawValue::Scalar(Token::Str(name)))) => name,
+        (None, Some(_)) => return reject(RejectReason::NameNotString),
+        (None, None) => tag_id,
+    };
+    let mut key = Key::new();
+    if template.render(device, tag, tag_id, &mut key).is_err() {
+        return reject(RejectReason::KeyTooLong);
+    }
+    Reading::Good { key, value }
+}
+
+fn convert_value(raw: RawValue<'_>) -> Result<Value, RejectReason> {
+    match raw {
+        RawValue::Container => Err(RejectReason::UnsupportedValueType),
+        RawValue::Scalar(token) => match token {
+            Token::Null => Err(RejectReason::NullValue),
+            Token::Bool(b) => Ok(Value::Bool(b)),
+            Token::NonFinite(_) => Err(RejectReason::NonFiniteNumber),
+            Token::Number(text) => parse_number(text).map_err(|_| RejectReason::NumberOutOfRange),
+            Token::Str(s) => {
+                let mut text = StringValue::new();
+                s.write_unescaped(&mut text)
+                    .map_err(|_| RejectReason::StringTooLong)?;
+                Ok(Value::Str(text))
+            }
+            // A scalar slot never holds a structural token.
+            _ => Err(RejectReason::UnsupportedValueType),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::polled::parse_document;
+
+    fn readings(body: &[u8]) -> heapless::Vec<Reading, 32> {
+        let template = KeyTemplate::default();
+        let mut out = heapless::Vec::new();
+        parse_document(body, |e| out.push(classify(&e, &template)).unwrap()).unwrap();
+        out
+    }
+
+    fn good(key: &str, value: Value) -> Reading {
+        Reading::Good {
+            key: Key::try_from(key).unwrap(),
+            value,
+        }
+    }
+
+    fn string(text: &str) -> Value {
+        Value::Str(StringValue::try_from(text).unwrap())
+    }
+
+    #[test]
+    fn basic_fixture_gives_exactly_the_expected_rows() {
+        let got = readings(include_bytes!(
+            "../../../shared/fixtures/polled-values/basic.json"
+        ));
+        let goods: heapless::Vec<&Reading, 16> = got
+            .iter()
+            .filter(|r| matches!(r, Reading::Good { .. }))
+            .collect();
+        let expected = [
+            good("Boiler-1.t-001", Value::Float(71.25)),
+            good("Boiler-1.t-002", Value::Int(3)),
+            good("Boiler-1.t-003", Value::Bool(true)),
+            good("Boiler-1.Mode", string("RUNNING")),
+            good("Pump Station 2.Flow rate", Value::Float(-0.0005)),
+            good("Kühlraum \"Nord\".Temperatur °C", Value::Float(-18.4)),
+        ];
+        assert_eq!(goods.len(), expected.len());
+        for (g, e) in goods.iter().zip(expected.iter()) {
+            assert_eq!(*g, e);
+        }
+        let failed = got.iter().filter(|r| **r == Reading::FailedRead).count();
+        assert_eq!(failed, 2);
+        assert_eq!(got.len(), 8);
+    }
+
+    #[test]
+    fn hostile_fixture_rejects_each_bad_entry_with_its_reason() {
+        let got = readings(include_bytes!(
+            "../../../shared/fixtures/polled-values/hostile.json"
+        ));
+        let mut reasons: heapless::Vec<(RejectReason, &str), 32> = heapless::Vec::new();
+        let mut goods: heapless::Vec<(&str, &Value), 8> = heapless::Vec::new();
+        for r in &got {
+            match r {
+                Reading::Rejected { reason, tag } => {
+                    reasons.push((*reason, tag.text.as_str())).unwrap()
+                }
+                Reading::Good { key, value } => goods.push((key.as_str(), value)).unwrap(),
+                Reading::FailedRead => panic!("no failed read in hostile.json"),
+            }
+        }
+        assert_eq!(
+            goods.as_slice(),
+            &[
+                ("dev.esc\"apedé\n", &Value::Float(2.5)),
+                ("dev.good", &Value::Int(42)),
+                ("dev.dup", &Value::Int(1)),
+                ("dev.dup", &Value::Int(2)),
+            ]
+        );
+        use RejectReason::*;
+        assert_eq!(
+            reasons.as_slice(),
+            &[
+                (NonFiniteNumber, "dev/nan"),
+                (NonFiniteNumber, "dev/inf"),
+                (NonFiniteNumber, "dev/ninf"),
+                (UnsupportedValueType, "dev/obj"),
+                (UnsupportedValueType, "dev/arr"),
+                (NumberOutOfRange, "dev/big"),
+                (NumberOutOfRange, "dev/huge_int"),
+                (MissingStatus, "dev/no_status"),
+                (StatusNotString, "dev/status_num"),
+                (DeviceNotObject, "not_an_object_device"),
+                (DeviceNotObject, "list_device"),
+                (TagNotObject, "tags_not_objects/x"),
+                (TagNotObject, "tags_not_objects/y"),
+                (TagNotObject, "tags_not_objects/z"),
+            ]
+        );
+    }
+
+    #[test]
+    fn long_key_fixture_rejects_only_the_long_tag() {
+        let got = readings(include_bytes!(
+            "../../../shared/fixtures/polled-values/long-key.json"
+        ));
+        assert_eq!(got.len(), 2);
+        let Reading::Rejected { reason, tag } = &got[0] else {
+            panic!("{:?}", got[0]);
+        };
+        assert_eq!(*reason, RejectReason::KeyTooLong);
+        assert_eq!(tag.full_len, "dev-long/".len() + 10_000);
+        assert_eq!(got[1], good("ok-dev.t", Value::Float(2.0)));
+    }
+
+    #[test]
+    fn deep_and_truncated_fixtures_reject_the_whole_document() {
+        use crate::wire::json::JsonError;
+        use crate::wire::polled::DocumentError;
+        let template = KeyTemplate::default();
+        let mut seen = 0;
+        let deep = include_bytes!("../../../shared/fixtures/polled-values/deep-nesting.json");
+        let result = parse_document(deep, |e| {
+            classify(&e, &template);
+            seen += 1;
+        });
+        assert_eq!(
+            result,
+            Err(DocumentError::Json(JsonError::NestingTooDeep { at: 101 }))
+        );
+        let truncated = include_bytes!("../../../shared/fixtures/polled-values/truncated.json");
+        let result = parse_document(truncated, |_| seen += 1);
+        assert_eq!(result, Err(DocumentError::Json(JsonError::UnexpectedEnd)));
+        assert_eq!(seen, 0);
+    }
+
+    #[test]
+    fn string_values_and_names_are_bounded() {
+        let long = [b'x'; 100];
+        let mut body: heapless::Vec<u8, 256> = heapless::Vec::new();
+        body.extend_from_slice(br#"{"d": {"t": {"status": "ok", "value": ""#)
+            .unwrap();
+        body.extend_from_slice(&long).unwrap();
+        body.extend_from_slice(br#""}, "u": {"status": "ok", "value": 1, "name": 5}}}"#)
+            .unwrap();
+        let got = readings(&body);
+        assert!(matches!(
+            got[0],
+            Reading::Rejected {
+                reason: RejectReason::StringTooLong,
+                ..
+            }
+        ));
+        assert!(matches!(
+            got[1],
+            Reading::Rejected {
+                reason: RejectReason::NameNotString,
+                ..
+            }
+        ));
+    }
+}

@@ -1,0 +1,139 @@
+//! Statistics in fixed memory: counters named as operators read them (the
+//! same names in logs, metrics and pages) and the last 100 errors.
+
+use core::fmt::{self, Write};
+
+use crate::config::{ERROR_MESSAGE_LEN, RECENT_ERRORS};
+use crate::reading::RejectReason;
+use crate::time::{Duration, Instant};
+
+/// One recent error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErrorRecord {
+    /// When it happened.
+    pub at: Instant,
+    /// What happened (cut at 120 bytes).
+    pub message: heapless::String<ERROR_MESSAGE_LEN>,
+}
+
+/// Every counter the engine keeps.
+#[derive(Clone, Debug)]
+pub struct Stats {
+    /// Completed sync cycles.
+    pub sync_cycles_total: u64,
+    /// Interval ticks that found the previous cycle still running.
+    pub cycles_overrun_total: u64,
+    /// Writes the Data-Service acknowledged.
+    pub writes_ok_total: u64,
+    /// Write attempts that failed (refused, timed out, answered with an error).
+    pub writes_failed_total: u64,
+    /// Connections the Data-Service's backlog turned away (`EAGAIN`); retried.
+    pub sink_busy_total: u64,
+    /// Fetches of the polling service that failed.
+    pub source_errors_total: u64,
+    /// Bodies rejected whole (truncated, malformed, too deep).
+    pub documents_rejected_total: u64,
+    /// Good reads accepted.
+    pub reads_good_total: u64,
+    /// Reads the polling service marked as failed.
+    pub reads_failed_total: u64,
+    /// Entries rejected, by [`RejectReason`] (indexed by `RejectReason::index`).
+    pub tags_rejected_total: [u64; RejectReason::ALL.len()],
+    /// Good reads dropped because the tag table was full.
+    pub tags_over_capacity_total: u64,
+    /// Events that did not fit in the event queue (their counters still count).
+    pub events_dropped_total: u64,
+    /// End of the last cycle whose fetch succeeded.
+    pub last_sync_at: Option<Instant>,
+    /// How long the last cycle took, fetch to last acknowledgement.
+    pub last_cycle_duration: Duration,
+    /// The last 100 errors, oldest first through `recent_errors.oldest_ordered()`.
+    pub recent_errors: heapless::HistoryBuf<ErrorRecord, RECENT_ERRORS>,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            sync_cycles_total: 0,
+            cycles_overrun_total: 0,
+            writes_ok_total: 0,
+            writes_failed_total: 0,
+            sink_busy_total: 0,
+            source_errors_total: 0,
+            documents_rejected_total: 0,
+            reads_good_total: 0,
+            reads_failed_total: 0,
+            tags_rejected_total: [0; RejectReason::ALL.len()],
+            tags_over_capacity_total: 0,
+            events_dropped_total: 0,
+            last_sync_at: None,
+            last_cycle_duration: Duration::ZERO,
+            recent_errors: heapless::HistoryBuf::new(),
+        }
+    }
+}
+
+/// Writes as much as fits and drops the rest.
+pub(crate) struct Truncating<'s, const N: usize>(pub(crate) &'s mut heapless::String<N>);
+
+impl<const N: usize> Write for Truncating<'_, N> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for c in s.chars() {
+            if self.0.push(c).is_err() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Stats {
+    /// Keeps `message` among the recent errors.
+    pub fn record_error(&mut self, at: Instant, message: fmt::Arguments<'_>) {
+        let mut text = heapless::String::new();
+        Truncating(&mut text).write_fmt(message).ok();
+        self.recent_errors.write(ErrorRecord { at, message: text });
+    }
+
+    /// Entries rejected for any reason.
+    pub fn tags_rejected_sum(&self) -> u64 {
+        self.tags_rejected_total.iter().sum()
+    }
+
+    /// The count for one reason.
+    pub fn rejected(&self, reason: RejectReason) -> u64 {
+        self.tags_rejected_total[reason.index()]
+    }
+}
+
+impl fmt::Display for Stats {
+    /// One log line: `name=value` pairs, rejection reasons that occurred.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "sync_cycles_total={} cycles_overrun_total={} writes_ok_total={} writes_failed_total={} \
+             sink_busy_total={} source_errors_total={} documents_rejected_total={} \
+             reads_good_total={} reads_failed_total={} tags_rejected_total={} \
+             tags_over_capacity_total={} last_cycle_duration={}",
+            self.sync_cycles_total,
+            self.cycles_overrun_total,
+            self.writes_ok_total,
+            self.writes_failed_total,
+            self.sink_busy_total,
+            self.source_errors_total,
+            self.documents_rejected_total,
+            self.reads_good_total,
+            self.reads_failed_total,
+            self.tags_rejected_sum(),
+            self.tags_over_capacity_total,
+            self.last_cycle_duration,
+        )?;
+        for reason in RejectReason::ALL {
+            let count = self.rejected(reason);
+            if count > 0 {
+                write!(f, " rejected.{reason}={count}")?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,263 @@
+//! The tag table: one slot per Data-Service key, fixed capacity, with an
+//! open-addressing hash index. Storage is supplied by the caller (a
+//! `heapless::Vec` in [`ArrayStorage`], or a runner's heap buffer whose
+//! untouched pages cost no memory), so the engine never allocates.
+
+use crate::key::Key;
+use crate::value::Value;
+
+/// One tag's state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TagSlot {
+    /// The Data-Service key.
+    pub key: Key,
+    /// The latest accepted value.
+    pub value: Value,
+    /// Bumped on every accepted reading, so an acknowledgement of an older
+    /// value does not clear a newer one.
+    pub(crate) seq: u32,
+    /// The latest value has not been acknowledged by the Data-Service.
+    pub(crate) pending: bool,
+    /// A request carrying this tag is in flight.
+    pub(crate) in_flight: bool,
+}
+
+impl TagSlot {
+    /// Whether the latest value still waits for the Data-Service's acknowledgement.
+    pub fn is_pending(&self) -> bool {
+        self.pending
+    }
+}
+
+/// Where a table keeps its slots and its hash index.
+///
+/// `index` must be a power of two at least twice the slot capacity, all
+/// zeros at the start; [`index_len`] computes it.
+pub trait TableStorage {
+    /// The slots in use.
+    fn slots(&self) -> &[TagSlot];
+    /// The slots in use, mutably.
+    fn slots_mut(&mut self) -> &mut [TagSlot];
+    /// Most slots the storage can hold.
+    fn capacity(&self) -> usize;
+    /// Appends a slot, or hands it back when full.
+    fn push(&mut self, slot: TagSlot) -> Result<(), TagSlot>;
+    /// The hash index: 0 for empty, else slot position + 1.
+    fn index(&self) -> &[u32];
+    /// The hash index, mutably.
+    fn index_mut(&mut self) -> &mut [u32];
+}
+
+/// The index length for `capacity` slots: a power of two, at least twice it.
+pub const fn index_len(capacity: usize) -> usize {
+    (capacity * 2).next_power_of_two()
+}
+
+/// Table storage held inline: `N` slots, an index of `I` entries
+/// (`I == index_len(N)`). Suits static memory on a microcontroller and tests.
+#[derive(Debug)]
+pub struct ArrayStorage<const N: usize, const I: usize> {
+    slots: heapless::Vec<TagSlot, N>,
+    index: [u32; I],
+}
+
+impl<const N: usize, const I: usize> ArrayStorage<N, I> {
+    /// Empty storage.
+    pub const fn new() -> Self {
+        assert!(I == index_len(N), "index length must be index_len(N)");
+        ArrayStorage {
+            slots: heapless::Vec::new(),
+            index: [0; I],
+        }
+    }
+}
+
+impl<const N: usize, const I: usize> Default for ArrayStorage<N, I> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize, const I: usize> TableStorage for ArrayStorage<N, I> {
+    fn slots(&self) -> &[TagSlot] {
+        &self.slots
+    }
+    fn slots_mut(&mut self) -> &mut [TagSlot] {
+        &mut self.slots
+    }
+    fn capacity(&self) -> usize {
+        N
+    }
+    fn push(&mut self, slot: TagSlot) -> Result<(), TagSlot> {
+        self.slots.push(slot)
+    }
+    fn index(&self) -> &[u32] {
+        &self.index
+    }
+    fn index_mut(&mut self) -> &mut [u32] {
+        &mut self.index
+    }
+}
+
+/// The table is full: the tag was not added.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct TableFull;
+
+/// Fixed-capacity map from key to [`TagSlot`], in order of first appearance.
+#[derive(Debug)]
+pub struct TagTable<S: TableStorage> {
+    storage: S,
+}
+
+/// FNV-1a: short keys, no allocation, good spread for similar keys.
+pub(crate) fn hash_key(key: &[u8]) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for &byte in key {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash
+}
+
+impl<S: TableStorage> TagTable<S> {
+    /// A table over `storage` (which should be empty).
+    pub fn new(storage: S) -> Self {
+        TagTable { storage }
+    }
+
+    /// How many tags the table holds.
+    pub fn len(&self) -> usize {
+        self.storage.slots().len()
+    }
+
+    /// Whether the table holds no tag.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Most tags the table can hold (bounded by the storage and its index).
+    pub fn capacity(&self) -> usize {
+        self.storage.capacity().min(self.storage.index().len() / 2)
+    }
+
+    /// Every slot, in order of first appearance.
+    pub fn slots(&self) -> &[TagSlot] {
+        self.storage.slots()
+    }
+
+    pub(crate) fn slot_mut(&mut self, position: usize) -> Option<&mut TagSlot> {
+        self.storage.slots_mut().get_mut(position)
+    }
+
+    /// The position of `key`, if the table holds it.
+    pub fn find(&self, key: &str) -> Option<usize> {
+        match self.probe(key) {
+            Probe::Found(position) => Some(position),
+            Probe::Vacant(_) => None,
+        }
+    }
+
+    /// Records a new value for `key`, adding the tag if it is new; the
+    /// value becomes pending. Returns the slot position.
+    pub fn upsert(&mut self, key: &Key, value: Value) -> Result<usize, TableFull> {
+        match self.probe(key) {
+            Probe::Found(position) => {
+                let slot = &mut self.storage.slots_mut()[position];
+                slot.value = value;
+                slot.seq = slot.seq.wrapping_add(1);
+                slot.pending = true;
+                Ok(position)
+            }
+            Probe::Vacant(bucket) => {
+                let position = self.len();
+                if position >= self.capacity() {
+                    return Err(TableFull);
+                }
+                let slot = TagSlot {
+                    key: key.clone(),
+                    value,
+                    seq: 0,
+                    pending: true,
+                    in_flight: false,
+                };
+                self.storage.push(slot).map_err(|_| TableFull)?;
+                // position < capacity <= index.len() / 2, so it fits in u32.
+                self.storage.index_mut()[bucket] = position as u32 + 1;
+                Ok(position)
+            }
+        }
+    }
+
+    fn probe(&self, key: &str) -> Probe {
+        let index = self.storage.index();
+        let slots = self.storage.slots();
+        // A zero-length index holds nothing; report a vacancy that `upsert`
+        // refuses through `capacity()`.
+        if index.is_empty() {
+            return Probe::Vacant(0);
+        }
+        let mask = index.len() - 1;
+        let mut bucket = hash_key(key.as_bytes()) as usize & mask;
+        loop {
+            match index[bucket] {
+                0 => return Probe::Vacant(bucket),
+                entry => {
+                    let position = entry as usize - 1;
+                    if slots.get(position).is_some_and(|s| s.key == key) {
+                        return Probe::Found(position);
+                    }
+                }
+            }
+            bucket = (bucket + 1) & mask;
+        }
+    }
+}
+
+enum Probe {
+    Found(usize),
+    Vacant(usize),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(text: &str) -> Key {
+        Key::try_from(text).unwrap()
+    }
+
+    #[test]
+    fn upsert_adds_then_updates_and_refuses_past_capacity() {
+        let mut table = TagTable::new(ArrayStorage::<4, 8>::new());
+        assert_eq!(table.upsert(&key("a"), Value::Int(1)), Ok(0));
+        assert_eq!(table.upsert(&key("b"), Value::Int(2)), Ok(1));
+        assert_eq!(table.upsert(&key("a"), Value::Int(3)), Ok(0));
+        assert_eq!(table.slots()[0].value, Value::Int(3));
+        assert_eq!(table.slots()[0].seq, 1);
+        assert_eq!(table.upsert(&key("c"), Value::Int(4)), Ok(2));
+        assert_eq!(table.upsert(&key("d"), Value::Int(5)), Ok(3));
+        assert_eq!(table.upsert(&key("e"), Value::Int(6)), Err(TableFull));
+        assert_eq!(table.len(), 4);
+        assert_eq!(table.find("d"), Some(3));
+        assert_eq!(table.find("e"), None);
+        // The tags already in the table keep updating.
+        assert_eq!(table.upsert(&key("b"), Value::Int(7)), Ok(1));
+    }
+
+    #[test]
+    fn many_keys_are_all_found() {
+        let mut table = TagTable::new(ArrayStorage::<512, 1024>::new());
+        let mut name: heapless::String<16> = heapless::String::new();
+        for i in 0..512 {
+            name.clear();
+            core::fmt::write(&mut name, format_args!("dev.tag{i}")).unwrap();
+            assert_eq!(table.upsert(&key(&name), Value::Int(i)), Ok(i as usize));
+        }
+        for i in 0..512 {
+            name.clear();
+            core::fmt::write(&mut name, format_args!("dev.tag{i}")).unwrap();
+            assert_eq!(table.find(&name), Some(i as usize));
+        }
+    }
+}

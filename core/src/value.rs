@@ -1,0 +1,105 @@
+//! Tag values, keeping the JSON type they arrived with.
+
+use core::fmt;
+
+use crate::config::MAX_STRING_VALUE_LEN;
+
+/// A string value of bounded length.
+pub type StringValue = heapless::String<MAX_STRING_VALUE_LEN>;
+
+/// A tag value as the Data-Service will receive it. An integer stays an
+/// integer (`3`, never `3.0`); a float is always finite.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// A JSON number without fraction or exponent that fits in `i64`.
+    Int(i64),
+    /// Any other finite JSON number.
+    Float(f64),
+    /// `true` or `false`.
+    Bool(bool),
+    /// A string of at most [`MAX_STRING_VALUE_LEN`] bytes.
+    Str(StringValue),
+}
+
+impl Value {
+    /// The data type name the Data-Service uses for this value.
+    pub fn data_type(&self) -> &'static str {
+        match self {
+            Value::Int(_) => "int",
+            Value::Float(_) => "float",
+            Value::Bool(_) => "bool",
+            Value::Str(_) => "string",
+        }
+    }
+}
+
+/// Why a number cannot become a [`Value`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NumberError {
+    /// An integer outside `i64`, or a float that overflows to infinity.
+    OutOfRange,
+}
+
+/// Converts a number as written in JSON (already validated by the lexer).
+///
+/// An integer beyond `i64` is rejected rather than written as a float: the
+/// float would silently drop digits of a counter or an identifier.
+pub fn parse_number(text: &str) -> Result<Value, NumberError> {
+    let is_integer = !text.bytes().any(|b| matches!(b, b'.' | b'e' | b'E'));
+    if is_integer {
+        return text
+            .parse::<i64>()
+            .map(Value::Int)
+            .map_err(|_| NumberError::OutOfRange);
+    }
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(Value::Float(v)),
+        _ => Err(NumberError::OutOfRange),
+    }
+}
+
+impl serde::Serialize for Value {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Int(v) => serializer.serialize_i64(*v),
+            Value::Float(v) => serializer.serialize_f64(*v),
+            Value::Bool(v) => serializer.serialize_bool(*v),
+            Value::Str(v) => serializer.serialize_str(v),
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    /// Shows the value as JSON would spell it (strings quoted, unescaped).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Int(v) => write!(f, "{v}"),
+            Value::Float(v) => write!(f, "{v:?}"),
+            Value::Bool(v) => write!(f, "{v}"),
+            Value::Str(v) => write!(f, "\"{v}\""),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_keep_their_json_type() {
+        assert_eq!(parse_number("3"), Ok(Value::Int(3)));
+        assert_eq!(parse_number("-0"), Ok(Value::Int(0)));
+        assert_eq!(parse_number("-0.5e-3"), Ok(Value::Float(-0.0005)));
+        assert_eq!(parse_number("71.25"), Ok(Value::Float(71.25)));
+        assert_eq!(parse_number("3.0"), Ok(Value::Float(3.0)));
+        assert_eq!(
+            parse_number("9223372036854775807"),
+            Ok(Value::Int(i64::MAX))
+        );
+        assert_eq!(
+            parse_number("123456789012345678901234567890"),
+            Err(NumberError::OutOfRange)
+        );
+        assert_eq!(parse_number("1e400"), Err(NumberError::OutOfRange));
+    }
+}

@@ -1,0 +1,446 @@
+//! The Data-Service IPC: newline-delimited JSON, one request and one
+//! response per connection (PROTOCOLS.md §2).
+
+use core::fmt;
+
+use serde::Serialize;
+
+use super::json::{JsonError, JsonStr, Lexer, Token};
+use crate::value::Value;
+
+/// A Data-Service point id: 32 hexadecimal characters.
+pub type PointId = heapless::String<32>;
+
+/// The request did not fit in the caller's buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct BufferTooSmall;
+
+impl fmt::Display for BufferTooSmall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("request does not fit in the transmit buffer")
+    }
+}
+
+#[derive(Serialize)]
+struct WriteRequest<'a> {
+    action: &'static str,
+    key: &'a str,
+    value: &'a Value,
+}
+
+#[derive(Serialize)]
+struct WriteByIdRequest<'a> {
+    action: &'static str,
+    id: &'a str,
+    value: &'a Value,
+}
+
+#[derive(Serialize)]
+struct BulkUpdate<'a> {
+    id: &'a str,
+    value: &'a Value,
+}
+
+fn finish_line(buf: &mut [u8], len: usize) -> Result<usize, BufferTooSmall> {
+    *buf.get_mut(len).ok_or(BufferTooSmall)? = b'\n';
+    Ok(len + 1)
+}
+
+/// Encodes `{"action":"write","key":..,"value":..}\n`; returns its length.
+pub fn encode_write(key: &str, value: &Value, buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
+    let request = WriteRequest {
+        action: "write",
+        key,
+        value,
+    };
+    let len = serde_json_core::to_slice(&request, buf).map_err(|_| BufferTooSmall)?;
+    finish_line(buf, len)
+}
+
+/// Encodes `{"action":"write_by_id","id":..,"value":..}\n`; returns its length.
+pub fn encode_write_by_id(
+    id: &str,
+    value: &Value,
+    buf: &mut [u8],
+) -> Result<usize, BufferTooSmall> {
+    let request = WriteByIdRequest {
+        action: "write_by_id",
+        id,
+        value,
+    };
+    let len = serde_json_core::to_slice(&request, buf).map_err(|_| BufferTooSmall)?;
+    finish_line(buf, len)
+}
+
+/// Builds one `bulk_write_by_id` line update by update, so the caller can
+/// stop at its chunk size: [`BulkEncoder::push`] refuses an update that
+/// would not fit and leaves the line as it was.
+pub struct BulkEncoder<'b> {
+    buf: &'b mut [u8],
+    len: usize,
+    count: usize,
+}
+
+const BULK_PREFIX: &[u8] = br#"{"action":"bulk_write_by_id","updates":["#;
+const BULK_SUFFIX: &[u8] = b"]}\n";
+
+impl<'b> BulkEncoder<'b> {
+    /// Starts a line in `buf`.
+    pub fn new(buf: &'b mut [u8]) -> Result<Self, BufferTooSmall> {
+        if buf.len() < BULK_PREFIX.len() + BULK_SUFFIX.len() {
+            return Err(BufferTooSmall);
+        }
+        buf[..BULK_PREFIX.len()].copy_from_slice(BULK_PREFIX);
+        Ok(BulkEncoder {
+            len: BULK_PREFIX.len(),
+            buf,
+            count: 0,
+        })
+    }
+
+    /// Adds one update, or refuses it when the line would not fit.
+    pub fn push(&mut self, id: &str, value: &Value) -> Result<(), BufferTooSmall> {
+        let room = self.buf.len() - BULK_SUFFIX.len();
+        let mut at = self.len;
+        if self.count > 0 {
+            if at >= room {
+                return Err(BufferTooSmall);
+            }
+            self.buf[at] = b',';
+            at += 1;
+        }
+        let written = serde_json_core::to_slice(&BulkUpdate { id, value }, &mut self.buf[at..room])
+            .map_err(|_| BufferTooSmall)?;
+        self.len = at + written;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// How many updates the line holds.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Closes the line; returns its length including the newline.
+    pub fn finish(self) -> usize {
+        let end = self.len + BULK_SUFFIX.len();
+        self.buf[self.len..end].copy_from_slice(BULK_SUFFIX);
+        end
+    }
+}
+
+/// Why a response line is not understood.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ResponseError {
+    /// Not JSON.
+    Json(JsonError),
+    /// JSON, but not an object with a boolean `ok`.
+    MissingOk,
+}
+
+impl fmt::Display for ResponseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ResponseError::Json(e) => write!(f, "response is not JSON: {e}"),
+            ResponseError::MissingOk => f.write_str("response has no boolean \"ok\""),
+        }
+    }
+}
+
+impl core::error::Error for ResponseError {}
+
+/// One decoded response line.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Response<'a> {
+    /// The top-level `ok`.
+    pub ok: bool,
+    /// `error`, when present.
+    pub error: Option<JsonStr<'a>>,
+    /// `key`, when present (answers to `write_by_id`).
+    pub key: Option<JsonStr<'a>>,
+    /// The `results` array of a bulk answer, still encoded.
+    results: Option<&'a [u8]>,
+}
+
+/// One entry of a bulk answer's `results`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BulkResult<'a> {
+    /// The update's id.
+    pub id: Option<JsonStr<'a>>,
+    /// Whether it was applied.
+    pub ok: bool,
+    /// The key it was applied to.
+    pub key: Option<JsonStr<'a>>,
+    /// Why not, when it was not.
+    pub error: Option<JsonStr<'a>>,
+}
+
+impl<'a> Response<'a> {
+    /// Decodes one response line (without or with its newline).
+    pub fn decode(line: &'a [u8]) -> Result<Self, ResponseError> {
+        super::json::validate(line).map_err(ResponseError::Json)?;
+        let mut lexer = Lexer::new(line);
+        let json = |e| ResponseError::Json(e);
+        if lexer.next_token().map_err(json)? != Some(Token::BeginObject) {
+            return Err(ResponseError::MissingOk);
+        }
+        let mut response = Response {
+            ok: false,
+            error: None,
+            key: None,
+            results: None,
+        };
+        let mut saw_ok = false;
+        while let Some(Token::Key(name)) = lexer.next_token().map_err(json)? {
+            let start = lexer.position();
+            let token = lexer
+                .next_token()
+                .map_err(json)?
+                .ok_or(ResponseError::MissingOk)?;
+            match (name.raw(), token) {
+                ("ok", Token::Bool(ok)) => {
+                    response.ok = ok;
+                    saw_ok = true;
+                }
+                ("error", Token::Str(s)) => response.error = Some(s),
+                ("key", Token::Str(s)) => response.key = Some(s),
+                ("results", Token::BeginArray) => {
+                    lexer.skip_container().map_err(json)?;
+                    response.results = Some(&line[start..lexer.position()]);
+                }
+                (_, other) => lexer.skip_value(other).map_err(json)?,
+            }
+        }
+        if saw_ok {
+            Ok(response)
+        } else {
+            Err(ResponseError::MissingOk)
+        }
+    }
+
+    /// Whether the answer carried a `results` array.
+    pub fn has_results(&self) -> bool {
+        self.results.is_some()
+    }
+
+    /// Calls `f` with each entry of `results`, in order; entries that are
+    /// not objects are passed as failed with no id.
+    pub fn for_each_result<F: FnMut(BulkResult<'a>)>(&self, mut f: F) {
+        let Some(results) = self.results else {
+            return;
+        };
+        let mut lexer = Lexer::new(results);
+        // The array was validated in `decode`; errors cannot occur here.
+        if !matches!(lexer.next_token(), Ok(Some(Token::BeginArray))) {
+            return;
+        }
+        while let Ok(Some(token)) = lexer.next_token() {
+            let mut item = BulkResult {
+                id: None,
+                ok: false,
+                key: None,
+                error: None,
+            };
+            match token {
+                Token::BeginObject => {
+                    while let Ok(Some(Token::Key(name))) = lexer.next_token() {
+                        match (name.raw(), lexer.next_token()) {
+                            ("id", Ok(Some(Token::Str(s)))) => item.id = Some(s),
+                            ("ok", Ok(Some(Token::Bool(ok)))) => item.ok = ok,
+                            ("key", Ok(Some(Token::Str(s)))) => item.key = Some(s),
+                            ("error", Ok(Some(Token::Str(s)))) => item.error = Some(s),
+                            (_, Ok(Some(other))) => {
+                                if lexer.skip_value(other).is_err() {
+                                    return;
+                                }
+                            }
+                            _ => return,
+                        }
+                    }
+                }
+                Token::EndArray => return,
+                other => {
+                    if lexer.skip_value(other).is_err() {
+                        return;
+                    }
+                }
+            }
+            f(item);
+        }
+    }
+}
+
+/// Why a response could not be framed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum FrameError {
+    /// No newline within the framer's capacity.
+    LineTooLong,
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("response line too long")
+    }
+}
+
+/// Collects one response line from reads of any size. Bytes after the
+/// newline are ignored: the server answers one line per connection.
+#[derive(Debug)]
+pub struct LineFramer<const N: usize> {
+    buf: heapless::Vec<u8, N>,
+    complete: bool,
+}
+
+impl<const N: usize> Default for LineFramer<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> LineFramer<N> {
+    /// An empty framer that accepts lines of up to `N` bytes.
+    pub const fn new() -> Self {
+        LineFramer {
+            buf: heapless::Vec::new(),
+            complete: false,
+        }
+    }
+
+    /// Takes the next bytes read; `Ok(true)` once the line is complete.
+    pub fn push(&mut self, data: &[u8]) -> Result<bool, FrameError> {
+        if self.complete {
+            return Ok(true);
+        }
+        let (part, complete) = match data.iter().position(|&b| b == b'\n') {
+            Some(end) => (&data[..end], true),
+            None => (data, false),
+        };
+        self.buf
+            .extend_from_slice(part)
+            .map_err(|_| FrameError::LineTooLong)?;
+        self.complete = complete;
+        Ok(complete)
+    }
+
+    /// The line without its newline (and without a trailing `\r`).
+    pub fn line(&self) -> &[u8] {
+        self.buf.strip_suffix(b"\r").unwrap_or(&self.buf)
+    }
+
+    /// Forgets the line, for the next connection.
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.complete = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::StringValue;
+
+    fn text(buf: &[u8]) -> &str {
+        core::str::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn encodes_write_with_json_types_and_escaping() {
+        let mut buf = [0u8; 256];
+        let n = encode_write("Kühl \"N\"\n\u{1}", &Value::Int(3), &mut buf).unwrap();
+        assert_eq!(
+            text(&buf[..n]),
+            "{\"action\":\"write\",\"key\":\"Kühl \\\"N\\\"\\n\\u0001\",\"value\":3}\n"
+        );
+        let n = encode_write("k", &Value::Float(-0.0005), &mut buf).unwrap();
+        assert_eq!(
+            text(&buf[..n]),
+            "{\"action\":\"write\",\"key\":\"k\",\"value\":-0.0005}\n"
+        );
+        let n = encode_write("k", &Value::Float(3.0), &mut buf).unwrap();
+        assert_eq!(
+            text(&buf[..n]),
+            "{\"action\":\"write\",\"key\":\"k\",\"value\":3.0}\n"
+        );
+        let s = Value::Str(StringValue::try_from("a\\b").unwrap());
+        let n = encode_write("k", &s, &mut buf).unwrap();
+        assert_eq!(
+            text(&buf[..n]),
+            "{\"action\":\"write\",\"key\":\"k\",\"value\":\"a\\\\b\"}\n"
+        );
+        let n = encode_write_by_id("00ff", &Value::Bool(false), &mut buf).unwrap();
+        assert_eq!(
+            text(&buf[..n]),
+            "{\"action\":\"write_by_id\",\"id\":\"00ff\",\"value\":false}\n"
+        );
+        assert_eq!(
+            encode_write("k", &Value::Int(1), &mut buf[..20]),
+            Err(BufferTooSmall)
+        );
+    }
+
+    #[test]
+    fn bulk_encoder_stops_at_the_buffer_size() {
+        let mut buf = [0u8; 100];
+        let mut bulk = BulkEncoder::new(&mut buf).unwrap();
+        bulk.push("a1", &Value::Int(1)).unwrap();
+        bulk.push("b2", &Value::Float(2.5)).unwrap();
+        assert_eq!(
+            bulk.push("c3-long-id-that-does-not-fit", &Value::Int(3)),
+            Err(BufferTooSmall)
+        );
+        assert_eq!(bulk.count(), 2);
+        let n = bulk.finish();
+        assert_eq!(
+            text(&buf[..n]),
+            "{\"action\":\"bulk_write_by_id\",\"updates\":[{\"id\":\"a1\",\"value\":1},{\"id\":\"b2\",\"value\":2.5}]}\n"
+        );
+    }
+
+    #[test]
+    fn decodes_every_response_form() {
+        let ok = Response::decode(br#"{"ok": true}"#).unwrap();
+        assert!(ok.ok && ok.error.is_none() && !ok.has_results());
+        let by_id = Response::decode(br#"{"ok": true, "key": "Boiler-1.temp"}"#).unwrap();
+        assert!(by_id.key.unwrap().eq_str("Boiler-1.temp"));
+        let err = Response::decode(br#"{"ok": false, "error": "id not found"}"#).unwrap();
+        assert!(!err.ok && err.error.unwrap().eq_str("id not found"));
+        let bulk = Response::decode(
+            br#"{"ok": true, "results": [{"id": "a", "ok": true, "key": "K\u00fc"}, {"id": "b", "ok": false, "error": "id not found"}, 7]}"#,
+        )
+        .unwrap();
+        let mut seen: heapless::Vec<(bool, bool), 4> = heapless::Vec::new();
+        bulk.for_each_result(|r| {
+            let id_ok = match r.id {
+                Some(id) => id.eq_str(if r.ok { "a" } else { "b" }),
+                None => true,
+            };
+            seen.push((r.ok, id_ok)).unwrap();
+        });
+        assert_eq!(
+            seen.as_slice(),
+            &[(true, true), (false, true), (false, true)]
+        );
+        assert_eq!(
+            Response::decode(br#"{"status": "ok"}"#),
+            Err(ResponseError::MissingOk)
+        );
+        assert_eq!(
+            Response::decode(br#"{"ok": tru"#),
+            Err(ResponseError::Json(JsonError::UnexpectedEnd))
+        );
+    }
+
+    #[test]
+    fn framer_copes_with_partial_reads_and_long_lines() {
+        let mut framer: LineFramer<16> = LineFramer::new();
+        assert_eq!(framer.push(b"{\"ok\""), Ok(false));
+        assert_eq!(framer.push(b": true}\r\nextra"), Ok(true));
+        assert_eq!(framer.line(), b"{\"ok\": true}");
+        framer.clear();
+        assert_eq!(framer.push(b"0123456789"), Ok(false));
+        assert_eq!(framer.push(b"0123456789"), Err(FrameError::LineTooLong));
+    }
+}

@@ -1,0 +1,641 @@
+//! A pull tokenizer for JSON that never allocates and never recurses.
+//!
+//! It validates structure as it goes (so a truncated or broken document is
+//! found before anything from it is applied), bounds nesting at
+//! [`MAX_JSON_DEPTH`](crate::config::MAX_JSON_DEPTH), and accepts the
+//! `NaN`, `Infinity` and `-Infinity` literals that Python's encoder emits,
+//! reporting them as [`Token::NonFinite`] so callers can reject the value
+//! rather than the document.
+
+use core::fmt;
+
+use crate::config::MAX_JSON_DEPTH;
+
+const _: () = assert!(MAX_JSON_DEPTH <= 128);
+
+/// Why a JSON text is not acceptable; `at` is a byte offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum JsonError {
+    /// The text ends inside a value (a truncated body).
+    UnexpectedEnd,
+    /// A byte that cannot stand here.
+    UnexpectedByte {
+        /// Byte offset.
+        at: usize,
+    },
+    /// A malformed number.
+    InvalidNumber {
+        /// Byte offset.
+        at: usize,
+    },
+    /// A malformed escape sequence in a string.
+    InvalidEscape {
+        /// Byte offset.
+        at: usize,
+    },
+    /// A string that is not UTF-8 or holds a raw control character.
+    InvalidString {
+        /// Byte offset.
+        at: usize,
+    },
+    /// Arrays and objects nested deeper than the limit.
+    NestingTooDeep {
+        /// Byte offset.
+        at: usize,
+    },
+    /// Something other than white space after the value.
+    TrailingData {
+        /// Byte offset.
+        at: usize,
+    },
+}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            JsonError::UnexpectedEnd => f.write_str("JSON ends unexpectedly (truncated)"),
+            JsonError::UnexpectedByte { at } => write!(f, "unexpected byte at offset {at}"),
+            JsonError::InvalidNumber { at } => write!(f, "invalid number at offset {at}"),
+            JsonError::InvalidEscape { at } => write!(f, "invalid escape at offset {at}"),
+            JsonError::InvalidString { at } => write!(f, "invalid string at offset {at}"),
+            JsonError::NestingTooDeep { at } => write!(
+                f,
+                "nesting deeper than {MAX_JSON_DEPTH} levels at offset {at}"
+            ),
+            JsonError::TrailingData { at } => write!(f, "trailing data at offset {at}"),
+        }
+    }
+}
+
+impl core::error::Error for JsonError {}
+
+/// Which non-finite literal was found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum NonFinite {
+    /// `NaN`
+    NaN,
+    /// `Infinity`
+    Infinity,
+    /// `-Infinity`
+    NegInfinity,
+}
+
+/// A string as it stands in the JSON text, between its quotes, still escaped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JsonStr<'a> {
+    raw: &'a str,
+    escaped: bool,
+}
+
+/// The unescaped text did not fit in the destination.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Overflow;
+
+impl<'a> JsonStr<'a> {
+    /// The text between the quotes, escapes not yet resolved.
+    pub fn raw(&self) -> &'a str {
+        self.raw
+    }
+
+    /// The unescaped text when the string has no escapes.
+    pub fn as_plain(&self) -> Option<&'a str> {
+        (!self.escaped).then_some(self.raw)
+    }
+
+    /// The length in bytes of the text once unescaped, computed without a buffer.
+    pub fn unescaped_len(&self) -> usize {
+        let mut len = 0;
+        self.for_each_char(|c| {
+            len += c.len_utf8();
+            Ok(())
+        })
+        .ok();
+        len
+    }
+
+    /// Appends the unescaped text to `out`; fails when `out` is full.
+    pub fn write_unescaped<W: fmt::Write>(&self, out: &mut W) -> Result<(), Overflow> {
+        if !self.escaped {
+            return out.write_str(self.raw).map_err(|_| Overflow);
+        }
+        self.for_each_char(|c| out.write_char(c).map_err(|_| Overflow))
+    }
+
+    /// Compares the unescaped text with `text`.
+    pub fn eq_str(&self, text: &str) -> bool {
+        if !self.escaped {
+            return self.raw == text;
+        }
+        let mut rest = text;
+        let mut equal = true;
+        self.for_each_char(|c| {
+            let mut chars = rest.chars();
+            if chars.next() == Some(c) {
+                rest = chars.as_str();
+                Ok(())
+            } else {
+                equal = false;
+                Err(Overflow)
+            }
+        })
+        .ok();
+        equal && rest.is_empty()
+    }
+
+    /// Calls `f` with each unescaped character. The lexer has already
+    /// validated every escape; a lone surrogate becomes U+FFFD.
+    fn for_each_char<F>(&self, mut f: F) -> Result<(), Overflow>
+    where
+        F: FnMut(char) -> Result<(), Overflow>,
+    {
+        let bytes = self.raw.as_bytes();
+        let mut plain_start = 0;
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] != b'\\' {
+                i += 1;
+                continue;
+            }
+            for c in self.raw[plain_start..i].chars() {
+                f(c)?;
+            }
+            let (c, used) = decode_escape(&bytes[i..]);
+            f(c)?;
+            i += used;
+            plain_start = i;
+        }
+        for c in self.raw[plain_start..].chars() {
+            f(c)?;
+        }
+        Ok(())
+    }
+}
+
+/// Decodes one validated escape at the start of `bytes`; returns the
+/// character and how many bytes it took.
+fn decode_escape(bytes: &[u8]) -> (char, usize) {
+    let simple = match bytes.get(1) {
+        Some(b'"') => '"',
+        Some(b'\\') => '\\',
+        Some(b'/') => '/',
+        Some(b'b') => '\u{8}',
+        Some(b'f') => '\u{c}',
+        Some(b'n') => '\n',
+        Some(b'r') => '\r',
+        Some(b't') => '\t',
+        _ => {
+            let high = hex4(&bytes[2..]).unwrap_or(0xFFFD);
+            if (0xD800..0xDC00).contains(&high) && bytes.get(6) == Some(&b'\\') {
+                if let (Some(b'u'), Some(low)) = (bytes.get(7), hex4(bytes.get(8..).unwrap_or(&[])))
+                {
+                    if (0xDC00..0xE000).contains(&low) {
+                        let code = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00);
+                        return (char::from_u32(code).unwrap_or('\u{FFFD}'), 12);
+                    }
+                }
+            }
+            return (char::from_u32(high).unwrap_or('\u{FFFD}'), 6);
+        }
+    };
+    (simple, 2)
+}
+
+fn hex4(bytes: &[u8]) -> Option<u32> {
+    let digits = bytes.get(..4)?;
+    let mut value = 0u32;
+    for &d in digits {
+        value = value * 16 + (d as char).to_digit(16)?;
+    }
+    Some(value)
+}
+
+/// One token of a JSON text.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Token<'a> {
+    /// `{`
+    BeginObject,
+    /// `}`
+    EndObject,
+    /// `[`
+    BeginArray,
+    /// `]`
+    EndArray,
+    /// An object member's name (its `:` is consumed too).
+    Key(JsonStr<'a>),
+    /// A string value.
+    Str(JsonStr<'a>),
+    /// A number, as written (validated against the JSON grammar).
+    Number(&'a str),
+    /// `true` or `false`.
+    Bool(bool),
+    /// `null`.
+    Null,
+    /// `NaN`, `Infinity` or `-Infinity`.
+    NonFinite(NonFinite),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Expect {
+    /// A value (the start, after `:`, after `,` in an array).
+    Value,
+    /// A value or `]` right after `[`.
+    FirstElement,
+    /// A key or `}` right after `{`.
+    FirstKey,
+    /// `,` or the closing bracket, or the end at depth 0.
+    Separator,
+}
+
+/// The tokenizer. Call [`Lexer::next_token`] until it returns `Ok(None)`.
+pub struct Lexer<'a> {
+    input: &'a [u8],
+    pos: usize,
+    /// One bit per open container: 1 for an object, 0 for an array.
+    open: u128,
+    depth: usize,
+    expect: Expect,
+}
+
+impl<'a> Lexer<'a> {
+    /// A tokenizer over one complete JSON text.
+    pub fn new(input: &'a [u8]) -> Self {
+        Lexer {
+            input,
+            pos: 0,
+            open: 0,
+            depth: 0,
+            expect: Expect::Value,
+        }
+    }
+
+    /// How many containers are open.
+    pub fn depth(&self) -> usize {
+        self.depth
+    }
+
+    /// The next token; `Ok(None)` once the single top-level value and any
+    /// trailing white space are consumed.
+    pub fn next_token(&mut self) -> Result<Option<Token<'a>>, JsonError> {
+        self.skip_ws();
+        match self.expect {
+            Expect::Value => self.value().map(Some),
+            Expect::FirstElement => {
+                if self.peek() == Some(b']') {
+                    self.pos += 1;
+                    self.close();
+                    return Ok(Some(Token::EndArray));
+                }
+                self.value().map(Some)
+            }
+            Expect::FirstKey => {
+                if self.peek() == Some(b'}') {
+                    self.pos += 1;
+                    self.close();
+                    return Ok(Some(Token::EndObject));
+                }
+                self.key().map(Some)
+            }
+            Expect::Separator => {
+                if self.depth == 0 {
+                    return self.end();
+                }
+                let in_object = self.open & 1 == 1;
+                match (self.peek(), in_object) {
+                    (Some(b','), true) => {
+                        self.pos += 1;
+                        self.skip_ws();
+                        self.key().map(Some)
+                    }
+                    (Some(b','), false) => {
+                        self.pos += 1;
+                        self.skip_ws();
+                        self.value().map(Some)
+                    }
+                    (Some(b'}'), true) => {
+                        self.pos += 1;
+                        self.close();
+                        Ok(Some(Token::EndObject))
+                    }
+                    (Some(b']'), false) => {
+                        self.pos += 1;
+                        self.close();
+                        Ok(Some(Token::EndArray))
+                    }
+                    (None, _) => Err(JsonError::UnexpectedEnd),
+                    _ => Err(JsonError::UnexpectedByte { at: self.pos }),
+                }
+            }
+        }
+    }
+
+    /// Consumes the rest of a container whose opening token was just
+    /// returned, so that the next token follows it.
+    pub fn skip_container(&mut self) -> Result<(), JsonError> {
+        let target = self.depth - 1;
+        while self.depth > target {
+            if self.next_token()?.is_none() {
+                return Err(JsonError::UnexpectedEnd);
+            }
+        }
+        Ok(())
+    }
+
+    /// Consumes the value whose first token is `first` (a no-op for scalars).
+    pub fn skip_value(&mut self, first: Token<'a>) -> Result<(), JsonError> {
+        match first {
+            Token::BeginArray | Token::BeginObject => self.skip_container(),
+            _ => Ok(()),
+        }
+    }
+
+    /// Byte offset of the next unread byte.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    fn end(&mut self) -> Result<Option<Token<'a>>, JsonError> {
+        self.skip_ws();
+        if self.pos < self.input.len() {
+            Err(JsonError::TrailingData { at: self.pos })
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.input.get(self.pos).copied()
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    fn open(&mut self, object: bool) -> Result<(), JsonError> {
+        if self.depth >= MAX_JSON_DEPTH {
+            return Err(JsonError::NestingTooDeep { at: self.pos - 1 });
+        }
+        self.open = (self.open << 1) | u128::from(object);
+        self.depth += 1;
+        self.expect = if object {
+            Expect::FirstKey
+        } else {
+            Expect::FirstElement
+        };
+        Ok(())
+    }
+
+    fn close(&mut self) {
+        self.open >>= 1;
+        self.depth -= 1;
+        self.expect = Expect::Separator;
+    }
+
+    fn key(&mut self) -> Result<Token<'a>, JsonError> {
+        match self.peek() {
+            Some(b'"') => {}
+            None => return Err(JsonError::UnexpectedEnd),
+            Some(_) => return Err(JsonError::UnexpectedByte { at: self.pos }),
+        }
+        let name = self.string()?;
+        self.skip_ws();
+        match self.peek() {
+            Some(b':') => self.pos += 1,
+            None => return Err(JsonError::UnexpectedEnd),
+            Some(_) => return Err(JsonError::UnexpectedByte { at: self.pos }),
+        }
+        self.expect = Expect::Value;
+        Ok(Token::Key(name))
+    }
+
+    fn value(&mut self) -> Result<Token<'a>, JsonError> {
+        let start = self.pos;
+        let token = match self.peek() {
+            None => return Err(JsonError::UnexpectedEnd),
+            Some(b'{') => {
+                self.pos += 1;
+                self.open(true)?;
+                return Ok(Token::BeginObject);
+            }
+            Some(b'[') => {
+                self.pos += 1;
+                self.open(false)?;
+                return Ok(Token::BeginArray);
+            }
+            Some(b'"') => Token::Str(self.string()?),
+            Some(b't') => self.literal("true", Token::Bool(true))?,
+            Some(b'f') => self.literal("false", Token::Bool(false))?,
+            Some(b'n') => self.literal("null", Token::Null)?,
+            Some(b'N') => self.literal("NaN", Token::NonFinite(NonFinite::NaN))?,
+            Some(b'I') => self.literal("Infinity", Token::NonFinite(NonFinite::Infinity))?,
+            Some(b'-') if self.input.get(start + 1) == Some(&b'I') => {
+                self.literal("-Infinity", Token::NonFinite(NonFinite::NegInfinity))?
+            }
+            Some(b'-' | b'0'..=b'9') => Token::Number(self.number()?),
+            Some(_) => return Err(JsonError::UnexpectedByte { at: start }),
+        };
+        self.expect = Expect::Separator;
+        Ok(token)
+    }
+
+    fn literal(&mut self, word: &str, token: Token<'a>) -> Result<Token<'a>, JsonError> {
+        let end = self.pos + word.len();
+        match self.input.get(self.pos..end) {
+            Some(found) if found == word.as_bytes() => {
+                self.pos = end;
+                Ok(token)
+            }
+            Some(_) => Err(JsonError::UnexpectedByte { at: self.pos }),
+            None if word.as_bytes().starts_with(&self.input[self.pos..]) => {
+                Err(JsonError::UnexpectedEnd)
+            }
+            None => Err(JsonError::UnexpectedByte { at: self.pos }),
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.pos;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+        }
+        self.pos - start
+    }
+
+    fn number(&mut self) -> Result<&'a str, JsonError> {
+        let start = self.pos;
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        let int_start = self.pos;
+        let int_digits = self.digits();
+        if int_digits == 0 {
+            return Err(self.number_error(start));
+        }
+        if int_digits > 1 && self.input[int_start] == b'0' {
+            return Err(JsonError::InvalidNumber { at: start });
+        }
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            if self.digits() == 0 {
+                return Err(self.number_error(start));
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            if self.digits() == 0 {
+                return Err(self.number_error(start));
+            }
+        }
+        // Only ASCII digits and signs were consumed, so this is valid UTF-8.
+        core::str::from_utf8(&self.input[start..self.pos])
+            .map_err(|_| JsonError::InvalidNumber { at: start })
+    }
+
+    fn number_error(&self, start: usize) -> JsonError {
+        if self.pos >= self.input.len() {
+            JsonError::UnexpectedEnd
+        } else {
+            JsonError::InvalidNumber { at: start }
+        }
+    }
+
+    fn string(&mut self) -> Result<JsonStr<'a>, JsonError> {
+        let open_quote = self.pos;
+        self.pos += 1;
+        let start = self.pos;
+        let mut escaped = false;
+        loop {
+            let Some(byte) = self.peek() else {
+                return Err(JsonError::UnexpectedEnd);
+            };
+            match byte {
+                b'"' => break,
+                b'\\' => {
+                    escaped = true;
+                    self.escape()?;
+                }
+                0x00..=0x1F => return Err(JsonError::InvalidString { at: self.pos }),
+                _ => self.pos += 1,
+            }
+        }
+        let raw = core::str::from_utf8(&self.input[start..self.pos])
+            .map_err(|_| JsonError::InvalidString { at: open_quote })?;
+        self.pos += 1;
+        Ok(JsonStr { raw, escaped })
+    }
+
+    fn escape(&mut self) -> Result<(), JsonError> {
+        let at = self.pos;
+        match self.input.get(at + 1) {
+            None => Err(JsonError::UnexpectedEnd),
+            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
+                self.pos += 2;
+                Ok(())
+            }
+            Some(b'u') => match self.input.get(at + 2..at + 6) {
+                None => Err(JsonError::UnexpectedEnd),
+                Some(hex) if hex.iter().all(u8::is_ascii_hexdigit) => {
+                    self.pos += 6;
+                    Ok(())
+                }
+                Some(_) => Err(JsonError::InvalidEscape { at }),
+            },
+            Some(_) => Err(JsonError::InvalidEscape { at }),
+        }
+    }
+}
+
+/// Checks that `input` is one complete, well-formed JSON text.
+pub fn validate(input: &[u8]) -> Result<(), JsonError> {
+    let mut lexer = Lexer::new(input);
+    while lexer.next_token()?.is_some() {}
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(text: &str) -> Result<usize, JsonError> {
+        let mut lexer = Lexer::new(text.as_bytes());
+        let mut count = 0;
+        while lexer.next_token()?.is_some() {
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    #[test]
+    fn accepts_well_formed_documents() {
+        assert_eq!(
+            tokens(r#"{"a": [1, -2.5e3, true, null, "x"], "b": {}}"#),
+            Ok(13)
+        );
+        assert_eq!(tokens("  42  "), Ok(1));
+        assert_eq!(tokens(r#"[NaN, Infinity, -Infinity]"#), Ok(5));
+    }
+
+    #[test]
+    fn reports_truncation_as_unexpected_end() {
+        for cut in [
+            r#"{"a": [1, 2"#,
+            r#"{"a": "x"#,
+            r#"{"a""#,
+            r#"{"a": tr"#,
+            r#"{"a": 1."#,
+            "[",
+        ] {
+            assert_eq!(tokens(cut), Err(JsonError::UnexpectedEnd), "{cut}");
+        }
+    }
+
+    #[test]
+    fn rejects_broken_structure() {
+        assert_eq!(
+            tokens(r#"{"a": 1]"#),
+            Err(JsonError::UnexpectedByte { at: 7 })
+        );
+        assert_eq!(tokens(r#"[1,]"#), Err(JsonError::UnexpectedByte { at: 3 }));
+        assert_eq!(
+            tokens(r#"{"a" 1}"#),
+            Err(JsonError::UnexpectedByte { at: 5 })
+        );
+        assert_eq!(tokens(r#"01"#), Err(JsonError::InvalidNumber { at: 0 }));
+        assert_eq!(tokens(r#"1 2"#), Err(JsonError::TrailingData { at: 2 }));
+        assert_eq!(tokens(r#""\x""#), Err(JsonError::InvalidEscape { at: 1 }));
+        assert_eq!(tokens("\"a\nb\""), Err(JsonError::InvalidString { at: 2 }));
+        assert_eq!(tokens(""), Err(JsonError::UnexpectedEnd));
+    }
+
+    #[test]
+    fn bounds_nesting_without_recursion() {
+        let mut deep = [b'['; 100_000];
+        deep[99_999] = b']';
+        assert_eq!(
+            tokens(core::str::from_utf8(&deep).unwrap()),
+            Err(JsonError::NestingTooDeep { at: MAX_JSON_DEPTH })
+        );
+    }
+
+    #[test]
+    fn unescapes_strings_including_surrogate_pairs() {
+        let mut lexer = Lexer::new(br#""K\u00fchl \"N\" \ud83d\ude00 \ud800x\n""#);
+        let Ok(Some(Token::Str(s))) = lexer.next_token() else {
+            panic!("expected a string");
+        };
+        let mut out: heapless::String<64> = heapless::String::new();
+        s.write_unescaped(&mut out).unwrap();
+        assert_eq!(out.as_str(), "Kühl \"N\" 😀 \u{FFFD}x\n");
+        assert!(s.eq_str("Kühl \"N\" 😀 \u{FFFD}x\n"));
+        assert!(!s.eq_str("Kühl"));
+        assert_eq!(s.unescaped_len(), out.len());
+        let mut small: heapless::String<4> = heapless::String::new();
+        assert_eq!(s.write_unescaped(&mut small), Err(Overflow));
+    }
+}

@@ -1,0 +1,6 @@
+//! Bytes on the wire: JSON tokens, the polling service's document, the
+//! Data-Service IPC.
+
+pub mod ipc;
+pub mod json;
+pub mod polled;
