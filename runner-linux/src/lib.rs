@@ -1,1 +1,27 @@
+//! dataservice-sync for Linux gateways: reads the polling service's tag
+//! values every interval and writes them to the local Data-Service.
+//!
+//! The logic lives in [`dataservice_sync_core`]; this crate owns the file
+//! descriptors (mio, timerfd, signalfd) and the clock. [`SyncService`] is the
+//! library API; [`sim`] holds the simulated peers used by `demo` and the tests.
 
+#![deny(missing_docs)]
+
+pub mod cli;
+pub mod clock;
+pub mod demo;
+pub mod endpoint;
+mod event_loop;
+pub mod http;
+pub mod log;
+pub mod options;
+mod service;
+pub mod sim;
+mod sink;
+mod source;
+pub mod stats;
+pub mod storage;
+
+pub use options::{ConfigError, SyncOptions};
+pub use service::{SyncHandle, SyncService};
+pub use stats::StatsSnapshot;

@@ -1,0 +1,166 @@
+//! The command line: the Python service's flags, same names and defaults,
+//! plus this service's own.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::options::{DEFAULT_SOCKET_PATH, DEFAULT_SOURCE, SyncOptions};
+
+/// Syncs IO tag values from the gateway's polling service into the local Data-Service.
+#[derive(Debug, Parser)]
+#[command(
+    name = "dataservice-sync",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// Run the sync (the default when no subcommand is given).
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Something other than running the sync.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start simulated peers on temporary sockets and sync between them.
+    Demo(DemoArgs),
+}
+
+/// The sync's settings.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Data-Service IPC socket.
+    #[arg(long, value_name = "PATH", env = "IPC_SOCKET_PATH", default_value = DEFAULT_SOCKET_PATH)]
+    pub socket_path: PathBuf,
+    /// Seconds between sync cycles.
+    #[arg(long, value_name = "SECONDS", default_value = "1.0", value_parser = seconds)]
+    pub interval: Duration,
+    /// Log only fatal errors.
+    #[arg(long)]
+    pub no_logging: bool,
+    /// Seconds between statistics lines in the log (0: none).
+    #[arg(long, value_name = "SEC", default_value = "60", value_parser = seconds_or_zero)]
+    pub stats_interval: Duration,
+    /// Polling service URL: http://HOST:PORT/PATH or http+unix://%2Fpath%2Fto.sock/PATH.
+    #[arg(long, value_name = "URL", default_value = DEFAULT_SOURCE)]
+    pub source: String,
+    /// Data-Service key format; placeholders {device}, {tag}, {tag_id}.
+    /// Older deployments use '{device}:{tag}'.
+    #[arg(long, value_name = "TEMPLATE", default_value = dataservice_sync_core::DEFAULT_KEY_TEMPLATE)]
+    pub key_template: String,
+    /// Seconds a write may wait for the Data-Service's answer.
+    #[arg(long, value_name = "SECONDS", default_value = "2.0", value_parser = seconds)]
+    pub write_timeout: Duration,
+    /// Seconds a fetch of the polling service may take.
+    #[arg(long, value_name = "SECONDS", default_value = "5.0", value_parser = seconds)]
+    pub source_timeout: Duration,
+    /// Largest polling service body accepted, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Data-Service connections open at once (its listen backlog is 5).
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=16))]
+    pub max_connections: u8,
+    /// Seconds SIGTERM/SIGINT waits for in-flight writes before exiting.
+    #[arg(long, value_name = "SECONDS", default_value = "5.0", value_parser = seconds_or_zero)]
+    pub shutdown_timeout: Duration,
+}
+
+impl RunArgs {
+    /// The library's options for these arguments.
+    pub fn to_options(&self) -> SyncOptions {
+        SyncOptions {
+            socket_path: self.socket_path.clone(),
+            interval: self.interval,
+            no_logging: self.no_logging,
+            stats_interval: self.stats_interval,
+            source: self.source.clone(),
+            key_template: self.key_template.clone(),
+            write_timeout: self.write_timeout,
+            source_timeout: self.source_timeout,
+            max_body_bytes: self.max_body_bytes,
+            max_connections: usize::from(self.max_connections),
+            shutdown_timeout: self.shutdown_timeout,
+        }
+    }
+}
+
+/// The demo's settings.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Simulated devices.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub devices: u32,
+    /// Tags per device.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub tags: u32,
+    /// Seconds to run (0: until Ctrl-C).
+    #[arg(long, value_name = "SECONDS", default_value = "6", value_parser = seconds_or_zero)]
+    pub duration: Duration,
+    /// Seconds between sync cycles.
+    #[arg(long, value_name = "SECONDS", default_value = "1.0", value_parser = seconds)]
+    pub interval: Duration,
+}
+
+fn seconds_or_zero(text: &str) -> Result<Duration, String> {
+    let value: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !value.is_finite() || !(0.0..=86_400.0 * 365.0).contains(&value) {
+        return Err(format!("{text:?} is not between 0 and one year of seconds"));
+    }
+    Ok(Duration::from_secs_f64(value))
+}
+
+fn seconds(text: &str) -> Result<Duration, String> {
+    let value = seconds_or_zero(text)?;
+    if value < Duration::from_millis(10) {
+        return Err(format!("{text:?} is less than 0.01 seconds"));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_python_service() {
+        let cli = Cli::try_parse_from(["dataservice-sync"]).unwrap();
+        let options = cli.run.to_options();
+        let expected = SyncOptions::default();
+        if std::env::var_os("IPC_SOCKET_PATH").is_none() {
+            assert_eq!(options, expected);
+        }
+        assert_eq!(options.interval, Duration::from_secs(1));
+        assert_eq!(options.stats_interval, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        for args in [
+            &["x", "--interval", "abc"][..],
+            &["x", "--interval", "0"],
+            &["x", "--interval", "NaN"],
+            &["x", "--stats-interval", "-1"],
+            &["x", "--max-connections", "17"],
+        ] {
+            assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
+        }
+        let cli = Cli::try_parse_from([
+            "x",
+            "--interval",
+            "0.25",
+            "--key-template",
+            "{device}:{tag}",
+        ])
+        .unwrap();
+        assert_eq!(cli.run.interval, Duration::from_millis(250));
+    }
+}

@@ -1,0 +1,418 @@
+//! The mio loop: registers fds, turns readiness into the engine's
+//! `handle_*` calls and carries out what its `poll_*` calls return. It owns
+//! the fds and the clock; every decision about tags is the engine's.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use dataservice_sync_core::{Action, Engine, EngineConfig, Instant, Level, min_transmit_buffer};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
+use nix::sys::signal::Signal;
+use nix::sys::signalfd::SignalFd;
+use nix::sys::time::TimeSpec;
+use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
+
+use crate::clock::{Clock, rfc3339};
+use crate::log::Logger;
+use crate::options::{Resolved, core_duration};
+use crate::sink::{SinkSlot, WriteOutcome};
+use crate::source::{Fetch, FetchOutcome};
+use crate::stats::StatsSnapshot;
+use crate::storage::HeapStorage;
+
+const TIMER: Token = Token(0);
+const SIGNALS: Token = Token(1);
+pub(crate) const WAKER: Token = Token(2);
+const SOURCE: Token = Token(3);
+const SINK_BASE: usize = 16;
+
+/// How the loop is told to stop.
+pub(crate) enum StopSource {
+    /// SIGINT/SIGTERM (and SIGHUP) through a signalfd: the binary.
+    Signals(SignalFd),
+    /// A flag and a waker: the library's `SyncHandle::stop`.
+    Flag(Arc<AtomicBool>),
+}
+
+pub(crate) struct Runner {
+    poll: Poll,
+    engine: Engine<HeapStorage>,
+    settings: Resolved,
+    clock: Clock,
+    log: Logger,
+    timer: TimerFd,
+    stop: StopSource,
+    fetch: Option<Fetch>,
+    sinks: Vec<SinkSlot>,
+    tx_buf: Vec<u8>,
+    scratch: Vec<u8>,
+    shutdown_deadline: Option<Instant>,
+    next_stats_at: Option<Instant>,
+    shared: Arc<Mutex<StatsSnapshot>>,
+    published_cycles: u64,
+}
+
+impl Runner {
+    pub(crate) fn new(
+        settings: Resolved,
+        poll: Poll,
+        stop: StopSource,
+        shared: Arc<Mutex<StatsSnapshot>>,
+    ) -> io::Result<Self> {
+        let options = &settings.options;
+        let mut config = EngineConfig::new(core_duration(options.interval));
+        config.key_template = settings.template.clone();
+        let engine = Engine::new(
+            config,
+            HeapStorage::with_capacity(dataservice_sync_core::config::TAG_CAPACITY),
+        );
+        let timer = TimerFd::new(
+            ClockId::CLOCK_MONOTONIC,
+            TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
+        )
+        .map_err(io::Error::from)?;
+        // The first cycle starts at once, then one per interval.
+        timer
+            .set(
+                Expiration::IntervalDelayed(
+                    TimeSpec::from_duration(StdDuration::from_millis(1)),
+                    TimeSpec::from_duration(options.interval),
+                ),
+                TimerSetTimeFlags::empty(),
+            )
+            .map_err(io::Error::from)?;
+        poll.registry().register(
+            &mut SourceFd(&timer.as_fd().as_raw_fd()),
+            TIMER,
+            Interest::READABLE,
+        )?;
+        if let StopSource::Signals(signals) = &stop {
+            poll.registry().register(
+                &mut SourceFd(&signals.as_fd().as_raw_fd()),
+                SIGNALS,
+                Interest::READABLE,
+            )?;
+        }
+        let clock = Clock::new();
+        let next_stats_at = (!options.stats_interval.is_zero())
+            .then(|| clock.now() + core_duration(options.stats_interval));
+        Ok(Runner {
+            poll,
+            engine,
+            log: Logger::new(options.no_logging),
+            sinks: (0..options.max_connections)
+                .map(|_| SinkSlot::new())
+                .collect(),
+            settings,
+            clock,
+            timer,
+            stop,
+            fetch: None,
+            tx_buf: vec![0; min_transmit_buffer()],
+            scratch: vec![0; 64 * 1024],
+            shutdown_deadline: None,
+            next_stats_at,
+            shared,
+            published_cycles: u64::MAX,
+        })
+    }
+
+    pub(crate) fn run(mut self) -> io::Result<StatsSnapshot> {
+        let o = &self.settings.options;
+        self.log.info(format_args!(
+            "dataservice-sync {} starting: source {}, Data-Service socket {}, interval {:.3}s, \
+             key template {}, tag capacity {}",
+            env!("CARGO_PKG_VERSION"),
+            self.settings.source,
+            o.socket_path.display(),
+            o.interval.as_secs_f64(),
+            self.settings.template.as_str(),
+            self.engine.table().capacity(),
+        ));
+        let mut events = Events::with_capacity(64);
+        loop {
+            let now = self.clock.now();
+            self.drive(now);
+            if self.engine.is_drained() {
+                break;
+            }
+            if self.shutdown_deadline.is_some_and(|d| now >= d) {
+                self.log.warn(format_args!(
+                    "shutdown timeout reached with {} writes in flight; they are abandoned",
+                    self.engine.in_flight()
+                ));
+                break;
+            }
+            self.log_stats_if_due(now);
+            self.publish(true);
+            let timeout = self
+                .next_wakeup()
+                .map(|at| StdDuration::from_millis((at - now).total_millis()));
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            let now = self.clock.now();
+            for event in events.iter() {
+                match event.token() {
+                    TIMER => self.on_timer(now),
+                    SIGNALS => self.on_signals(now),
+                    WAKER => self.on_wake(now),
+                    SOURCE => self.on_source(now),
+                    Token(t) if t >= SINK_BASE => self.on_sink(now, t - SINK_BASE),
+                    Token(_) => {}
+                }
+            }
+            self.expire(now);
+        }
+        let pending = self.engine.pending();
+        let stats = self.engine.stats();
+        self.log.info(format_args!("stopped: {stats}"));
+        if pending > 0 {
+            self.log.warn(format_args!(
+                "{pending} tags had values the Data-Service had not acknowledged at exit"
+            ));
+        }
+        self.publish(false);
+        Ok(self.snapshot(false))
+    }
+
+    /// Carries out the engine's outputs until it has nothing more to say.
+    fn drive(&mut self, now: Instant) {
+        loop {
+            let mut progressed = false;
+            while let Some(Action::FetchSource) = self.engine.poll_action(now) {
+                self.start_fetch(now);
+                progressed = true;
+            }
+            while let Some(slot) = self.sinks.iter().position(SinkSlot::is_free) {
+                let Some(tx) = self.engine.poll_transmit(now, &mut self.tx_buf) else {
+                    break;
+                };
+                progressed = true;
+                let deadline = now + core_duration(self.settings.options.write_timeout);
+                let registry = self.poll.registry();
+                let socket = &self.settings.options.socket_path;
+                if let Err(error) = self.sinks[slot].start(
+                    socket,
+                    &self.tx_buf[..tx.len],
+                    tx.request,
+                    deadline,
+                    registry,
+                    Token(SINK_BASE + slot),
+                ) {
+                    self.engine.handle_sink_error(now, tx.request, error);
+                }
+            }
+            while let Some(event) = self.engine.poll_event() {
+                match event.level() {
+                    Level::Info => self.log.info(format_args!("{event}")),
+                    Level::Warn => self.log.warn(format_args!("{event}")),
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    fn start_fetch(&mut self, now: Instant) {
+        let deadline = now + core_duration(self.settings.options.source_timeout);
+        match Fetch::start(
+            &self.settings.source,
+            self.settings.options.max_body_bytes,
+            deadline,
+            self.poll.registry(),
+            SOURCE,
+        ) {
+            Ok(fetch) => self.fetch = Some(fetch),
+            Err(error) => self.engine.handle_source_error(now, error),
+        }
+    }
+
+    fn on_source(&mut self, now: Instant) {
+        let Some(fetch) = self.fetch.as_mut() else {
+            return;
+        };
+        match fetch.on_ready(&mut self.scratch) {
+            FetchOutcome::Pending => return,
+            FetchOutcome::Done { status: 200 } => self.engine.handle_source_body(now, fetch.body()),
+            FetchOutcome::Done { status } => self
+                .engine
+                .handle_source_error(now, dataservice_sync_core::SourceError::HttpStatus(status)),
+            FetchOutcome::Failed(error) => self.engine.handle_source_error(now, error),
+        }
+        if let Some(fetch) = self.fetch.take() {
+            fetch.close(self.poll.registry());
+        }
+    }
+
+    fn on_sink(&mut self, now: Instant, slot: usize) {
+        let socket = &self.settings.options.socket_path;
+        let Some(sink) = self.sinks.get_mut(slot) else {
+            return;
+        };
+        let Some(request) = sink.request() else {
+            return;
+        };
+        match sink.on_ready(&mut self.scratch, socket) {
+            WriteOutcome::Pending => return,
+            WriteOutcome::Answered => self.engine.handle_sink_response(now, request, sink.line()),
+            WriteOutcome::Failed(error) => self.engine.handle_sink_error(now, request, error),
+        }
+        sink.close(self.poll.registry());
+    }
+
+    fn on_timer(&mut self, now: Instant) {
+        let mut expirations = [0u8; 8];
+        // Reading clears readiness; EAGAIN means another wakeup got there first.
+        if nix::unistd::read(&self.timer, &mut expirations).is_ok() {
+            self.engine.handle_tick(now);
+        }
+    }
+
+    fn on_signals(&mut self, now: Instant) {
+        let StopSource::Signals(signals) = &self.stop else {
+            return;
+        };
+        let mut received = Vec::new();
+        while let Ok(Some(info)) = signals.read_signal() {
+            received.push(info.ssi_signo as i32);
+        }
+        for signo in received {
+            match Signal::try_from(signo) {
+                Ok(Signal::SIGHUP) => self.log.info(format_args!(
+                    "SIGHUP received: nothing to reload (this build takes its settings from the command line)"
+                )),
+                Ok(signal) => self.begin_shutdown(now, signal.as_str()),
+                Err(_) => {}
+            }
+        }
+    }
+
+    fn on_wake(&mut self, now: Instant) {
+        if let StopSource::Flag(flag) = &self.stop {
+            if flag.load(Ordering::SeqCst) {
+                self.begin_shutdown(now, "stop()");
+            }
+        }
+    }
+
+    fn begin_shutdown(&mut self, now: Instant, why: &str) {
+        if self.shutdown_deadline.is_some() {
+            self.log.warn(format_args!("{why} again: stopping now"));
+            self.shutdown_deadline = Some(now);
+            return;
+        }
+        let timeout = self.settings.options.shutdown_timeout;
+        self.log.info(format_args!(
+            "{why} received: stopping; finishing in-flight writes (at most {:.1}s)",
+            timeout.as_secs_f64()
+        ));
+        // Disarming a valid timerfd cannot fail; if it did, ticks are ignored anyway.
+        let _ = self.timer.unset();
+        self.engine.handle_shutdown(now);
+        if let Some(fetch) = self.fetch.take() {
+            fetch.close(self.poll.registry());
+        }
+        self.shutdown_deadline = Some(now + core_duration(timeout));
+    }
+
+    fn expire(&mut self, now: Instant) {
+        if self.fetch.as_ref().is_some_and(|f| now >= f.deadline) {
+            self.engine
+                .handle_source_error(now, dataservice_sync_core::SourceError::Timeout);
+            if let Some(fetch) = self.fetch.take() {
+                fetch.close(self.poll.registry());
+            }
+        }
+        for sink in &mut self.sinks {
+            if sink.deadline().is_some_and(|d| now >= d) {
+                if let Some(request) = sink.request() {
+                    self.engine.handle_sink_error(
+                        now,
+                        request,
+                        dataservice_sync_core::SinkError::Timeout,
+                    );
+                }
+                sink.close(self.poll.registry());
+            }
+        }
+    }
+
+    fn next_wakeup(&self) -> Option<Instant> {
+        let fetch = self.fetch.as_ref().map(|f| f.deadline);
+        let sinks = self.sinks.iter().filter_map(SinkSlot::deadline);
+        [
+            self.engine.poll_timeout(),
+            fetch,
+            self.shutdown_deadline,
+            self.next_stats_at,
+        ]
+        .into_iter()
+        .flatten()
+        .chain(sinks)
+        .min()
+    }
+
+    fn log_stats_if_due(&mut self, now: Instant) {
+        let Some(due) = self.next_stats_at else {
+            return;
+        };
+        if now < due {
+            return;
+        }
+        let last_sync = self
+            .engine
+            .stats()
+            .last_sync_at
+            .map_or_else(|| "never".to_string(), |at| rfc3339(self.clock.wall(at)));
+        self.log.info(format_args!(
+            "stats: tags={} pending={} last_sync={last_sync} {}",
+            self.engine.table().len(),
+            self.engine.pending(),
+            self.engine.stats()
+        ));
+        self.next_stats_at = Some(due + core_duration(self.settings.options.stats_interval));
+    }
+
+    /// Hands a copy of the statistics to the library's `stats()`, once per cycle.
+    fn publish(&mut self, running: bool) {
+        let cycles = self.engine.stats().sync_cycles_total;
+        if running && cycles == self.published_cycles {
+            return;
+        }
+        self.published_cycles = cycles;
+        let snapshot = self.snapshot(running);
+        if let Ok(mut shared) = self.shared.lock() {
+            *shared = snapshot;
+        }
+    }
+
+    fn snapshot(&self, running: bool) -> StatsSnapshot {
+        let counters = self.engine.stats().clone();
+        StatsSnapshot {
+            running,
+            tags: self.engine.table().len(),
+            pending: self.engine.pending(),
+            last_sync_time: counters.last_sync_at.map(|at| self.clock.wall(at)),
+            recent_errors: counters
+                .recent_errors
+                .oldest_ordered()
+                .map(|e| (self.clock.wall(e.at), e.message.to_string()))
+                .collect(),
+            counters,
+        }
+    }
+}
+
+/// Wakes the loop of a library-run service.
+pub(crate) fn new_waker(poll: &Poll) -> io::Result<Waker> {
+    Waker::new(poll.registry(), WAKER)
+}

@@ -1,0 +1,345 @@
+//! An HTTP/1.1 response reader fed with whatever a nonblocking read
+//! returned: head through `httparse`, then a `Content-Length`, chunked or
+//! read-until-close body, never more than the body cap in memory.
+
+use std::fmt;
+
+/// Largest response head accepted.
+const MAX_HEAD: usize = 16 * 1024;
+
+/// Why a response is not usable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HttpError {
+    /// Not HTTP/1.x, or a broken head or chunk framing.
+    Malformed,
+    /// A head over 16 KiB.
+    HeadTooLarge,
+    /// A body over the cap.
+    BodyTooLarge,
+    /// The connection closed before the response was complete.
+    ClosedEarly,
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            HttpError::Malformed => "malformed HTTP response",
+            HttpError::HeadTooLarge => "HTTP head too large",
+            HttpError::BodyTooLarge => "body too large",
+            HttpError::ClosedEarly => "closed before the response was complete",
+        })
+    }
+}
+
+impl std::error::Error for HttpError {}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Framing {
+    Length(usize),
+    Chunked,
+    UntilClose,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Chunk {
+    Size {
+        size: usize,
+        digits: usize,
+        in_extension: bool,
+    },
+    Data(usize),
+    DataEnd,
+    Trailer {
+        line_len: usize,
+    },
+    Done,
+}
+
+/// Reads one response.
+#[derive(Debug)]
+pub struct ResponseReader {
+    head: Vec<u8>,
+    status: Option<u16>,
+    framing: Framing,
+    chunk: Chunk,
+    body: Vec<u8>,
+    max_body: usize,
+    done: bool,
+}
+
+impl ResponseReader {
+    /// A reader that refuses bodies over `max_body` bytes.
+    pub fn new(max_body: usize) -> Self {
+        ResponseReader {
+            head: Vec::new(),
+            status: None,
+            framing: Framing::UntilClose,
+            chunk: Chunk::Size {
+                size: 0,
+                digits: 0,
+                in_extension: false,
+            },
+            body: Vec::new(),
+            max_body,
+            done: false,
+        }
+    }
+
+    /// Feeds bytes; `Ok(true)` once the response is complete.
+    pub fn push(&mut self, data: &[u8]) -> Result<bool, HttpError> {
+        if self.done {
+            return Ok(true);
+        }
+        if self.status.is_none() {
+            let old = self.head.len();
+            self.head.extend_from_slice(data);
+            let Some(head_len) = self.parse_head()? else {
+                if self.head.len() > MAX_HEAD {
+                    return Err(HttpError::HeadTooLarge);
+                }
+                return Ok(false);
+            };
+            let rest = head_len.saturating_sub(old);
+            self.head.clear();
+            return self.push_body(&data[rest.min(data.len())..]);
+        }
+        self.push_body(data)
+    }
+
+    /// The peer closed the connection; returns the response if complete.
+    pub fn finish(&mut self) -> Result<(), HttpError> {
+        if self.done {
+            return Ok(());
+        }
+        match (self.status, self.framing) {
+            (Some(_), Framing::UntilClose) => {
+                self.done = true;
+                Ok(())
+            }
+            _ => Err(HttpError::ClosedEarly),
+        }
+    }
+
+    /// The status code, once the head was read.
+    pub fn status(&self) -> Option<u16> {
+        self.status
+    }
+
+    /// The body, complete once `push` returned `Ok(true)` or `finish` `Ok(())`.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    fn parse_head(&mut self) -> Result<Option<usize>, HttpError> {
+        let mut headers = [httparse::EMPTY_HEADER; 48];
+        let mut response = httparse::Response::new(&mut headers);
+        let head_len = match response.parse(&self.head) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(httparse::Error::TooManyHeaders) => return Err(HttpError::HeadTooLarge),
+            Err(_) => return Err(HttpError::Malformed),
+        };
+        let status = response.code.ok_or(HttpError::Malformed)?;
+        let mut framing = Framing::UntilClose;
+        for header in response.headers.iter() {
+            if header.name.eq_ignore_ascii_case("transfer-encoding") {
+                let value = std::str::from_utf8(header.value).map_err(|_| HttpError::Malformed)?;
+                if value.trim().eq_ignore_ascii_case("chunked") {
+                    framing = Framing::Chunked;
+                }
+            } else if header.name.eq_ignore_ascii_case("content-length")
+                && framing != Framing::Chunked
+            {
+                let len = std::str::from_utf8(header.value)
+                    .ok()
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .ok_or(HttpError::Malformed)?;
+                if len > self.max_body {
+                    return Err(HttpError::BodyTooLarge);
+                }
+                framing = Framing::Length(len);
+            }
+        }
+        self.status = Some(status);
+        self.framing = framing;
+        // 1xx, 204 and 304 carry no body.
+        if status < 200 || status == 204 || status == 304 {
+            self.framing = Framing::Length(0);
+        }
+        Ok(Some(head_len))
+    }
+
+    fn push_body(&mut self, data: &[u8]) -> Result<bool, HttpError> {
+        match self.framing {
+            Framing::Length(len) => {
+                let take = (len - self.body.len()).min(data.len());
+                self.body.extend_from_slice(&data[..take]);
+                self.done = self.body.len() == len;
+            }
+            Framing::UntilClose => {
+                if self.body.len() + data.len() > self.max_body {
+                    return Err(HttpError::BodyTooLarge);
+                }
+                self.body.extend_from_slice(data);
+            }
+            Framing::Chunked => self.push_chunked(data)?,
+        }
+        Ok(self.done)
+    }
+
+    fn push_chunked(&mut self, mut data: &[u8]) -> Result<(), HttpError> {
+        while let Some((&byte, rest)) = data.split_first() {
+            match &mut self.chunk {
+                Chunk::Data(remaining) => {
+                    let take = (*remaining).min(data.len());
+                    if self.body.len() + take > self.max_body {
+                        return Err(HttpError::BodyTooLarge);
+                    }
+                    self.body.extend_from_slice(&data[..take]);
+                    *remaining -= take;
+                    if *remaining == 0 {
+                        self.chunk = Chunk::DataEnd;
+                    }
+                    data = &data[take..];
+                    continue;
+                }
+                Chunk::Size {
+                    size,
+                    digits,
+                    in_extension,
+                } => match byte {
+                    b'\n' if *digits > 0 => {
+                        self.chunk = if *size == 0 {
+                            Chunk::Trailer { line_len: 0 }
+                        } else {
+                            Chunk::Data(*size)
+                        };
+                    }
+                    b'\r' | b' ' | b'\t' => {}
+                    b';' => *in_extension = true,
+                    _ if *in_extension => {}
+                    _ => {
+                        let digit = (byte as char).to_digit(16).ok_or(HttpError::Malformed)?;
+                        *size = size
+                            .checked_mul(16)
+                            .and_then(|s| s.checked_add(digit as usize))
+                            .ok_or(HttpError::BodyTooLarge)?;
+                        *digits += 1;
+                    }
+                },
+                Chunk::DataEnd => match byte {
+                    b'\r' => {}
+                    b'\n' => {
+                        self.chunk = Chunk::Size {
+                            size: 0,
+                            digits: 0,
+                            in_extension: false,
+                        }
+                    }
+                    _ => return Err(HttpError::Malformed),
+                },
+                Chunk::Trailer { line_len } => match byte {
+                    b'\r' => {}
+                    b'\n' if *line_len == 0 => {
+                        self.chunk = Chunk::Done;
+                        self.done = true;
+                        return Ok(());
+                    }
+                    b'\n' => *line_len = 0,
+                    _ => *line_len += 1,
+                },
+                Chunk::Done => return Ok(()),
+            }
+            data = rest;
+        }
+        Ok(())
+    }
+}
+
+/// The request line and headers of a GET that closes the connection after.
+pub fn get_request(host: &str, path: &str) -> Vec<u8> {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: application/json\r\n\
+         User-Agent: dataservice-sync/{}\r\nConnection: close\r\n\r\n",
+        env!("CARGO_PKG_VERSION")
+    )
+    .into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed_in_pieces(
+        reader: &mut ResponseReader,
+        bytes: &[u8],
+        piece: usize,
+    ) -> Result<bool, HttpError> {
+        let mut done = false;
+        for chunk in bytes.chunks(piece) {
+            done = reader.push(chunk)?;
+        }
+        Ok(done)
+    }
+
+    #[test]
+    fn reads_content_length_bodies_in_any_pieces() {
+        let raw = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n{\"a\":1}";
+        for piece in [1, 3, 200] {
+            let mut r = ResponseReader::new(100);
+            assert_eq!(feed_in_pieces(&mut r, raw, piece), Ok(true));
+            assert_eq!((r.status(), r.body()), (Some(200), &b"{\"a\":1}"[..]));
+        }
+    }
+
+    #[test]
+    fn reads_chunked_bodies_with_extensions_and_trailers() {
+        let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4;x=y\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\nX-T: 1\r\n\r\n";
+        for piece in [1, 5, 500] {
+            let mut r = ResponseReader::new(100);
+            assert_eq!(feed_in_pieces(&mut r, raw, piece), Ok(true));
+            assert_eq!(r.body(), b"{\"a\":1}");
+        }
+    }
+
+    #[test]
+    fn enforces_the_body_cap_and_detects_truncation() {
+        let mut r = ResponseReader::new(4);
+        assert_eq!(
+            r.push(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"),
+            Err(HttpError::BodyTooLarge)
+        );
+        let mut r = ResponseReader::new(4);
+        assert_eq!(
+            r.push(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n9\r\n12345"),
+            Err(HttpError::BodyTooLarge)
+        );
+        let mut r = ResponseReader::new(100);
+        assert_eq!(
+            r.push(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n12"),
+            Ok(false)
+        );
+        assert_eq!(r.finish(), Err(HttpError::ClosedEarly));
+        let mut r = ResponseReader::new(100);
+        assert_eq!(r.push(b"HTTP/1.1 200 OK\r\n\r\nabc"), Ok(false));
+        assert_eq!(r.finish(), Ok(()));
+        assert_eq!(r.body(), b"abc");
+        let mut r = ResponseReader::new(100);
+        assert_eq!(r.push(b"garbage\r\n\r\n"), Err(HttpError::Malformed));
+        let mut r = ResponseReader::new(100);
+        assert_eq!(
+            r.push(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"),
+            Err(HttpError::Malformed)
+        );
+    }
+
+    #[test]
+    fn reports_the_status_of_errors() {
+        let mut r = ResponseReader::new(100);
+        assert_eq!(
+            r.push(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"),
+            Ok(true)
+        );
+        assert_eq!(r.status(), Some(500));
+    }
+}

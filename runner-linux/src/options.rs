@@ -1,0 +1,134 @@
+//! The service's settings, as the library takes them and as the command
+//! line fills them in, validated once at start.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use dataservice_sync_core::{Duration as CoreDuration, KeyTemplate};
+
+use crate::endpoint::HttpUrl;
+
+/// The default Data-Service socket (the seed's).
+pub const DEFAULT_SOCKET_PATH: &str = "/tmp/dataservice.sock";
+/// The default polling service endpoint.
+pub const DEFAULT_SOURCE: &str = "http://127.0.0.1:8000/deploy/api/io/polled-values";
+
+/// Everything a [`SyncService`](crate::SyncService) is built from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SyncOptions {
+    /// The Data-Service IPC socket.
+    pub socket_path: PathBuf,
+    /// Time between cycles.
+    pub interval: Duration,
+    /// Keep only fatal errors in the log.
+    pub no_logging: bool,
+    /// Time between statistics lines (zero: none).
+    pub stats_interval: Duration,
+    /// The polling service URL (`http://…` or `http+unix://…`).
+    pub source: String,
+    /// How keys are built, e.g. `{device}.{tag}` or `{device}:{tag}`.
+    pub key_template: String,
+    /// How long a write may wait for its answer.
+    pub write_timeout: Duration,
+    /// How long a fetch of the polling service may take.
+    pub source_timeout: Duration,
+    /// Largest polling service body accepted.
+    pub max_body_bytes: usize,
+    /// Data-Service connections open at once (its listen backlog is 5).
+    pub max_connections: usize,
+    /// How long SIGTERM/SIGINT waits for in-flight writes.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            socket_path: PathBuf::from(DEFAULT_SOCKET_PATH),
+            interval: Duration::from_secs(1),
+            no_logging: false,
+            stats_interval: Duration::from_secs(60),
+            source: DEFAULT_SOURCE.into(),
+            key_template: dataservice_sync_core::DEFAULT_KEY_TEMPLATE.into(),
+            write_timeout: Duration::from_secs(2),
+            source_timeout: Duration::from_secs(5),
+            max_body_bytes: 16 * 1024 * 1024,
+            max_connections: 4,
+            shutdown_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A setting that cannot be used; the message names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Settings after validation.
+#[derive(Clone, Debug)]
+pub(crate) struct Resolved {
+    pub options: SyncOptions,
+    pub source: HttpUrl,
+    pub template: KeyTemplate,
+}
+
+/// Largest number of connections: the engine's in-flight limit.
+pub const MAX_CONNECTIONS: usize = dataservice_sync_core::config::MAX_IN_FLIGHT;
+
+impl SyncOptions {
+    pub(crate) fn resolve(&self) -> Result<Resolved, ConfigError> {
+        let positive = |name: &str, value: Duration, min: Duration| {
+            if value < min {
+                Err(ConfigError(format!(
+                    "{name} must be at least {} s",
+                    min.as_secs_f64()
+                )))
+            } else {
+                Ok(())
+            }
+        };
+        positive("--interval", self.interval, Duration::from_millis(10))?;
+        positive(
+            "--write-timeout",
+            self.write_timeout,
+            Duration::from_millis(10),
+        )?;
+        positive(
+            "--source-timeout",
+            self.source_timeout,
+            Duration::from_millis(10),
+        )?;
+        if !(1..=MAX_CONNECTIONS).contains(&self.max_connections) {
+            return Err(ConfigError(format!(
+                "--max-connections must be between 1 and {MAX_CONNECTIONS}"
+            )));
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(ConfigError("--max-body-bytes must be at least 1024".into()));
+        }
+        if self.socket_path.as_os_str().is_empty() {
+            return Err(ConfigError("--socket-path must not be empty".into()));
+        }
+        let source =
+            HttpUrl::parse(&self.source).map_err(|e| ConfigError(format!("--source: {e}")))?;
+        let template = KeyTemplate::parse(&self.key_template)
+            .map_err(|e| ConfigError(format!("--key-template {:?}: {e}", self.key_template)))?;
+        Ok(Resolved {
+            options: self.clone(),
+            source,
+            template,
+        })
+    }
+}
+
+/// A `std` duration as the core's milliseconds.
+pub(crate) fn core_duration(d: Duration) -> CoreDuration {
+    CoreDuration::from_millis(d.as_millis().min(u128::from(u64::MAX)) as u64)
+}

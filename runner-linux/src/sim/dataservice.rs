@@ -1,0 +1,645 @@
+//! The Data-Service double (PROTOCOLS.md §2 and §3), odd behaviour included:
+//! one request per connection on a Unix socket with a listen backlog of 5,
+//! writes to unregistered keys dropped but answered `{"ok": true}`, ids
+//! random per process (new after [`DataServiceDouble::restart`]), bulk
+//! results in request order, address ranges of 1,000 per data type.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use nix::sys::socket::{
+    AddressFamily, Backlog, SockFlag, SockType, UnixAddr, bind, listen, socket,
+};
+use serde_json::{Map, Value, json};
+
+use super::http_server::{HttpRequest, HttpServer, Reply};
+use super::pyjson::dumps;
+
+/// The Data-Service's listen backlog.
+pub const LISTEN_BACKLOG: i32 = 5;
+/// Entries of per-key history kept (each write appends one).
+pub const HISTORY_LIMIT: usize = 1000;
+
+const DATA_TYPES: [(&str, u32); 5] = [
+    ("float", 40001),
+    ("int", 41001),
+    ("bool", 42001),
+    ("string", 43001),
+    ("raw", 44001),
+];
+
+/// How the IPC side behaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SinkBehaviour {
+    /// As the real server.
+    Normal,
+    /// Accepts connections and never answers.
+    Frozen,
+    /// Answers a line that is not JSON.
+    Garbage,
+    /// Answers a 1 MB line.
+    HugeLine,
+    /// Closes without answering.
+    CloseEarly,
+    /// Answers after this many milliseconds.
+    SlowMillis(u64),
+}
+
+/// One registered point.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Point {
+    /// Its key.
+    pub key: String,
+    /// Its id in this process.
+    pub id: String,
+    /// Its Modbus-style address.
+    pub address: Option<u32>,
+    /// The value used when a write does not coerce.
+    pub default: Value,
+    /// `float`, `int`, `bool`, `string` or `raw`.
+    pub data_type: String,
+    /// Units.
+    pub units: String,
+    /// Current value.
+    pub value: Value,
+    /// `GOOD` or `BAD`.
+    pub quality: &'static str,
+    /// Last write (Unix seconds).
+    pub timestamp: f64,
+    /// Last change of value (Unix seconds).
+    pub last_change: f64,
+    /// Writes applied (the history length, capped at 1,000).
+    pub history: usize,
+}
+
+/// The store and what the double saw.
+#[derive(Debug)]
+pub struct Store {
+    points: BTreeMap<String, Point>,
+    ids: HashMap<String, String>,
+    used_addresses: HashMap<u32, String>,
+    next_address: [u32; 5],
+    rng: u64,
+    /// Every IPC request line received, in order.
+    pub requests: Vec<String>,
+    /// IPC requests answered.
+    pub answered: u64,
+    /// Writes applied to registered keys.
+    pub applied: u64,
+    /// Writes dropped because the key was not registered.
+    pub dropped_unregistered: u64,
+    behaviour: SinkBehaviour,
+}
+
+/// Most request lines kept for inspection.
+const REQUEST_LOG_LIMIT: usize = 2_000_000;
+
+fn seed() -> u64 {
+    let mut bytes = [0u8; 8];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .is_err()
+    {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        bytes = (nanos.as_nanos() as u64 ^ u64::from(std::process::id())).to_le_bytes();
+    }
+    u64::from_le_bytes(bytes) | 1
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+}
+
+impl Store {
+    fn new() -> Self {
+        Store {
+            points: BTreeMap::new(),
+            ids: HashMap::new(),
+            used_addresses: HashMap::new(),
+            next_address: DATA_TYPES.map(|(_, start)| start),
+            rng: seed(),
+            requests: Vec::new(),
+            answered: 0,
+            applied: 0,
+            dropped_unregistered: 0,
+            behaviour: SinkBehaviour::Normal,
+        }
+    }
+
+    fn new_id(&mut self) -> String {
+        let mut id = String::with_capacity(32);
+        for _ in 0..2 {
+            // xorshift64*
+            self.rng ^= self.rng >> 12;
+            self.rng ^= self.rng << 25;
+            self.rng ^= self.rng >> 27;
+            id.push_str(&format!(
+                "{:016x}",
+                self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
+            ));
+        }
+        id
+    }
+
+    /// The registered points.
+    pub fn points(&self) -> &BTreeMap<String, Point> {
+        &self.points
+    }
+
+    /// Registers one point as `POST /register` does.
+    pub fn register(
+        &mut self,
+        spec: &Map<String, Value>,
+        allow_conflict: bool,
+    ) -> Result<String, String> {
+        let key = match spec.get("key") {
+            Some(Value::String(k)) if !k.is_empty() => k.clone(),
+            _ => return Err("key required".into()),
+        };
+        let data_type = match spec.get("data_type") {
+            None | Some(Value::Null) => "float".to_string(),
+            Some(Value::String(t)) if DATA_TYPES.iter().any(|(n, _)| n == t) => t.clone(),
+            Some(other) => return Err(format!("invalid data_type: {other}")),
+        };
+        let type_index = DATA_TYPES
+            .iter()
+            .position(|(n, _)| *n == data_type)
+            .unwrap_or(0);
+        let default = spec
+            .get("default")
+            .cloned()
+            .unwrap_or_else(|| type_default(&data_type));
+        let units = spec
+            .get("units")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let requested = spec
+            .get("address")
+            .and_then(Value::as_u64)
+            .map(|a| a as u32);
+        if let Some(existing) = self.points.get(&key) {
+            if requested.is_some()
+                && requested == existing.address
+                && existing.default == default
+                && existing.data_type == data_type
+                && existing.units == units
+            {
+                return Ok(existing.id.clone());
+            }
+        }
+        let address = match requested {
+            Some(a) => {
+                if let Some(owner) = self.used_addresses.get(&a) {
+                    if owner != &key && !allow_conflict {
+                        return Err(format!("address {a} already in use by {owner}"));
+                    }
+                }
+                a
+            }
+            None => {
+                let (_, start) = DATA_TYPES[type_index];
+                let next = self.next_address[type_index];
+                if next >= start + 1000 {
+                    return Err(format!("address range exhausted for data_type {data_type}"));
+                }
+                self.next_address[type_index] += 1;
+                next
+            }
+        };
+        self.used_addresses.insert(address, key.clone());
+        let id = match self.points.get(&key) {
+            Some(p) => p.id.clone(),
+            None => self.new_id(),
+        };
+        let now = unix_now();
+        let value = self
+            .points
+            .get(&key)
+            .map_or_else(|| default.clone(), |p| p.value.clone());
+        self.ids.insert(id.clone(), key.clone());
+        self.points.insert(
+            key.clone(),
+            Point {
+                key,
+                id: id.clone(),
+                address: Some(address),
+                default,
+                data_type,
+                units,
+                value,
+                quality: "GOOD",
+                timestamp: now,
+                last_change: now,
+                history: 0,
+            },
+        );
+        Ok(id)
+    }
+
+    fn apply(&mut self, key: &str, value: &Value) -> bool {
+        let Some(point) = self.points.get_mut(key) else {
+            self.dropped_unregistered += 1;
+            return false;
+        };
+        let (stored, quality) = match coerce(value, &point.data_type) {
+            Some(v) => (v, "GOOD"),
+            None => (point.default.clone(), "BAD"),
+        };
+        let now = unix_now();
+        if stored != point.value {
+            point.last_change = now;
+        }
+        point.value = stored;
+        point.quality = quality;
+        point.timestamp = now;
+        point.history = (point.history + 1).min(HISTORY_LIMIT);
+        self.applied += 1;
+        true
+    }
+
+    /// Answers one IPC request line (without its newline).
+    pub fn handle_ipc(&mut self, line: &str) -> Value {
+        if self.requests.len() < REQUEST_LOG_LIMIT {
+            self.requests.push(line.to_string());
+        }
+        let request: Value = match serde_json::from_str(line) {
+            Ok(v) => v,
+            Err(e) => return json!({"ok": false, "error": format!("invalid json: {e}")}),
+        };
+        let action = request.get("action").and_then(Value::as_str).unwrap_or("");
+        let null = Value::Null;
+        match action {
+            "write" => {
+                let Some(key) = request.get("key").and_then(Value::as_str) else {
+                    return json!({"ok": false, "error": "key required"});
+                };
+                let key = key.to_string();
+                self.apply(&key, request.get("value").unwrap_or(&null));
+                json!({"ok": true})
+            }
+            "write_by_id" => {
+                let Some(id) = request.get("id").and_then(Value::as_str) else {
+                    return json!({"ok": false, "error": "id required"});
+                };
+                match self.ids.get(id).cloned() {
+                    Some(key) => {
+                        self.apply(&key, request.get("value").unwrap_or(&null));
+                        json!({"ok": true, "key": key})
+                    }
+                    None => json!({"ok": false, "error": "id not found"}),
+                }
+            }
+            "bulk_write_by_id" => {
+                let Some(updates) = request.get("updates").and_then(Value::as_array) else {
+                    return json!({"ok": false, "error": "updates must be a list"});
+                };
+                let mut results = Vec::with_capacity(updates.len());
+                for update in updates {
+                    let id = update.get("id").and_then(Value::as_str).unwrap_or("");
+                    match self.ids.get(id).cloned() {
+                        Some(key) => {
+                            self.apply(&key, update.get("value").unwrap_or(&null));
+                            results.push(json!({"id": id, "ok": true, "key": key}));
+                        }
+                        None => {
+                            results.push(json!({"id": id, "ok": false, "error": "id not found"}))
+                        }
+                    }
+                }
+                json!({"ok": true, "results": results})
+            }
+            _ => json!({"ok": false, "error": "unknown action"}),
+        }
+    }
+
+    fn handle_http(&mut self, request: &HttpRequest) -> (u16, Value) {
+        let body = || serde_json::from_slice::<Value>(&request.body).ok();
+        match (request.method.as_str(), request.path.as_str()) {
+            ("GET", "/health") => (200, json!({"status": "ok"})),
+            ("GET", "/data") => (
+                200,
+                Value::Object(self.points.iter().map(|(k, p)| (k.clone(), p.value.clone())).collect()),
+            ),
+            ("GET", "/detailed") => (
+                200,
+                Value::Object(
+                    self.points
+                        .iter()
+                        .map(|(k, p)| {
+                            (
+                                k.clone(),
+                                json!({"key": k, "value": p.value, "default": p.default,
+                                       "address": p.address, "data_type": p.data_type,
+                                       "units": p.units, "timestamp": p.timestamp,
+                                       "quality": p.quality, "last_change": p.last_change}),
+                            )
+                        })
+                        .collect(),
+                ),
+            ),
+            ("GET", "/datapoints") => (
+                200,
+                Value::Array(
+                    self.points
+                        .values()
+                        .map(|p| {
+                            json!({"key": p.key, "address": p.address, "data_type": p.data_type,
+                                   "units": p.units, "current_value": p.value, "quality": p.quality})
+                        })
+                        .collect(),
+                ),
+            ),
+            ("POST", "/register") => match body() {
+                Some(Value::Object(spec)) => {
+                    let allow = spec.get("allow_address_conflict").and_then(Value::as_bool).unwrap_or(false);
+                    match self.register(&spec, allow) {
+                        Ok(id) => (200, json!({"ok": true, "id": id})),
+                        Err(error) => (400, json!({"detail": error})),
+                    }
+                }
+                _ => (400, json!({"detail": "invalid body"})),
+            },
+            ("POST", "/register/bulk") => match body() {
+                Some(Value::Object(spec)) => (200, self.register_bulk(&spec)),
+                _ => (400, json!({"detail": "invalid body"})),
+            },
+            _ => (404, json!({"detail": "Not Found"})),
+        }
+    }
+
+    fn register_bulk(&mut self, spec: &Map<String, Value>) -> Value {
+        let allow = spec
+            .get("allow_address_conflict")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let points = spec
+            .get("points")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut results = Vec::new();
+        let mut errors = Vec::new();
+        let mut successful = 0;
+        for (index, point) in points.iter().enumerate() {
+            let Some(point) = point.as_object() else {
+                errors.push(json!({"index": index, "error": "point must be an object"}));
+                continue;
+            };
+            let Some(key) = point.get("key").and_then(Value::as_str) else {
+                errors.push(json!({"index": index, "error": "key required"}));
+                continue;
+            };
+            match self.register(point, allow) {
+                Ok(id) => {
+                    successful += 1;
+                    results.push(json!({"index": index, "key": key, "id": id, "ok": true}));
+                }
+                Err(error) => {
+                    results.push(json!({"index": index, "key": key, "ok": false, "error": error}));
+                }
+            }
+        }
+        let failed = points.len() - successful;
+        json!({"ok": failed == 0, "total_points": points.len(), "successful": successful,
+               "failed": failed, "results": results, "errors": errors})
+    }
+}
+
+fn type_default(data_type: &str) -> Value {
+    match data_type {
+        "float" => json!(0.0),
+        "int" => json!(0),
+        "bool" => json!(false),
+        "string" => json!(""),
+        _ => Value::Null,
+    }
+}
+
+/// The store's coercion of a written value to the point's type.
+fn coerce(value: &Value, data_type: &str) -> Option<Value> {
+    match (data_type, value) {
+        ("float", Value::Number(n)) => n.as_f64().map(|f| json!(f)),
+        ("float", Value::Bool(b)) => Some(json!(if *b { 1.0 } else { 0.0 })),
+        ("float", Value::String(s)) => s.trim().parse::<f64>().ok().map(|f| json!(f)),
+        ("int", Value::Number(n)) => n
+            .as_i64()
+            .or_else(|| n.as_f64().map(|f| f.trunc() as i64))
+            .map(|i| json!(i)),
+        ("int", Value::Bool(b)) => Some(json!(i64::from(*b))),
+        ("int", Value::String(s)) => s.trim().parse::<i64>().ok().map(|i| json!(i)),
+        ("bool", Value::Bool(b)) => Some(json!(b)),
+        ("bool", Value::Number(n)) => n.as_f64().map(|f| json!(f != 0.0)),
+        ("string", Value::String(s)) => Some(json!(s)),
+        ("string", Value::Null) => None,
+        ("string", other) => Some(json!(other.to_string())),
+        ("raw", other) => Some(other.clone()),
+        _ => None,
+    }
+}
+
+/// A running Data-Service double.
+pub struct DataServiceDouble {
+    socket_path: PathBuf,
+    http: HttpServer,
+    store: Arc<Mutex<Store>>,
+    stop: Arc<AtomicBool>,
+    ipc: Option<JoinHandle<()>>,
+}
+
+fn lock(store: &Mutex<Store>) -> MutexGuard<'_, Store> {
+    store.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A Unix listener with the real server's backlog of 5 and mode 0600.
+fn listen_unix(path: &Path) -> io::Result<UnixListener> {
+    let _ = std::fs::remove_file(path);
+    let fd: OwnedFd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(io::Error::from)?;
+    let addr = UnixAddr::new(path).map_err(io::Error::from)?;
+    bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr).map_err(io::Error::from)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    listen(&fd, Backlog::new(LISTEN_BACKLOG).map_err(io::Error::from)?).map_err(io::Error::from)?;
+    Ok(UnixListener::from(fd))
+}
+
+impl DataServiceDouble {
+    /// Listens on `socket_path` (IPC) and on 127.0.0.1 (HTTP API).
+    pub fn start(socket_path: &Path) -> io::Result<Self> {
+        Self::start_with_http(socket_path, "127.0.0.1:0")
+    }
+
+    /// Same, with the HTTP API on `http_addr`.
+    pub fn start_with_http(socket_path: &Path, http_addr: &str) -> io::Result<Self> {
+        let store = Arc::new(Mutex::new(Store::new()));
+        let http_store = Arc::clone(&store);
+        let http = HttpServer::tcp(
+            http_addr,
+            Arc::new(move |request: &HttpRequest| {
+                let (status, body) = lock(&http_store).handle_http(request);
+                Reply::Full {
+                    status,
+                    body: dumps(&body).into_bytes(),
+                }
+            }),
+        )?;
+        let mut double = DataServiceDouble {
+            socket_path: socket_path.to_path_buf(),
+            http,
+            store,
+            stop: Arc::new(AtomicBool::new(false)),
+            ipc: None,
+        };
+        double.listen()?;
+        Ok(double)
+    }
+
+    fn listen(&mut self) -> io::Result<()> {
+        let listener = listen_unix(&self.socket_path)?;
+        let store = Arc::clone(&self.store);
+        let stop = Arc::clone(&self.stop);
+        stop.store(false, Ordering::SeqCst);
+        self.ipc = Some(std::thread::spawn(move || {
+            serve_ipc(listener, &store, &stop)
+        }));
+        Ok(())
+    }
+
+    /// The HTTP API's base URL, for `--dataservice-url`.
+    pub fn http_url(&self) -> String {
+        self.http.url("")
+    }
+
+    /// The IPC socket.
+    pub fn socket_path(&self) -> &Path {
+        &self.socket_path
+    }
+
+    /// The store, to inspect or to register points directly.
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        lock(&self.store)
+    }
+
+    /// Registers `key` with `data_type` (an operator's set-up).
+    pub fn register(&self, key: &str, data_type: &str) -> Result<String, String> {
+        let spec = json!({"key": key, "data_type": data_type});
+        let spec = spec.as_object().cloned().unwrap_or_default();
+        self.store().register(&spec, false)
+    }
+
+    /// Every registered key's value.
+    pub fn values(&self) -> BTreeMap<String, Value> {
+        self.store()
+            .points
+            .iter()
+            .map(|(k, p)| (k.clone(), p.value.clone()))
+            .collect()
+    }
+
+    /// IPC request lines received so far.
+    pub fn requests(&self) -> Vec<String> {
+        self.store().requests.clone()
+    }
+
+    /// Changes how the IPC side behaves.
+    pub fn set_behaviour(&self, behaviour: SinkBehaviour) {
+        self.store().behaviour = behaviour;
+    }
+
+    /// Stops the IPC listener and removes the socket (the service is down).
+    pub fn stop_ipc(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        drop(UnixStream::connect(&self.socket_path));
+        if let Some(thread) = self.ipc.take() {
+            let _ = thread.join();
+        }
+        let _ = std::fs::remove_file(&self.socket_path);
+    }
+
+    /// Listens again after [`DataServiceDouble::stop_ipc`], keeping the store
+    /// (a socket that reappears, not a restart).
+    pub fn resume_ipc(&mut self) -> io::Result<()> {
+        if self.ipc.is_some() {
+            return Ok(());
+        }
+        self.listen()
+    }
+
+    /// A restart: every registration and id is gone, ids change.
+    pub fn restart(&mut self) -> io::Result<()> {
+        self.stop_ipc();
+        {
+            let mut store = self.store();
+            let requests = std::mem::take(&mut store.requests);
+            *store = Store::new();
+            store.requests = requests;
+        }
+        self.listen()
+    }
+}
+
+impl Drop for DataServiceDouble {
+    fn drop(&mut self) {
+        self.stop_ipc();
+    }
+}
+
+fn serve_ipc(listener: UnixListener, store: &Mutex<Store>, stop: &AtomicBool) {
+    let mut frozen: Vec<UnixStream> = Vec::new();
+    for conn in listener.incoming() {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let Ok(mut conn) = conn else { continue };
+        let behaviour = lock(store).behaviour;
+        match behaviour {
+            SinkBehaviour::Frozen => {
+                frozen.push(conn);
+                continue;
+            }
+            SinkBehaviour::CloseEarly => continue,
+            _ => {}
+        }
+        let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut line = String::new();
+        // One line per connection; the server never reads a second one.
+        let mut reader = BufReader::new(&conn).take(256 << 20);
+        if reader.read_line(&mut line).is_err() || line.is_empty() {
+            continue;
+        }
+        let answer = match behaviour {
+            SinkBehaviour::Garbage => "<html>502 Bad Gateway</html>\n".to_string(),
+            SinkBehaviour::HugeLine => {
+                format!("{{\"ok\": true, \"pad\": \"{}\"}}\n", "x".repeat(1 << 20))
+            }
+            _ => {
+                if let SinkBehaviour::SlowMillis(ms) = behaviour {
+                    std::thread::sleep(Duration::from_millis(ms));
+                }
+                let mut store = lock(store);
+                let reply = store.handle_ipc(line.trim_end_matches(['\n', '\r']));
+                store.answered += 1;
+                format!("{}\n", dumps(&reply))
+            }
+        };
+        let _ = conn.write_all(answer.as_bytes());
+    }
+}

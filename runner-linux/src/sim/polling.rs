@@ -1,0 +1,173 @@
+//! The polling service double (PROTOCOLS.md §1): serves
+//! `GET /deploy/api/io/polled-values` from a fixture or from generated
+//! devices and tags whose values change on every request, and misbehaves
+//! on demand.
+
+use std::fmt::Write;
+use std::io;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use super::http_server::{HttpRequest, HttpServer, Reply};
+
+/// The path the polling backend serves.
+pub const POLLED_VALUES_PATH: &str = "/deploy/api/io/polled-values";
+
+/// What the double answers.
+#[derive(Clone, Debug)]
+pub enum PollingMode {
+    /// `devices` × `tags` generated tags, new values every request.
+    Generated {
+        /// Devices.
+        devices: u32,
+        /// Tags per device.
+        tags: u32,
+    },
+    /// This body, every time.
+    Body(Vec<u8>),
+    /// This body, chunked.
+    Chunked(Vec<u8>),
+    /// An empty answer with this status.
+    Status(u16),
+    /// Never answers.
+    Hang,
+    /// Declares the length of this body and sends half of it.
+    Truncated(Vec<u8>),
+    /// This body one byte at a time, with the delay.
+    Trickle(Vec<u8>, Duration),
+    /// Not HTTP at all.
+    Garbage,
+}
+
+struct State {
+    mode: PollingMode,
+    requests: u64,
+}
+
+/// A running polling service double.
+pub struct PollingDouble {
+    server: HttpServer,
+    state: Arc<Mutex<State>>,
+}
+
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl PollingDouble {
+    /// Serves on TCP at `addr` (e.g. `127.0.0.1:0`).
+    pub fn tcp(addr: &str, mode: PollingMode) -> io::Result<Self> {
+        let state = Arc::new(Mutex::new(State { mode, requests: 0 }));
+        let server = HttpServer::tcp(addr, Self::handler(&state))?;
+        Ok(PollingDouble { server, state })
+    }
+
+    /// Serves on a Unix socket, as uvicorn's `--uds` does.
+    pub fn unix(path: &Path, mode: PollingMode) -> io::Result<Self> {
+        let state = Arc::new(Mutex::new(State { mode, requests: 0 }));
+        let server = HttpServer::unix(path, Self::handler(&state))?;
+        Ok(PollingDouble { server, state })
+    }
+
+    fn handler(state: &Arc<Mutex<State>>) -> super::http_server::Handler {
+        let state = Arc::clone(state);
+        Arc::new(move |request: &HttpRequest| {
+            if request.method != "GET" || request.path != POLLED_VALUES_PATH {
+                return Reply::Full {
+                    status: 404,
+                    body: br#"{"detail":"Not Found"}"#.to_vec(),
+                };
+            }
+            let mut state = lock(&state);
+            state.requests += 1;
+            let round = state.requests;
+            match &state.mode {
+                PollingMode::Generated { devices, tags } => Reply::Full {
+                    status: 200,
+                    body: generated_document(*devices, *tags, round),
+                },
+                PollingMode::Body(body) => Reply::Full {
+                    status: 200,
+                    body: body.clone(),
+                },
+                PollingMode::Chunked(body) => Reply::Chunked {
+                    body: body.clone(),
+                    chunk: 100,
+                },
+                PollingMode::Status(status) => Reply::Full {
+                    status: *status,
+                    body: br#"{"detail":"error"}"#.to_vec(),
+                },
+                PollingMode::Hang => Reply::Hang,
+                PollingMode::Truncated(body) => Reply::Truncated {
+                    body: body.clone(),
+                    sent: body.len() / 2,
+                },
+                PollingMode::Trickle(body, every) => Reply::Trickle {
+                    body: body.clone(),
+                    every: *every,
+                },
+                PollingMode::Garbage => Reply::Raw(b"SSH-2.0-OpenSSH_9.2\r\n".to_vec()),
+            }
+        })
+    }
+
+    /// The polled-values URL, for `--source`.
+    pub fn url(&self) -> String {
+        self.server.url(POLLED_VALUES_PATH)
+    }
+
+    /// Changes what it answers.
+    pub fn set_mode(&self, mode: PollingMode) {
+        lock(&self.state).mode = mode;
+    }
+
+    /// Requests served so far.
+    pub fn requests(&self) -> u64 {
+        lock(&self.state).requests
+    }
+
+    /// Stops listening: later connections are refused.
+    pub fn stop(&mut self) {
+        self.server.stop();
+    }
+}
+
+/// The value of generated tag `tag` in `round`: integers, floats and bools
+/// in turn, all changing every round.
+pub fn generated_value(tag: u32, round: u64) -> String {
+    match tag % 3 {
+        0 => format!("{}", round * 10 + u64::from(tag)),
+        1 => format!("{:?}", round as f64 * 0.5 + f64::from(tag) + 0.25),
+        _ => format!("{}", (round + u64::from(tag)) % 2 == 0),
+    }
+}
+
+/// A polled-values document of `devices` × `tags` good reads.
+pub fn generated_document(devices: u32, tags: u32, round: u64) -> Vec<u8> {
+    let mut out = String::with_capacity((devices * tags) as usize * 120);
+    out.push('{');
+    for d in 0..devices {
+        if d > 0 {
+            out.push_str(", ");
+        }
+        let _ = write!(out, "\"Device-{d}\": {{");
+        for t in 0..tags {
+            if t > 0 {
+                out.push_str(", ");
+            }
+            let _ = write!(
+                out,
+                "\"tag-{t}\": {{\"value\": {}, \"status\": \"ok\", \"error\": null, \
+                 \"timestamp\": {}, \"last_successful_timestamp\": {}}}",
+                generated_value(t, round),
+                1_764_318_000 + round,
+                1_764_318_000 + round
+            );
+        }
+        out.push('}');
+    }
+    out.push('}');
+    out.into_bytes()
+}

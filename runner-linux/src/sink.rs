@@ -1,0 +1,146 @@
+//! Connections to the Data-Service IPC socket: one request per connection,
+//! a bounded number at once, each with a deadline.
+
+use std::io::{self, Read, Write};
+use std::os::unix::fs::FileTypeExt;
+use std::path::Path;
+
+use dataservice_sync_core::wire::ipc::LineFramer;
+use dataservice_sync_core::{Instant, RequestId, SinkError};
+use mio::net::UnixStream;
+use mio::{Interest, Registry, Token};
+
+use crate::source::would_block;
+
+/// Longest response line read from the Data-Service.
+pub(crate) const MAX_RESPONSE_LINE: usize = 64 * 1024;
+
+/// What a connection came to.
+pub(crate) enum WriteOutcome {
+    Pending,
+    Answered,
+    Failed(SinkError),
+}
+
+/// One connection slot; its buffers are reused across requests.
+pub(crate) struct SinkSlot {
+    conn: Option<Conn>,
+    out: Vec<u8>,
+    framer: Box<LineFramer<MAX_RESPONSE_LINE>>,
+}
+
+struct Conn {
+    stream: UnixStream,
+    request: RequestId,
+    written: usize,
+    deadline: Instant,
+}
+
+/// Maps a connect error to what the engine understands.
+pub(crate) fn sink_error(e: &io::Error, socket: &Path) -> SinkError {
+    use nix::libc;
+    match e.raw_os_error() {
+        Some(libc::ENOENT) => SinkError::SocketMissing,
+        Some(libc::EAGAIN) => SinkError::Busy,
+        Some(libc::EACCES | libc::EPERM) => SinkError::PermissionDenied,
+        Some(libc::ENOTSOCK) => SinkError::NotASocket,
+        Some(libc::ECONNREFUSED) => {
+            // Linux answers ECONNREFUSED for a regular file, too.
+            match std::fs::metadata(socket) {
+                Ok(meta) if !meta.file_type().is_socket() => SinkError::NotASocket,
+                _ => SinkError::Refused,
+            }
+        }
+        Some(libc::ECONNRESET | libc::EPIPE) => SinkError::ClosedEarly,
+        _ if e.kind() == io::ErrorKind::TimedOut => SinkError::Timeout,
+        Some(errno) => SinkError::Io(errno),
+        None => SinkError::Io(0),
+    }
+}
+
+impl SinkSlot {
+    pub(crate) fn new() -> Self {
+        SinkSlot {
+            conn: None,
+            out: Vec::new(),
+            framer: Box::new(LineFramer::new()),
+        }
+    }
+
+    pub(crate) fn is_free(&self) -> bool {
+        self.conn.is_none()
+    }
+
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.conn.as_ref().map(|c| c.deadline)
+    }
+
+    pub(crate) fn request(&self) -> Option<RequestId> {
+        self.conn.as_ref().map(|c| c.request)
+    }
+
+    /// The answer line of an `Answered` connection.
+    pub(crate) fn line(&self) -> &[u8] {
+        self.framer.line()
+    }
+
+    /// Connects and starts sending `line`.
+    pub(crate) fn start(
+        &mut self,
+        socket: &Path,
+        line: &[u8],
+        request: RequestId,
+        deadline: Instant,
+        registry: &Registry,
+        token: Token,
+    ) -> Result<(), SinkError> {
+        let mut stream = UnixStream::connect(socket).map_err(|e| sink_error(&e, socket))?;
+        registry
+            .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+            .map_err(|e| sink_error(&e, socket))?;
+        self.out.clear();
+        self.out.extend_from_slice(line);
+        self.framer.clear();
+        self.conn = Some(Conn {
+            stream,
+            request,
+            written: 0,
+            deadline,
+        });
+        Ok(())
+    }
+
+    /// Makes progress after a readiness event.
+    pub(crate) fn on_ready(&mut self, scratch: &mut [u8], socket: &Path) -> WriteOutcome {
+        let Some(conn) = self.conn.as_mut() else {
+            return WriteOutcome::Pending;
+        };
+        while conn.written < self.out.len() {
+            match conn.stream.write(&self.out[conn.written..]) {
+                Ok(n) => conn.written += n,
+                Err(e) if would_block(&e) => return WriteOutcome::Pending,
+                Err(e) => return WriteOutcome::Failed(sink_error(&e, socket)),
+            }
+        }
+        loop {
+            match conn.stream.read(scratch) {
+                Ok(0) => return WriteOutcome::Failed(SinkError::ClosedEarly),
+                Ok(n) => match self.framer.push(&scratch[..n]) {
+                    Ok(true) => return WriteOutcome::Answered,
+                    Ok(false) => {}
+                    Err(_) => return WriteOutcome::Failed(SinkError::BadResponse),
+                },
+                Err(e) if would_block(&e) => return WriteOutcome::Pending,
+                Err(e) => return WriteOutcome::Failed(sink_error(&e, socket)),
+            }
+        }
+    }
+
+    /// Closes the connection, freeing the slot.
+    pub(crate) fn close(&mut self, registry: &Registry) {
+        if let Some(mut conn) = self.conn.take() {
+            // The socket is closed right after; a failed deregister is moot.
+            let _ = registry.deregister(&mut conn.stream);
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! One nonblocking HTTP GET of the polling service, over TCP or a Unix socket.
+
+use std::io::{self, Read, Write};
+
+use dataservice_sync_core::{Instant, SourceError};
+use mio::event::Source;
+use mio::{Interest, Registry, Token};
+
+use crate::endpoint::{Endpoint, HttpUrl};
+use crate::http::{HttpError, ResponseReader, get_request};
+
+/// A connected (or connecting) stream of either kind.
+pub(crate) enum Stream {
+    Tcp(mio::net::TcpStream),
+    Unix(mio::net::UnixStream),
+}
+
+impl Stream {
+    pub(crate) fn connect(endpoint: &Endpoint) -> io::Result<Self> {
+        Ok(match endpoint {
+            Endpoint::Tcp(addr) => Stream::Tcp(mio::net::TcpStream::connect(*addr)?),
+            Endpoint::Unix(path) => Stream::Unix(mio::net::UnixStream::connect(path)?),
+        })
+    }
+
+    fn take_error(&self) -> io::Result<Option<io::Error>> {
+        match self {
+            Stream::Tcp(s) => s.take_error(),
+            Stream::Unix(s) => s.take_error(),
+        }
+    }
+
+    fn is_connected(&self) -> bool {
+        match self {
+            Stream::Tcp(s) => s.peer_addr().is_ok(),
+            Stream::Unix(_) => true,
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Source for Stream {
+    fn register(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.register(r, t, i),
+            Stream::Unix(s) => s.register(r, t, i),
+        }
+    }
+    fn reregister(&mut self, r: &Registry, t: Token, i: Interest) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.reregister(r, t, i),
+            Stream::Unix(s) => s.reregister(r, t, i),
+        }
+    }
+    fn deregister(&mut self, r: &Registry) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.deregister(r),
+            Stream::Unix(s) => s.deregister(r),
+        }
+    }
+}
+
+/// What a fetch came to.
+pub(crate) enum FetchOutcome {
+    /// Still going.
+    Pending,
+    /// A complete response.
+    Done { status: u16 },
+    /// Failed.
+    Failed(SourceError),
+}
+
+/// A fetch in progress.
+pub(crate) struct Fetch {
+    stream: Stream,
+    request: Vec<u8>,
+    written: usize,
+    reader: ResponseReader,
+    pub(crate) deadline: Instant,
+}
+
+pub(crate) fn source_error(e: &io::Error) -> SourceError {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound => SourceError::Refused,
+        io::ErrorKind::TimedOut => SourceError::Timeout,
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::BrokenPipe
+        | io::ErrorKind::UnexpectedEof => SourceError::ClosedEarly,
+        _ => SourceError::Io(e.raw_os_error().unwrap_or(0)),
+    }
+}
+
+impl Fetch {
+    /// Starts connecting; registers the stream under `token`.
+    pub(crate) fn start(
+        url: &HttpUrl,
+        max_body: usize,
+        deadline: Instant,
+        registry: &Registry,
+        token: Token,
+    ) -> Result<Self, SourceError> {
+        let mut stream = Stream::connect(&url.endpoint).map_err(|e| source_error(&e))?;
+        stream
+            .register(registry, token, Interest::READABLE | Interest::WRITABLE)
+            .map_err(|e| source_error(&e))?;
+        Ok(Fetch {
+            stream,
+            request: get_request(&url.host, &url.path),
+            written: 0,
+            reader: ResponseReader::new(max_body),
+            deadline,
+        })
+    }
+
+    /// Makes progress after a readiness event.
+    pub(crate) fn on_ready(&mut self, scratch: &mut [u8]) -> FetchOutcome {
+        match self.advance(scratch) {
+            Ok(outcome) => outcome,
+            Err(e) => FetchOutcome::Failed(e),
+        }
+    }
+
+    fn advance(&mut self, scratch: &mut [u8]) -> Result<FetchOutcome, SourceError> {
+        if let Ok(Some(e)) | Err(e) = self.stream.take_error() {
+            return Err(source_error(&e));
+        }
+        if self.written < self.request.len() {
+            if !self.stream.is_connected() {
+                return Ok(FetchOutcome::Pending);
+            }
+            match self.stream.write(&self.request[self.written..]) {
+                Ok(n) => self.written += n,
+                Err(e) if would_block(&e) => return Ok(FetchOutcome::Pending),
+                Err(e) => return Err(source_error(&e)),
+            }
+        }
+        loop {
+            match self.stream.read(scratch) {
+                Ok(0) => {
+                    self.reader.finish().map_err(http_error)?;
+                    return self.complete();
+                }
+                Ok(n) => {
+                    if self.reader.push(&scratch[..n]).map_err(http_error)? {
+                        return self.complete();
+                    }
+                }
+                Err(e) if would_block(&e) => return Ok(FetchOutcome::Pending),
+                Err(e) => return Err(source_error(&e)),
+            }
+        }
+    }
+
+    fn complete(&self) -> Result<FetchOutcome, SourceError> {
+        let status = self.reader.status().ok_or(SourceError::BadHttp)?;
+        Ok(FetchOutcome::Done { status })
+    }
+
+    /// The body of a complete response.
+    pub(crate) fn body(&self) -> &[u8] {
+        self.reader.body()
+    }
+
+    pub(crate) fn close(mut self, registry: &Registry) {
+        // Deregistering a socket that is about to be closed cannot matter.
+        let _ = self.stream.deregister(registry);
+    }
+}
+
+fn http_error(e: HttpError) -> SourceError {
+    match e {
+        HttpError::BodyTooLarge => SourceError::BodyTooLarge,
+        HttpError::ClosedEarly => SourceError::ClosedEarly,
+        HttpError::Malformed | HttpError::HeadTooLarge => SourceError::BadHttp,
+    }
+}
+
+pub(crate) fn would_block(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+    ) || e.raw_os_error() == Some(nix::libc::ENOTCONN)
+}
