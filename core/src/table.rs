@@ -40,8 +40,8 @@ pub trait TableStorage {
     fn slots_mut(&mut self) -> &mut [TagSlot];
     /// Most slots the storage can hold.
     fn capacity(&self) -> usize;
-    /// Appends a slot, or hands it back when full.
-    fn push(&mut self, slot: TagSlot) -> Result<(), TagSlot>;
+    /// Appends a slot, or refuses when full.
+    fn push(&mut self, slot: TagSlot) -> Result<(), TableFull>;
     /// The hash index: 0 for empty, else slot position + 1.
     fn index(&self) -> &[u32];
     /// The hash index, mutably.
@@ -88,8 +88,8 @@ impl<const N: usize, const I: usize> TableStorage for ArrayStorage<N, I> {
     fn capacity(&self) -> usize {
         N
     }
-    fn push(&mut self, slot: TagSlot) -> Result<(), TagSlot> {
-        self.slots.push(slot)
+    fn push(&mut self, slot: TagSlot) -> Result<(), TableFull> {
+        self.slots.push(slot).map_err(|_| TableFull)
     }
     fn index(&self) -> &[u32] {
         &self.index
@@ -181,7 +181,7 @@ impl<S: TableStorage> TagTable<S> {
                     pending: true,
                     in_flight: false,
                 };
-                self.storage.push(slot).map_err(|_| TableFull)?;
+                self.storage.push(slot)?;
                 // position < capacity <= index.len() / 2, so it fits in u32.
                 self.storage.index_mut()[bucket] = position as u32 + 1;
                 Ok(position)

@@ -297,10 +297,10 @@ impl Runner {
     }
 
     fn on_wake(&mut self, now: Instant) {
-        if let StopSource::Flag(flag) = &self.stop {
-            if flag.load(Ordering::SeqCst) {
-                self.begin_shutdown(now, "stop()");
-            }
+        if let StopSource::Flag(flag) = &self.stop
+            && flag.load(Ordering::SeqCst)
+        {
+            self.begin_shutdown(now, "stop()");
         }
     }
 

@@ -2,6 +2,7 @@
 //! reserved whole but written only as tags arrive, so untouched pages cost
 //! no resident memory; the index is zero-filled (lazily mapped zero pages).
 
+use dataservice_sync_core::table::TableFull;
 use dataservice_sync_core::{TableStorage, TagSlot, index_len};
 
 /// Fixed-capacity heap storage for the core's tag table.
@@ -32,9 +33,9 @@ impl TableStorage for HeapStorage {
     fn capacity(&self) -> usize {
         self.capacity
     }
-    fn push(&mut self, slot: TagSlot) -> Result<(), TagSlot> {
+    fn push(&mut self, slot: TagSlot) -> Result<(), TableFull> {
         if self.slots.len() >= self.capacity {
-            return Err(slot);
+            return Err(TableFull);
         }
         self.slots.push(slot);
         Ok(())

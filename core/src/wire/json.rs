@@ -187,14 +187,14 @@ fn decode_escape(bytes: &[u8]) -> (char, usize) {
         Some(b't') => '\t',
         _ => {
             let high = hex4(&bytes[2..]).unwrap_or(0xFFFD);
-            if (0xD800..0xDC00).contains(&high) && bytes.get(6) == Some(&b'\\') {
-                if let (Some(b'u'), Some(low)) = (bytes.get(7), hex4(bytes.get(8..).unwrap_or(&[])))
-                {
-                    if (0xDC00..0xE000).contains(&low) {
-                        let code = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00);
-                        return (char::from_u32(code).unwrap_or('\u{FFFD}'), 12);
-                    }
-                }
+            if (0xD800..0xDC00).contains(&high)
+                && bytes.get(6) == Some(&b'\\')
+                && bytes.get(7) == Some(&b'u')
+                && let Some(low) = hex4(bytes.get(8..).unwrap_or(&[]))
+                && (0xDC00..0xE000).contains(&low)
+            {
+                let code = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00);
+                return (char::from_u32(code).unwrap_or('\u{FFFD}'), 12);
             }
             return (char::from_u32(high).unwrap_or('\u{FFFD}'), 6);
         }

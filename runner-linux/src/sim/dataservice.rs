@@ -191,22 +191,22 @@ impl Store {
             .get("address")
             .and_then(Value::as_u64)
             .map(|a| a as u32);
-        if let Some(existing) = self.points.get(&key) {
-            if requested.is_some()
-                && requested == existing.address
-                && existing.default == default
-                && existing.data_type == data_type
-                && existing.units == units
-            {
-                return Ok(existing.id.clone());
-            }
+        if let Some(existing) = self.points.get(&key)
+            && requested.is_some()
+            && requested == existing.address
+            && existing.default == default
+            && existing.data_type == data_type
+            && existing.units == units
+        {
+            return Ok(existing.id.clone());
         }
         let address = match requested {
             Some(a) => {
-                if let Some(owner) = self.used_addresses.get(&a) {
-                    if owner != &key && !allow_conflict {
-                        return Err(format!("address {a} already in use by {owner}"));
-                    }
+                if let Some(owner) = self.used_addresses.get(&a)
+                    && owner != &key
+                    && !allow_conflict
+                {
+                    return Err(format!("address {a} already in use by {owner}"));
                 }
                 a
             }

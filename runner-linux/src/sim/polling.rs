@@ -140,7 +140,7 @@ pub fn generated_value(tag: u32, round: u64) -> String {
     match tag % 3 {
         0 => format!("{}", round * 10 + u64::from(tag)),
         1 => format!("{:?}", round as f64 * 0.5 + f64::from(tag) + 0.25),
-        _ => format!("{}", (round + u64::from(tag)) % 2 == 0),
+        _ => format!("{}", (round + u64::from(tag)).is_multiple_of(2)),
     }
 }
 
