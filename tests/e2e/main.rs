@@ -571,3 +571,37 @@ fn the_library_api_starts_reports_and_stops() {
     assert!(last.last_sync_time.is_some());
     assert_eq!(p.requests().len() as u64, last.successful_writes());
 }
+
+#[test]
+fn a_failing_or_hanging_source_skips_the_cycle_and_is_logged_once_per_change() {
+    let p = peers("source-faults", PollingMode::Status(500));
+    let mut sync = p.start_sync(&["--interval", "0.1", "--source-timeout", "0.3"]);
+    assert!(wait_until(10 * SECOND, || p.polling.requests() >= 3));
+    p.polling.set_mode(PollingMode::Hang);
+    assert!(wait_until(10 * SECOND, || sync
+        .count("source down: fetch failed: timed out")
+        == 1));
+    let hung = p.polling.requests();
+    assert!(
+        wait_until(10 * SECOND, || p.polling.requests() >= hung + 2),
+        "a hung fetch must not stop later cycles"
+    );
+    p.polling.set_mode(PollingMode::Garbage);
+    assert!(wait_until(10 * SECOND, || sync
+        .count("source down: fetch failed: malformed HTTP response")
+        == 1));
+    p.polling.set_mode(PollingMode::Body(fixture("basic.json")));
+    assert!(p.wait_requests(6, 10 * SECOND));
+    assert!(sync.terminate().success());
+    assert_eq!(
+        sync.count("source down: fetch failed: HTTP status 500"),
+        1,
+        "{}",
+        sync.log()
+    );
+    assert_eq!(sync.count("source down: fetch failed: timed out"), 1);
+    assert_eq!(sync.count("source up: "), 1);
+    let stats = sync.final_stats();
+    assert!(stat(&stats, "source_errors_total") >= 6);
+    assert_eq!(stat(&stats, "writes_failed_total"), 0);
+}

@@ -643,3 +643,229 @@ fn serve_ipc(listener: UnixListener, store: &Mutex<Store>, stop: &AtomicBool) {
         let _ = conn.write_all(answer.as_bytes());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn writes_to_unregistered_keys_are_dropped_but_answered_ok() {
+        let mut store = Store::new();
+        assert_eq!(
+            store.handle_ipc(r#"{"action":"write","key":"nobody","value":1}"#),
+            json!({"ok": true})
+        );
+        assert_eq!(store.dropped_unregistered, 1);
+        assert!(store.points().is_empty());
+        let id = store
+            .register(&spec(json!({"key": "a", "data_type": "int"})), false)
+            .unwrap();
+        assert_eq!(id.len(), 32);
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+        store.handle_ipc(r#"{"action":"write","key":"a","value":7}"#);
+        assert_eq!(store.points()["a"].value, json!(7));
+        assert_eq!(store.points()["a"].history, 1);
+    }
+
+    #[test]
+    fn ipc_answers_every_form_of_protocols_section_2() {
+        let mut store = Store::new();
+        let id = store
+            .register(&spec(json!({"key": "t", "data_type": "float"})), false)
+            .unwrap();
+        let by_id = store.handle_ipc(&format!(
+            r#"{{"action":"write_by_id","id":"{id}","value":2}}"#
+        ));
+        assert_eq!(by_id, json!({"ok": true, "key": "t"}));
+        assert_eq!(store.points()["t"].value, json!(2.0));
+        assert_eq!(
+            store.handle_ipc(r#"{"action":"write_by_id","id":"00","value":2}"#),
+            json!({"ok": false, "error": "id not found"})
+        );
+        let bulk = store.handle_ipc(&format!(
+            r#"{{"action":"bulk_write_by_id","updates":[{{"id":"{id}","value":3}},{{"id":"x","value":4}}]}}"#
+        ));
+        assert_eq!(
+            bulk,
+            json!({"ok": true, "results": [{"id": id, "ok": true, "key": "t"}, {"id": "x", "ok": false, "error": "id not found"}]})
+        );
+        assert_eq!(
+            store.handle_ipc(r#"{"action":"write"}"#),
+            json!({"ok": false, "error": "key required"})
+        );
+        assert_eq!(
+            store.handle_ipc(r#"{"action":"write_by_id"}"#),
+            json!({"ok": false, "error": "id required"})
+        );
+        assert_eq!(
+            store.handle_ipc(r#"{"action":"bulk_write_by_id","updates":5}"#),
+            json!({"ok": false, "error": "updates must be a list"})
+        );
+        assert_eq!(
+            store.handle_ipc(r#"{"action":"nope"}"#),
+            json!({"ok": false, "error": "unknown action"})
+        );
+        let invalid = store.handle_ipc("{oops");
+        assert_eq!(invalid["ok"], json!(false));
+        assert!(
+            invalid["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("invalid json: ")
+        );
+        assert_eq!(
+            dumps(&json!({"ok": true, "key": "t"})),
+            r#"{"ok": true, "key": "t"}"#,
+            "the server's own JSON has a space after ':' and ','"
+        );
+    }
+
+    #[test]
+    fn values_that_do_not_coerce_become_the_default_with_bad_quality() {
+        let mut store = Store::new();
+        store
+            .register(
+                &spec(json!({"key": "i", "data_type": "int", "default": -1})),
+                false,
+            )
+            .unwrap();
+        store.handle_ipc(r#"{"action":"write","key":"i","value":"abc"}"#);
+        assert_eq!(
+            (
+                store.points()["i"].value.clone(),
+                store.points()["i"].quality
+            ),
+            (json!(-1), "BAD")
+        );
+        store.handle_ipc(r#"{"action":"write","key":"i","value":3.9}"#);
+        assert_eq!(
+            (
+                store.points()["i"].value.clone(),
+                store.points()["i"].quality
+            ),
+            (json!(3), "GOOD")
+        );
+    }
+
+    #[test]
+    fn registration_allocates_per_type_ranges_and_is_idempotent_with_the_same_fields() {
+        let mut store = Store::new();
+        let first = store.register(&spec(json!({"key": "f"})), false).unwrap();
+        assert_eq!(store.points()["f"].address, Some(40001));
+        store
+            .register(&spec(json!({"key": "b", "data_type": "bool"})), false)
+            .unwrap();
+        assert_eq!(store.points()["b"].address, Some(42001));
+        // Same address, default, data_type and units: same id, nothing moves.
+        let again = store
+            .register(&spec(json!({"key": "f", "address": 40001, "default": 0.0, "data_type": "float", "units": ""})), false)
+            .unwrap();
+        assert_eq!(again, first);
+        assert_eq!(store.points()["f"].address, Some(40001));
+        // Without its address: a new address, the old one stays mapped.
+        store.register(&spec(json!({"key": "f"})), false).unwrap();
+        assert_eq!(store.points()["f"].address, Some(40002));
+        assert_eq!(store.used_addresses[&40001], "f");
+        assert_eq!(
+            store.register(&spec(json!({"key": "g", "address": 40002})), false),
+            Err("address 40002 already in use by f".to_string())
+        );
+    }
+
+    #[test]
+    fn bulk_registration_reports_an_exhausted_range_per_point() {
+        let mut store = Store::new();
+        let mut points: Vec<Value> = (0..1001)
+            .map(|i| json!({"key": format!("s{i}"), "data_type": "string"}))
+            .collect();
+        points.push(json!({"key": "x", "data_type": "int"}));
+        points.push(json!({"units": "no key"}));
+        let answer = store.register_bulk(&spec(
+            json!({"points": points, "allow_address_conflict": false}),
+        ));
+        assert_eq!(answer["ok"], json!(false));
+        assert_eq!(answer["total_points"], json!(1003));
+        assert_eq!(answer["successful"], json!(1001));
+        assert_eq!(answer["failed"], json!(2));
+        assert_eq!(answer["results"].as_array().unwrap().len(), 1002);
+        assert_eq!(
+            answer["results"][1000],
+            json!({"index": 1000, "key": "s1000", "ok": false, "error": "address range exhausted for data_type string"})
+        );
+        assert_eq!(answer["results"][1001]["ok"], json!(true));
+        assert_eq!(
+            answer["errors"],
+            json!([{"index": 1002, "error": "key required"}])
+        );
+    }
+
+    #[test]
+    fn the_http_api_serves_every_endpoint_of_section_3() {
+        let mut store = Store::new();
+        let get = |store: &mut Store, path: &str| {
+            store.handle_http(&HttpRequest {
+                method: "GET".into(),
+                path: path.into(),
+                body: Vec::new(),
+            })
+        };
+        assert_eq!(get(&mut store, "/health"), (200, json!({"status": "ok"})));
+        let (status, answer) = store.handle_http(&HttpRequest {
+            method: "POST".into(),
+            path: "/register".into(),
+            body: br#"{"key": "k", "data_type": "int", "units": "rpm"}"#.to_vec(),
+        });
+        assert_eq!(status, 200);
+        assert_eq!(answer["ok"], json!(true));
+        assert_eq!(get(&mut store, "/data"), (200, json!({"k": 0})));
+        let (_, detailed) = get(&mut store, "/detailed");
+        assert_eq!(detailed["k"]["address"], json!(41001));
+        assert_eq!(detailed["k"]["units"], json!("rpm"));
+        assert_eq!(detailed["k"]["quality"], json!("GOOD"));
+        assert!(
+            detailed["k"].get("id").is_none(),
+            "ids appear only in register answers"
+        );
+        let (_, points) = get(&mut store, "/datapoints");
+        assert_eq!(
+            points,
+            json!([{"key": "k", "address": 41001, "data_type": "int", "units": "rpm", "current_value": 0, "quality": "GOOD"}])
+        );
+        let (status, _) = store.handle_http(&HttpRequest {
+            method: "POST".into(),
+            path: "/register".into(),
+            body: br#"{"units": "x"}"#.to_vec(),
+        });
+        assert_eq!(status, 400);
+        assert_eq!(get(&mut store, "/nope").0, 404);
+    }
+
+    #[test]
+    fn a_restart_forgets_registrations_and_changes_ids() {
+        let dir = std::env::temp_dir().join(format!("dss-double-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let socket = dir.join("ds.sock");
+        let mut double = DataServiceDouble::start(&socket).unwrap();
+        let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let before = double.register("k", "float").unwrap();
+        double.restart().unwrap();
+        assert!(double.values().is_empty());
+        let after = double.register("k", "float").unwrap();
+        assert_ne!(before, after);
+        let mut conn = UnixStream::connect(&socket).unwrap();
+        conn.write_all(
+            format!("{{\"action\":\"write_by_id\",\"id\":\"{before}\",\"value\":1}}\n").as_bytes(),
+        )
+        .unwrap();
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).unwrap();
+        assert_eq!(answer, "{\"ok\": false, \"error\": \"id not found\"}\n");
+        drop(double);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -74,7 +74,7 @@ mod tests {
         let v = serde_json::json!({"ok": true, "key": "Kühl 😀", "n": [1, 2.5]});
         assert_eq!(
             dumps(&v),
-            r#"{"key": "K\u00fchl \ud83d\ude00", "n": [1, 2.5], "ok": true}"#
+            r#"{"ok": true, "key": "K\u00fchl \ud83d\ude00", "n": [1, 2.5]}"#
         );
     }
 }
