@@ -3,15 +3,18 @@
 //! The runner feeds it inputs (`handle_*`, each with `now`) and drains its
 //! outputs in this order after every input:
 //! 1. [`Engine::poll_action`]: start a fetch of the polling service;
-//! 2. [`Engine::poll_transmit`]: the next request line for the Data-Service,
-//!    written into the runner's buffer, one per free connection;
-//! 3. [`Engine::poll_event`]: what to log;
-//! 4. [`Engine::poll_timeout`]: when to call again if nothing else happens.
+//! 2. [`Engine::poll_api_request`]: the next request to the Data-Service's
+//!    HTTP API (registry checks), one at a time;
+//! 3. [`Engine::poll_transmit`]: the next request line for the Data-Service
+//!    IPC, written into the runner's buffer, one per free connection;
+//! 4. [`Engine::poll_event`]: what to log;
+//! 5. [`Engine::poll_timeout`]: when to call again if nothing else happens.
 //!
 //! A cycle is: interval tick, fetch, apply the document to the tag table,
-//! deliver every pending value once, done. Cycles never overlap: a tick
-//! during a cycle is counted as an overrun and the next cycle starts as soon
-//! as the current one ends.
+//! check new tags against the Data-Service's registry, deliver every value
+//! that changed (report by exception) or whose heartbeat is due, done.
+//! Cycles never overlap: a tick during a cycle is counted as an overrun and
+//! the next cycle starts as soon as the current one ends.
 
 use heapless::Deque;
 use heapless::index_set::FnvIndexSet;
@@ -19,13 +22,35 @@ use heapless::index_set::FnvIndexSet;
 use crate::config::{MAX_IN_FLIGHT, REJECTED_KEYS_LOGGED};
 use crate::event::Event;
 use crate::key::KeyTemplate;
-use crate::peer::{Change, Health, SinkError, SourceError, SourceProblem};
+use crate::peer::{ApiError, Change, Health, SinkError, SourceError, SourceProblem};
 use crate::reading::{KeyPreview, Reading, classify};
 use crate::stats::{Stats, Truncating};
-use crate::table::{TableFull, TableStorage, TagTable, hash_key};
+use crate::table::{PointMeta, Registration, TableFull, TableStorage, TagSlot, TagTable, hash_key};
 use crate::time::{Duration, Instant};
-use crate::wire::ipc::{Response, encode_write};
+use crate::value::value_hash;
+use crate::wire::ipc::{BulkEncoder, Response, encode_write};
 use crate::wire::polled::parse_document;
+use crate::wire::registry::{
+    Address, PointSpec, RegisterEncoder, parse_detailed, parse_register_bulk,
+};
+
+/// Whether keys missing from the Data-Service are registered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegisterMode {
+    /// Never register; report missing keys (their writes would be dropped).
+    Off,
+    /// Register missing keys with a data type inferred from the value.
+    Missing,
+}
+
+/// How values go out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryMode {
+    /// `bulk_write_by_id` for tags with ids, `write` for the others.
+    Bulk,
+    /// One `write` by key per tag (what the Python service does).
+    Write,
+}
 
 /// How the engine behaves; the runner builds it from the command line.
 #[derive(Clone, Debug)]
@@ -40,6 +65,18 @@ pub struct EngineConfig {
     pub busy_limit: u32,
     /// First retry delay after a failure; it doubles up to half the interval.
     pub backoff_initial: Duration,
+    /// Re-send a value the Data-Service already has after this long.
+    pub heartbeat: Duration,
+    /// Whether missing keys are registered.
+    pub register: RegisterMode,
+    /// Bulk or one write per tag.
+    pub delivery: DeliveryMode,
+    /// Largest `bulk_write_by_id` line, and largest `/register/bulk` body.
+    pub bulk_max_bytes: usize,
+    /// Whether the Data-Service's HTTP API is used at all.
+    pub registry_checks: bool,
+    /// How long to wait before asking an unavailable HTTP API again.
+    pub api_retry: Duration,
 }
 
 impl EngineConfig {
@@ -51,6 +88,12 @@ impl EngineConfig {
             busy_pause: Duration::from_millis(5),
             busy_limit: 200,
             backoff_initial: Duration::from_millis(100),
+            heartbeat: Duration::from_secs(60),
+            register: RegisterMode::Off,
+            delivery: DeliveryMode::Bulk,
+            bulk_max_bytes: 256 * 1024,
+            registry_checks: true,
+            api_retry: Duration::from_secs(30),
         }
     }
 
@@ -66,6 +109,17 @@ pub enum Action {
     /// Fetch the polled values, then call `handle_source_body` or
     /// `handle_source_error`.
     FetchSource,
+}
+
+/// An HTTP request to the Data-Service's API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ApiRequest {
+    /// `GET` or `POST`.
+    pub method: &'static str,
+    /// The path.
+    pub path: &'static str,
+    /// Bytes of the runner's buffer holding the JSON body (0 for GET).
+    pub body_len: usize,
 }
 
 /// Identifies a request in flight.
@@ -86,14 +140,26 @@ enum Phase {
     Idle,
     FetchDue,
     Fetching,
+    Registering,
     Delivering,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ApiStep {
+    None,
+    DetailedDue,
+    Detailed,
+    RegisterDue,
+    Register { first: usize },
 }
 
 #[derive(Clone, Copy, Debug)]
 struct InFlight {
     request: RequestId,
-    position: usize,
-    seq: u32,
+    /// First slot of the request; a bulk's slots follow in table order.
+    first: usize,
+    count: usize,
+    bulk: bool,
 }
 
 /// The engine, over a tag table kept in `S`.
@@ -107,7 +173,8 @@ pub struct Engine<S: TableStorage> {
     cycle_fetch_ok: bool,
     tick_missed: bool,
     shutting_down: bool,
-    cursor: usize,
+    bulk_cursor: usize,
+    single_cursor: usize,
     in_flight: heapless::Vec<InFlight, MAX_IN_FLIGHT>,
     next_request: u32,
     pause_until: Option<Instant>,
@@ -116,6 +183,11 @@ pub struct Engine<S: TableStorage> {
     retry_at: Instant,
     source: Health<SourceProblem>,
     sink: Health<SinkError>,
+    api: Health<ApiError>,
+    api_step: ApiStep,
+    api_retry_at: Instant,
+    registry_dirty: bool,
+    register_cursor: usize,
     logged_keys: FnvIndexSet<u32, REJECTED_KEYS_LOGGED>,
     table_full_reported: bool,
 }
@@ -134,7 +206,8 @@ impl<S: TableStorage> Engine<S> {
             cycle_fetch_ok: false,
             tick_missed: false,
             shutting_down: false,
-            cursor: 0,
+            bulk_cursor: 0,
+            single_cursor: 0,
             in_flight: heapless::Vec::new(),
             next_request: 0,
             pause_until: None,
@@ -143,6 +216,11 @@ impl<S: TableStorage> Engine<S> {
             retry_at: Instant::default(),
             source: Health::Unknown,
             sink: Health::Unknown,
+            api: Health::Unknown,
+            api_step: ApiStep::None,
+            api_retry_at: Instant::default(),
+            registry_dirty: false,
+            register_cursor: 0,
             logged_keys: FnvIndexSet::new(),
             table_full_reported: false,
         }
@@ -168,9 +246,14 @@ impl<S: TableStorage> Engine<S> {
         self.source
     }
 
-    /// The Data-Service's health.
+    /// The Data-Service IPC's health.
     pub fn sink_health(&self) -> Health<SinkError> {
         self.sink
+    }
+
+    /// The Data-Service HTTP API's health.
+    pub fn api_health(&self) -> Health<ApiError> {
+        self.api
     }
 
     /// Requests in flight.
@@ -178,9 +261,23 @@ impl<S: TableStorage> Engine<S> {
         self.in_flight.len()
     }
 
-    /// Tags whose latest value the Data-Service has not acknowledged.
+    /// Tags whose latest value still has to be written.
     pub fn pending(&self) -> usize {
         self.table.slots().iter().filter(|s| s.pending).count()
+    }
+
+    /// Tags whose keys the Data-Service does not have (`--register off`).
+    pub fn unregistered(&self) -> usize {
+        self.table
+            .slots()
+            .iter()
+            .filter(|s| s.registration == Registration::NotRegistered)
+            .count()
+    }
+
+    /// Between cycles, waiting for the next tick.
+    pub fn is_idle(&self) -> bool {
+        self.phase == Phase::Idle
     }
 
     /// After [`Engine::handle_shutdown`]: the last cycle is over.
@@ -198,7 +295,7 @@ impl<S: TableStorage> Engine<S> {
         match self.phase {
             Phase::Idle => self.phase = Phase::FetchDue,
             Phase::FetchDue => {}
-            Phase::Fetching | Phase::Delivering => {
+            Phase::Fetching | Phase::Registering | Phase::Delivering => {
                 self.stats.cycles_overrun_total += 1;
                 if !self.tick_missed {
                     self.tick_missed = true;
@@ -222,8 +319,9 @@ impl<S: TableStorage> Engine<S> {
             Reading::Good { key, value } => {
                 good_reads += 1;
                 self.stats.reads_good_total += 1;
-                if let Err(TableFull) = self.table.upsert(&key, value) {
-                    left_out += 1;
+                match self.table.upsert(&key, value) {
+                    Ok(position) => self.decide_write(now, position),
+                    Err(TableFull) => left_out += 1,
                 }
             }
             Reading::FailedRead => self.stats.reads_failed_total += 1,
@@ -252,7 +350,7 @@ impl<S: TableStorage> Engine<S> {
                 self.source_failed(now, SourceProblem::Document(error));
             }
         }
-        self.start_delivery(now);
+        self.after_fetch(now);
     }
 
     /// The fetch failed.
@@ -263,7 +361,47 @@ impl<S: TableStorage> Engine<S> {
         self.stats.source_errors_total += 1;
         self.source_failed(now, SourceProblem::Fetch(error));
         // Values still pending from earlier cycles are retried all the same.
-        self.start_delivery(now);
+        self.after_fetch(now);
+    }
+
+    /// The HTTP API answered the request from [`Engine::poll_api_request`].
+    pub fn handle_api_response(&mut self, now: Instant, status: u16, body: &[u8]) {
+        let step = self.api_step;
+        if !matches!(step, ApiStep::Detailed | ApiStep::Register { .. }) {
+            return;
+        }
+        if status != 200 {
+            self.api_failed(now, ApiError::HttpStatus(status));
+            return;
+        }
+        if step == ApiStep::Detailed && self.api.is_down() {
+            // The API came back: the Data-Service may have restarted. This
+            // answer is the fresh look at its registry.
+            self.invalidate_registry(now, "its HTTP API came back");
+            self.registry_dirty = false;
+        }
+        let parsed = match step {
+            ApiStep::Detailed => self.apply_detailed(body),
+            ApiStep::Register { first } => self.apply_registrations(now, first, body),
+            _ => Ok(()),
+        };
+        if parsed.is_err() {
+            self.api_failed(now, ApiError::BadBody);
+            return;
+        }
+        if let Change::CameUp { failures, .. } = self.api.record_success(now) {
+            self.push_event(Event::ApiUp {
+                after_failures: failures,
+            });
+        }
+        self.api_step = ApiStep::RegisterDue;
+    }
+
+    /// The HTTP API request failed.
+    pub fn handle_api_error(&mut self, now: Instant, error: ApiError) {
+        if matches!(self.api_step, ApiStep::Detailed | ApiStep::Register { .. }) {
+            self.api_failed(now, error);
+        }
     }
 
     /// The Data-Service answered `request` with `line`.
@@ -272,28 +410,27 @@ impl<S: TableStorage> Engine<S> {
             return;
         };
         match Response::decode(line) {
-            Ok(response) if response.ok => {
-                self.consecutive_busy = 0;
-                self.stats.writes_ok_total += 1;
-                if let Some(slot) = self.table.slot_mut(flight.position) {
-                    slot.in_flight = false;
-                    if slot.seq == flight.seq {
-                        slot.pending = false;
-                    }
-                }
+            Ok(response) if flight.bulk && response.ok && response.has_results() => {
                 self.sink_answered(now);
+                self.apply_bulk_results(now, flight, &response);
+            }
+            Ok(response) if !flight.bulk && response.ok => {
+                self.sink_answered(now);
+                self.acknowledge(now, flight.first);
             }
             Ok(response) => {
-                // The server is there and refused this one write; the value
-                // stays pending and goes again next cycle.
-                self.stats.writes_failed_total += 1;
-                self.release(flight.position);
+                // The server is there and refused the request; the values
+                // stay pending and go again next cycle.
                 self.sink_answered(now);
                 let mut error = heapless::String::<64>::new();
                 if let Some(text) = response.error {
                     text.write_unescaped(&mut Truncating(&mut error)).ok();
+                } else {
+                    error.push_str("no results").ok();
                 }
-                let key = self.preview_of(flight.position);
+                let key = self.preview_of(flight.first);
+                self.release_flight(flight);
+                self.stats.writes_failed_total += flight.count as u64;
                 self.stats
                     .record_error(now, format_args!("write rejected: {key}: {error}"));
                 if self.first_report_of(&key) {
@@ -312,11 +449,15 @@ impl<S: TableStorage> Engine<S> {
         };
         if error == SinkError::Busy && self.consecutive_busy < self.config.busy_limit {
             // The backlog was full: not a failed write. Go back and retry
-            // this tag after a short pause.
+            // these tags after a short pause.
             self.consecutive_busy += 1;
             self.stats.sink_busy_total += 1;
-            self.release(flight.position);
-            self.cursor = self.cursor.min(flight.position);
+            self.release_flight(flight);
+            if flight.bulk {
+                self.bulk_cursor = self.bulk_cursor.min(flight.first);
+            } else {
+                self.single_cursor = self.single_cursor.min(flight.first);
+            }
             self.pause_until = Some(now + self.config.busy_pause);
             return;
         }
@@ -329,8 +470,12 @@ impl<S: TableStorage> Engine<S> {
         self.shutting_down = true;
         match self.phase {
             Phase::Idle | Phase::FetchDue => self.phase = Phase::Idle,
-            // The runner drops the fetch; pending values still go out.
-            Phase::Fetching => self.start_delivery(now),
+            // The runner drops the fetch and any API request; pending
+            // values still go out (by key where no id is known yet).
+            Phase::Fetching | Phase::Registering => {
+                self.abandon_registration();
+                self.start_delivery(now);
+            }
             Phase::Delivering => {}
         }
     }
@@ -348,7 +493,44 @@ impl<S: TableStorage> Engine<S> {
         Some(Action::FetchSource)
     }
 
-    /// The next request line, written into `buf`.
+    /// The next HTTP API request, its body (if any) written into `buf`.
+    pub fn poll_api_request(&mut self, now: Instant, buf: &mut [u8]) -> Option<ApiRequest> {
+        if self.phase != Phase::Registering {
+            return None;
+        }
+        match self.api_step {
+            ApiStep::DetailedDue => {
+                self.api_step = ApiStep::Detailed;
+                Some(ApiRequest {
+                    method: "GET",
+                    path: "/detailed",
+                    body_len: 0,
+                })
+            }
+            ApiStep::RegisterDue => {
+                let limit = buf.len().min(self.config.bulk_max_bytes);
+                match self.encode_registrations(&mut buf[..limit]) {
+                    Some((first, body_len)) => {
+                        self.api_step = ApiStep::Register { first };
+                        Some(ApiRequest {
+                            method: "POST",
+                            path: "/register/bulk",
+                            body_len,
+                        })
+                    }
+                    None => {
+                        self.api_step = ApiStep::None;
+                        self.start_delivery(now);
+                        None
+                    }
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// The next request line, written into `buf` (at least
+    /// [`min_transmit_buffer`] bytes; bulk lines use up to `bulk_max_bytes`).
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         if self.phase != Phase::Delivering || self.in_flight.is_full() {
             return None;
@@ -366,41 +548,19 @@ impl<S: TableStorage> Engine<S> {
                 return None;
             }
             if now < self.retry_at {
-                self.cursor = self.table.len();
+                self.end_delivery_pass();
                 self.try_finish_cycle(now);
                 return None;
             }
         }
-        while self.cursor < self.table.len() {
-            let position = self.cursor;
-            self.cursor += 1;
-            let Some(slot) = self.table.slot_mut(position) else {
-                break;
-            };
-            if !slot.pending || slot.in_flight {
-                continue;
-            }
-            let Ok(len) = encode_write(&slot.key, &slot.value, buf) else {
-                // Keys and strings are bounded so that a line always fits a
-                // buffer of `min_transmit_buffer()` bytes; skip defensively.
-                continue;
-            };
-            slot.in_flight = true;
-            let seq = slot.seq;
-            let request = RequestId(self.next_request);
-            self.next_request = self.next_request.wrapping_add(1);
-            // `is_full` was checked above.
-            self.in_flight
-                .push(InFlight {
-                    request,
-                    position,
-                    seq,
-                })
-                .ok();
-            return Some(Transmit { request, len });
+        let transmit = match self.config.delivery {
+            DeliveryMode::Bulk => self.next_bulk(buf).or_else(|| self.next_single(buf)),
+            DeliveryMode::Write => self.next_single(buf),
+        };
+        if transmit.is_none() {
+            self.try_finish_cycle(now);
         }
-        self.try_finish_cycle(now);
-        None
+        transmit
     }
 
     /// The next thing to log.
@@ -416,23 +576,409 @@ impl<S: TableStorage> Engine<S> {
         }
     }
 
-    // ---- internals ----
+    // ---- report by exception ----
+
+    /// Whether the value just stored at `position` must be written: it
+    /// differs from what the Data-Service acknowledged, or the heartbeat is due.
+    fn decide_write(&mut self, now: Instant, position: usize) {
+        let heartbeat = self.config.heartbeat;
+        let Some(slot) = self.table.slot_mut(position) else {
+            return;
+        };
+        let changed = slot.acked_hash != Some(value_hash(&slot.value));
+        let heartbeat_due = !changed && now - slot.acked_at >= heartbeat;
+        slot.pending = changed || heartbeat_due;
+        if slot.registration == Registration::Unknown {
+            self.registry_dirty = true;
+        }
+        if heartbeat_due {
+            self.stats.heartbeats_total += 1;
+        } else if !changed {
+            self.stats.writes_suppressed_total += 1;
+        }
+    }
+
+    fn acknowledge(&mut self, now: Instant, position: usize) {
+        self.stats.writes_ok_total += 1;
+        if let Some(slot) = self.table.slot_mut(position) {
+            slot.in_flight = false;
+            slot.acked_hash = Some(slot.sent_hash);
+            slot.acked_at = now;
+            if slot.seq == slot.sent_seq {
+                slot.pending = false;
+            }
+        }
+    }
+
+    // ---- registry ----
+
+    fn after_fetch(&mut self, now: Instant) {
+        let registry_wanted = self.config.registry_checks
+            && self.registry_dirty
+            && !self.shutting_down
+            && (!self.api.is_down() || now >= self.api_retry_at);
+        if registry_wanted {
+            self.registry_dirty = false;
+            self.phase = Phase::Registering;
+            self.api_step = ApiStep::DetailedDue;
+            return;
+        }
+        self.start_delivery(now);
+    }
+
+    fn apply_detailed(&mut self, body: &[u8]) -> Result<(), crate::wire::polled::DocumentError> {
+        let mut key = crate::key::Key::new();
+        let table = &mut self.table;
+        parse_detailed(body, |point| {
+            key.clear();
+            if point.key.write_unescaped(&mut key).is_err() {
+                return;
+            }
+            let Some(position) = table.find(&key) else {
+                return;
+            };
+            let Some(slot) = table.slot_mut(position) else {
+                return;
+            };
+            if slot.registration != Registration::Unknown {
+                return;
+            }
+            slot.registration = match (point.address, point_meta(&point)) {
+                (Address::Number(address), Some(mut meta)) => {
+                    meta.address = address;
+                    slot.meta = Some(meta);
+                    Registration::Found
+                }
+                _ => Registration::ByKeyOnly,
+            };
+        })?;
+        let register = self.config.register;
+        for position in 0..self.table.len() {
+            let Some(slot) = self.table.slot_mut(position) else {
+                break;
+            };
+            if slot.registration != Registration::Unknown {
+                continue;
+            }
+            slot.registration = match register {
+                RegisterMode::Missing => Registration::Missing,
+                RegisterMode::Off => Registration::NotRegistered,
+            };
+            if register == RegisterMode::Off {
+                let key = KeyPreview::of_key(&slot.key);
+                if self.first_report_of(&key) {
+                    self.push_event(Event::TagNotRegistered { key });
+                }
+            }
+        }
+        self.register_cursor = 0;
+        Ok(())
+    }
+
+    /// Encodes the next `/register/bulk` body; `None` when nothing is left.
+    fn encode_registrations(&mut self, buf: &mut [u8]) -> Option<(usize, usize)> {
+        let mut encoder = RegisterEncoder::new(buf).ok()?;
+        let mut first = None;
+        while self.register_cursor < self.table.len() {
+            let position = self.register_cursor;
+            let slot = self.table.slot_mut(position)?;
+            let spec = match (slot.registration, &slot.meta) {
+                (Registration::Found, Some(meta)) => PointSpec::Existing {
+                    address: meta.address,
+                    default: &meta.default,
+                    data_type: &meta.data_type,
+                    units: &meta.units,
+                },
+                (Registration::Missing, _) => PointSpec::New {
+                    data_type: slot.value.data_type(),
+                },
+                _ => {
+                    self.register_cursor += 1;
+                    continue;
+                }
+            };
+            if encoder.push(&slot.key, spec).is_err() {
+                if encoder.count() == 0 {
+                    // Cannot fit even alone: keep it on write by key.
+                    slot.registration = Registration::ByKeyOnly;
+                    self.register_cursor += 1;
+                    continue;
+                }
+                break;
+            }
+            slot.registration = Registration::Registering;
+            first.get_or_insert(position);
+            self.register_cursor += 1;
+        }
+        let first = first?;
+        Some((first, encoder.finish()))
+    }
+
+    fn apply_registrations(
+        &mut self,
+        now: Instant,
+        first: usize,
+        body: &[u8],
+    ) -> Result<(), crate::wire::polled::DocumentError> {
+        // Results come by index into the request, i.e. the n-th slot in
+        // state Registering from `first` on.
+        let mut positions = first..self.table.len();
+        let mut next_index = 0usize;
+        let mut failures: heapless::Vec<(usize, heapless::String<64>), 8> = heapless::Vec::new();
+        let mut failed_total = 0u64;
+        let mut registered = 0u64;
+        let table = &mut self.table;
+        parse_register_bulk(body, |result| {
+            let wanted = result.index.unwrap_or(next_index);
+            while next_index <= wanted {
+                let Some(position) = positions
+                    .by_ref()
+                    .find(|&p| table.slots()[p].registration == Registration::Registering)
+                else {
+                    return;
+                };
+                let index = next_index;
+                next_index += 1;
+                if index < wanted {
+                    continue;
+                }
+                let slot = &mut table.slots_mut()[position];
+                match (result.ok, result.id.and_then(|id| parse_id(id.raw()))) {
+                    (true, Some(id)) => {
+                        slot.id = id;
+                        slot.registration = Registration::Registered;
+                        slot.meta = None;
+                        registered += 1;
+                    }
+                    _ => {
+                        slot.registration = Registration::Failed;
+                        slot.meta = None;
+                        failed_total += 1;
+                        let mut text = heapless::String::new();
+                        if let Some(error) = result.error {
+                            error.write_unescaped(&mut Truncating(&mut text)).ok();
+                        }
+                        failures.push((position, text)).ok();
+                    }
+                }
+            }
+        })?;
+        // Points the answer did not mention failed too.
+        for position in first..self.table.len() {
+            let slot = &mut self.table.slots_mut()[position];
+            if slot.registration == Registration::Registering {
+                slot.registration = Registration::Failed;
+                failed_total += 1;
+            }
+        }
+        self.stats.registrations_total += registered;
+        self.stats.registrations_failed_total += failed_total;
+        for (position, error) in failures {
+            let key = self.preview_of(position);
+            self.stats
+                .record_error(now, format_args!("registration failed: {key}: {error}"));
+            if self.first_report_of(&key) {
+                self.push_event(Event::RegistrationFailed { key, error });
+            }
+        }
+        Ok(())
+    }
+
+    fn api_failed(&mut self, now: Instant, error: ApiError) {
+        self.stats.api_errors_total += 1;
+        self.stats
+            .record_error(now, format_args!("Data-Service HTTP API: {error}"));
+        if let Change::WentDown(error) = self.api.record_failure(now, error) {
+            self.push_event(Event::ApiDown(error));
+        }
+        self.api_retry_at = now + self.config.api_retry;
+        self.abandon_registration();
+        // Tags stay unchecked and are written by key meanwhile.
+        self.registry_dirty = true;
+        if self.phase == Phase::Registering {
+            self.start_delivery(now);
+        }
+    }
+
+    fn abandon_registration(&mut self) {
+        self.api_step = ApiStep::None;
+        for slot in self.table.slots_mut() {
+            if matches!(
+                slot.registration,
+                Registration::Registering | Registration::Found | Registration::Missing
+            ) {
+                slot.registration = Registration::Unknown;
+                slot.meta = None;
+            }
+        }
+    }
+
+    /// The Data-Service lost its registrations and values (restart): check
+    /// every tag again and write every value again.
+    fn invalidate_registry(&mut self, now: Instant, why: &'static str) {
+        for slot in self.table.slots_mut() {
+            slot.registration = Registration::Unknown;
+            slot.meta = None;
+            slot.acked_hash = None;
+            slot.pending = true;
+        }
+        self.registry_dirty = true;
+        self.stats.dataservice_restarts_total += 1;
+        self.stats
+            .record_error(now, format_args!("Data-Service restart assumed: {why}"));
+        self.push_event(Event::DataServiceRestarted { reason: why });
+    }
+
+    // ---- delivery ----
 
     fn start_delivery(&mut self, now: Instant) {
         self.phase = Phase::Delivering;
-        self.cursor = 0;
+        self.bulk_cursor = 0;
+        self.single_cursor = 0;
         self.try_finish_cycle(now);
+    }
+
+    fn end_delivery_pass(&mut self) {
+        self.bulk_cursor = self.table.len();
+        self.single_cursor = self.table.len();
+    }
+
+    fn wants_bulk(&self, slot: &TagSlot) -> bool {
+        self.config.delivery == DeliveryMode::Bulk && slot.registration == Registration::Registered
+    }
+
+    fn next_request_id(&mut self) -> RequestId {
+        let request = RequestId(self.next_request);
+        self.next_request = self.next_request.wrapping_add(1);
+        request
+    }
+
+    fn next_bulk(&mut self, buf: &mut [u8]) -> Option<Transmit> {
+        let limit = buf.len().min(self.config.bulk_max_bytes);
+        let mut encoder = BulkEncoder::new(&mut buf[..limit]).ok()?;
+        let request = RequestId(self.next_request);
+        let mut first = None;
+        let mut count = 0;
+        while self.bulk_cursor < self.table.len() {
+            let position = self.bulk_cursor;
+            let slot = &self.table.slots()[position];
+            if !slot.pending || slot.in_flight || !self.wants_bulk(slot) {
+                self.bulk_cursor += 1;
+                continue;
+            }
+            let mut hex = [0u8; 32];
+            if encoder
+                .push(id_hex(&slot.id, &mut hex), &slot.value)
+                .is_err()
+            {
+                break;
+            }
+            let slot = &mut self.table.slots_mut()[position];
+            mark_sent(slot, request.0);
+            first.get_or_insert(position);
+            count += 1;
+            self.bulk_cursor += 1;
+        }
+        let first = first?;
+        let len = encoder.finish();
+        self.next_request_id();
+        self.stats.bulk_requests_total += 1;
+        // `poll_transmit` checked that a place is free.
+        self.in_flight
+            .push(InFlight {
+                request,
+                first,
+                count,
+                bulk: true,
+            })
+            .ok();
+        Some(Transmit { request, len })
+    }
+
+    fn next_single(&mut self, buf: &mut [u8]) -> Option<Transmit> {
+        while self.single_cursor < self.table.len() {
+            let position = self.single_cursor;
+            self.single_cursor += 1;
+            let slot = &self.table.slots()[position];
+            if !slot.pending || slot.in_flight || self.wants_bulk(slot) {
+                continue;
+            }
+            let Ok(len) = encode_write(&slot.key, &slot.value, buf) else {
+                // Keys and strings are bounded so that a line always fits a
+                // buffer of `min_transmit_buffer()` bytes; skip defensively.
+                continue;
+            };
+            let request = self.next_request_id();
+            mark_sent(&mut self.table.slots_mut()[position], request.0);
+            self.in_flight
+                .push(InFlight {
+                    request,
+                    first: position,
+                    count: 1,
+                    bulk: false,
+                })
+                .ok();
+            return Some(Transmit { request, len });
+        }
+        None
+    }
+
+    fn apply_bulk_results(&mut self, now: Instant, flight: InFlight, response: &Response<'_>) {
+        let request = flight.request.0;
+        let mut cursor = flight.first;
+        let mut answered = 0usize;
+        let mut id_not_found = false;
+        let mut failed = 0u64;
+        let table = &mut self.table;
+        let stats = &mut self.stats;
+        // Results come in request order, and a bulk's slots are in table order.
+        response.for_each_result(|result| {
+            let slots = table.slots_mut();
+            let Some(position) =
+                (cursor..slots.len()).find(|&p| slots[p].in_flight && slots[p].request == request)
+            else {
+                return;
+            };
+            cursor = position + 1;
+            answered += 1;
+            let slot = &mut slots[position];
+            slot.in_flight = false;
+            if result.ok {
+                stats.writes_ok_total += 1;
+                slot.acked_hash = Some(slot.sent_hash);
+                slot.acked_at = now;
+                if slot.seq == slot.sent_seq {
+                    slot.pending = false;
+                }
+            } else {
+                failed += 1;
+                if result.error.is_some_and(|e| e.eq_str("id not found")) {
+                    stats.ids_not_found_total += 1;
+                    id_not_found = true;
+                }
+            }
+        });
+        // Updates the answer did not mention failed too.
+        failed += (flight.count - answered.min(flight.count)) as u64;
+        self.release_flight(flight);
+        self.stats.writes_failed_total += failed;
+        if id_not_found {
+            self.invalidate_registry(now, "a write answered \"id not found\"");
+        }
     }
 
     fn try_finish_cycle(&mut self, now: Instant) {
         if self.phase != Phase::Delivering
-            || self.cursor < self.table.len()
+            || self.bulk_cursor < self.table.len()
+            || self.single_cursor < self.table.len()
             || !self.in_flight.is_empty()
         {
             return;
         }
         self.stats.sync_cycles_total += 1;
-        self.stats.last_cycle_duration = now - self.cycle_started;
+        let duration = now - self.cycle_started;
+        self.stats.last_cycle_duration = duration;
+        self.stats.record_cycle(duration);
         if self.cycle_fetch_ok {
             self.stats.last_sync_at = Some(now);
         }
@@ -449,26 +995,41 @@ impl<S: TableStorage> Engine<S> {
         Some(self.in_flight.swap_remove(index))
     }
 
-    fn release(&mut self, position: usize) {
-        if let Some(slot) = self.table.slot_mut(position) {
-            slot.in_flight = false;
+    /// Clears the in-flight mark of a request's slots (a bulk's slots
+    /// follow its first one in table order).
+    fn release_flight(&mut self, flight: InFlight) {
+        let request = flight.request.0;
+        let mut left = flight.count;
+        for slot in self.table.slots_mut().iter_mut().skip(flight.first) {
+            if left == 0 {
+                break;
+            }
+            if slot.in_flight && slot.request == request {
+                slot.in_flight = false;
+                left -= 1;
+            }
         }
     }
 
     fn sink_answered(&mut self, now: Instant) {
+        self.consecutive_busy = 0;
         self.backoff = self.config.backoff_initial;
         if let Change::CameUp { failures, down_for } = self.sink.record_success(now) {
             self.push_event(Event::SinkUp {
                 after_failures: failures,
                 down_for,
             });
+            if failures > 0 && self.config.registry_checks {
+                // Back after an outage: it may have restarted with new ids.
+                self.invalidate_registry(now, "its socket came back after an outage");
+            }
         }
     }
 
     fn sink_failed(&mut self, now: Instant, flight: InFlight, error: SinkError) {
-        self.stats.writes_failed_total += 1;
-        self.release(flight.position);
-        let key = self.preview_of(flight.position);
+        self.stats.writes_failed_total += flight.count as u64;
+        self.release_flight(flight);
+        let key = self.preview_of(flight.first);
         self.stats
             .record_error(now, format_args!("write failed: {key}: {error}"));
         if let Change::WentDown(error) = self.sink.record_failure(now, error) {
@@ -476,7 +1037,7 @@ impl<S: TableStorage> Engine<S> {
         }
         self.retry_at = now + self.backoff;
         // Down: the rest of this cycle's values wait for the next cycle.
-        self.cursor = self.table.len();
+        self.end_delivery_pass();
         let doubled = Duration::from_millis(self.backoff.total_millis().saturating_mul(2));
         self.backoff = doubled.min(self.config.backoff_cap());
         self.consecutive_busy = 0;
@@ -526,12 +1087,60 @@ impl<S: TableStorage> Engine<S> {
     }
 }
 
+fn mark_sent(slot: &mut TagSlot, request: u32) {
+    slot.in_flight = true;
+    slot.request = request;
+    slot.sent_seq = slot.seq;
+    slot.sent_hash = value_hash(&slot.value);
+}
+
+/// What `/detailed` says about a point, if it fits our bounded copy.
+fn point_meta(point: &crate::wire::registry::DetailedPoint<'_>) -> Option<PointMeta> {
+    let mut meta = PointMeta {
+        address: 0,
+        default: heapless::String::new(),
+        data_type: heapless::String::new(),
+        units: heapless::String::new(),
+    };
+    meta.default.push_str(point.default?).ok()?;
+    point.data_type?.write_unescaped(&mut meta.data_type).ok()?;
+    if let Some(units) = point.units {
+        units.write_unescaped(&mut meta.units).ok()?;
+    }
+    Some(meta)
+}
+
+/// A 32-hex-digit id as 16 bytes.
+fn parse_id(text: &str) -> Option<[u8; 16]> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 32 {
+        return None;
+    }
+    let mut id = [0u8; 16];
+    for (i, pair) in bytes.chunks(2).enumerate() {
+        let hi = (pair[0] as char).to_digit(16)?;
+        let lo = (pair[1] as char).to_digit(16)?;
+        id[i] = (hi * 16 + lo) as u8;
+    }
+    Some(id)
+}
+
+/// 16 bytes as 32 lower-case hex digits, in `out`.
+fn id_hex<'o>(id: &[u8; 16], out: &'o mut [u8; 32]) -> &'o str {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (i, byte) in id.iter().enumerate() {
+        out[2 * i] = DIGITS[usize::from(byte >> 4)];
+        out[2 * i + 1] = DIGITS[usize::from(byte & 15)];
+    }
+    // Only ASCII hex digits were written.
+    core::str::from_utf8(out).unwrap_or("")
+}
+
 /// The smallest transmit buffer that always holds one `write` line: every
 /// key and string byte may become a 6-byte `\u00XX` escape.
 pub const fn min_transmit_buffer() -> usize {
     64 + 6 * (crate::config::MAX_KEY_LEN + crate::config::MAX_STRING_VALUE_LEN) + 32
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -541,11 +1150,11 @@ mod tests {
 
     type TestEngine = Engine<ArrayStorage<4, 8>>;
 
+    /// An engine that writes by key without registry checks.
     fn engine() -> TestEngine {
-        Engine::new(
-            EngineConfig::new(Duration::from_secs(1)),
-            ArrayStorage::new(),
-        )
+        let mut config = EngineConfig::new(Duration::from_secs(1));
+        config.registry_checks = false;
+        Engine::new(config, ArrayStorage::new())
     }
 
     fn at(ms: u64) -> Instant {
@@ -736,7 +1345,9 @@ mod tests {
             e.handle_sink_response(at(1), request, OK);
         }
         cycle_with(&mut e, at(1000), doc);
-        assert_eq!(transmits(&mut e, at(1000)).len(), 4);
+        // Unchanged values are not written again (report by exception).
+        assert_eq!(transmits(&mut e, at(1000)).len(), 0);
+        assert_eq!(e.stats().writes_suppressed_total, 4);
         assert_eq!(e.stats().tags_over_capacity_total, 4);
         let logged = events(&mut e);
         assert_eq!(
@@ -816,5 +1427,292 @@ mod tests {
             )),
             "{logged:?}"
         );
+    }
+}
+
+#[cfg(test)]
+mod registry_tests {
+    use super::*;
+    use crate::table::ArrayStorage;
+    use std::string::String;
+    use std::vec::Vec;
+
+    type TestEngine = Engine<ArrayStorage<8, 16>>;
+
+    const ID_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const ID_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    const DOC: &[u8] =
+        br#"{"d": {"a": {"value": 1.5, "status": "ok"}, "b": {"value": "x", "status": "ok"}}}"#;
+    const DETAILED_A: &[u8] = br#"{"d.a": {"key": "d.a", "value": 0.0, "default": 0.0, "address": 40001, "data_type": "float", "units": "C", "timestamp": 1, "quality": "GOOD", "last_change": 1}}"#;
+
+    fn at(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    fn engine(register: RegisterMode) -> TestEngine {
+        let mut config = EngineConfig::new(Duration::from_secs(1));
+        config.register = register;
+        Engine::new(config, ArrayStorage::new())
+    }
+
+    /// Drives the API requests: each (method, path, body) seen is answered
+    /// by `answer`.
+    fn api(
+        e: &mut TestEngine,
+        now: Instant,
+        mut answer: impl FnMut(&str, &str) -> (u16, String),
+    ) -> Vec<String> {
+        let mut buf = [0u8; 4096];
+        let mut seen = Vec::new();
+        while let Some(req) = e.poll_api_request(now, &mut buf) {
+            let body = String::from_utf8(buf[..req.body_len].to_vec()).unwrap();
+            seen.push(std::format!("{} {} {}", req.method, req.path, body));
+            let (status, reply) = answer(req.path, &body);
+            e.handle_api_response(now, status, reply.as_bytes());
+        }
+        seen
+    }
+
+    fn transmits(e: &mut TestEngine, now: Instant) -> Vec<(RequestId, String)> {
+        let mut buf = [0u8; 4096];
+        let mut out = Vec::new();
+        while let Some(tx) = e.poll_transmit(now, &mut buf) {
+            out.push((
+                tx.request,
+                String::from_utf8(buf[..tx.len].to_vec()).unwrap(),
+            ));
+        }
+        out
+    }
+
+    fn events(e: &mut TestEngine) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Some(ev) = e.poll_event() {
+            out.push(std::format!("{ev}"));
+        }
+        out
+    }
+
+    fn fetch(e: &mut TestEngine, now: Instant, body: &[u8]) {
+        e.handle_tick(now);
+        assert_eq!(e.poll_action(now), Some(Action::FetchSource));
+        e.handle_source_body(now, body);
+    }
+
+    fn registry_answer(path: &str, body: &str) -> (u16, String) {
+        match path {
+            "/detailed" => (200, String::from_utf8(DETAILED_A.to_vec()).unwrap()),
+            _ => {
+                let mut results = Vec::new();
+                if body.contains("\"key\":\"d.a\"") {
+                    results.push(std::format!(
+                        r#"{{"index": {}, "key": "d.a", "id": "{ID_A}", "ok": true}}"#,
+                        results.len()
+                    ));
+                }
+                if body.contains("\"key\":\"d.b\"") {
+                    results.push(std::format!(
+                        r#"{{"index": {}, "key": "d.b", "id": "{ID_B}", "ok": true}}"#,
+                        results.len()
+                    ));
+                }
+                (
+                    200,
+                    std::format!(
+                        r#"{{"ok": true, "results": [{}], "errors": []}}"#,
+                        results.join(", ")
+                    ),
+                )
+            }
+        }
+    }
+
+    #[test]
+    fn off_mode_fetches_ids_without_side_effects_and_reports_missing_keys() {
+        let mut e = engine(RegisterMode::Off);
+        fetch(&mut e, at(0), DOC);
+        let seen = api(&mut e, at(0), registry_answer);
+        assert_eq!(
+            seen,
+            [
+                "GET /detailed ",
+                r#"POST /register/bulk {"points":[{"key":"d.a","address":40001,"default":0.0,"data_type":"float","units":"C"}],"allow_address_conflict":false}"#,
+            ]
+        );
+        let sent = transmits(&mut e, at(1));
+        let lines: Vec<&str> = sent.iter().map(|(_, l)| l.as_str()).collect();
+        assert_eq!(
+            lines,
+            [
+                "{\"action\":\"bulk_write_by_id\",\"updates\":[{\"id\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"value\":1.5}]}\n",
+                "{\"action\":\"write\",\"key\":\"d.b\",\"value\":\"x\"}\n",
+            ]
+        );
+        e.handle_sink_response(
+            at(2),
+            sent[0].0,
+            std::format!(
+                r#"{{"ok": true, "results": [{{"id": "{ID_A}", "ok": true, "key": "d.a"}}]}}"#
+            )
+            .as_bytes(),
+        );
+        e.handle_sink_response(at(2), sent[1].0, br#"{"ok": true}"#);
+        assert_eq!(e.stats().writes_ok_total, 2);
+        assert_eq!(e.stats().registrations_total, 1);
+        assert_eq!(e.unregistered(), 1);
+        let logged = events(&mut e);
+        assert!(logged.contains(&String::from(
+            "key not registered in the Data-Service, its writes are dropped there (--register missing would register it): d.b"
+        )), "{logged:?}");
+        // Next cycle, same values: nothing is written and the registry is not asked again.
+        fetch(&mut e, at(1000), DOC);
+        assert!(api(&mut e, at(1000), registry_answer).is_empty());
+        assert!(transmits(&mut e, at(1000)).is_empty());
+        assert_eq!(e.stats().writes_suppressed_total, 2);
+        assert_eq!(e.stats().sync_cycles_total, 2);
+    }
+
+    #[test]
+    fn missing_mode_registers_with_an_inferred_type_and_reports_failures_per_tag() {
+        let mut e = engine(RegisterMode::Missing);
+        fetch(&mut e, at(0), br#"{"d": {"a": {"value": 1.5, "status": "ok"}, "b": {"value": 7, "status": "ok"}, "c": {"value": true, "status": "ok"}}}"#);
+        let seen = api(&mut e, at(0), |path, _| match path {
+            "/detailed" => (200, String::from("{}")),
+            _ => (
+                200,
+                std::format!(
+                    r#"{{"ok": false, "total_points": 3, "successful": 2, "failed": 1, "results": [{{"index": 0, "key": "d.a", "id": "{ID_A}", "ok": true}}, {{"index": 1, "key": "d.b", "ok": false, "error": "address range exhausted for data_type int"}}, {{"index": 2, "key": "d.c", "id": "{ID_B}", "ok": true}}], "errors": []}}"#
+                ),
+            ),
+        });
+        assert_eq!(
+            seen[1],
+            r#"POST /register/bulk {"points":[{"key":"d.a","data_type":"float"},{"key":"d.b","data_type":"int"},{"key":"d.c","data_type":"bool"}],"allow_address_conflict":false}"#
+        );
+        let lines: Vec<String> = transmits(&mut e, at(1))
+            .into_iter()
+            .map(|(_, l)| l)
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                std::format!(
+                    "{{\"action\":\"bulk_write_by_id\",\"updates\":[{{\"id\":\"{ID_A}\",\"value\":1.5}},{{\"id\":\"{ID_B}\",\"value\":true}}]}}\n"
+                ),
+                String::from("{\"action\":\"write\",\"key\":\"d.b\",\"value\":7}\n"),
+            ]
+        );
+        assert_eq!(e.stats().registrations_total, 2);
+        assert_eq!(e.stats().registrations_failed_total, 1);
+        let logged = events(&mut e);
+        assert!(logged.contains(&String::from(
+            "registration failed, writing by key: d.b: address range exhausted for data_type int"
+        )), "{logged:?}");
+    }
+
+    #[test]
+    fn id_not_found_means_a_restart_the_value_is_kept_and_everything_is_checked_again() {
+        let mut e = engine(RegisterMode::Missing);
+        fetch(&mut e, at(0), DOC);
+        api(&mut e, at(0), registry_answer);
+        let sent = transmits(&mut e, at(0));
+        assert_eq!(sent.len(), 1, "both tags have ids: one bulk");
+        e.handle_sink_response(
+            at(1),
+            sent[0].0,
+            std::format!(r#"{{"ok": true, "results": [{{"id": "{ID_A}", "ok": false, "error": "id not found"}}, {{"id": "{ID_B}", "ok": true, "key": "d.b"}}]}}"#).as_bytes(),
+        );
+        assert_eq!(e.stats().writes_ok_total, 1);
+        assert_eq!(e.stats().ids_not_found_total, 1);
+        assert_eq!(e.stats().writes_failed_total, 1);
+        assert_eq!(e.stats().dataservice_restarts_total, 1);
+        assert_eq!(
+            e.pending(),
+            2,
+            "both values go again: the restarted Data-Service has neither"
+        );
+        // Next cycle: registry again, then both written.
+        fetch(&mut e, at(1000), DOC);
+        let seen = api(&mut e, at(1000), registry_answer);
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[0], "GET /detailed ");
+        assert_eq!(transmits(&mut e, at(1000)).len(), 1, "both in one bulk now");
+    }
+
+    #[test]
+    fn an_unavailable_api_means_writes_by_key_and_a_retry_later() {
+        let mut e = engine(RegisterMode::Missing);
+        fetch(&mut e, at(0), DOC);
+        assert_eq!(
+            api(&mut e, at(0), |_, _| (503, String::new())),
+            ["GET /detailed "]
+        );
+        let sent = transmits(&mut e, at(0));
+        assert_eq!(sent.len(), 2);
+        for (request, line) in sent {
+            assert!(line.starts_with("{\"action\":\"write\""), "{line}");
+            e.handle_sink_response(at(0), request, br#"{"ok": true}"#);
+        }
+        assert_eq!(e.stats().api_errors_total, 1);
+        assert_eq!(
+            events(&mut e)
+                .iter()
+                .filter(|l| l.starts_with("Data-Service HTTP API down: HTTP status 503"))
+                .count(),
+            1
+        );
+        // Within the retry time the API is left alone.
+        fetch(
+            &mut e,
+            at(10_000),
+            br#"{"d": {"a": {"value": 2.5, "status": "ok"}}}"#,
+        );
+        assert!(api(&mut e, at(10_000), registry_answer).is_empty());
+        for (request, _) in transmits(&mut e, at(10_000)) {
+            e.handle_sink_response(at(10_000), request, br#"{"ok": true}"#);
+        }
+        // After it, the API is asked again; it answers: a restart is assumed.
+        fetch(&mut e, at(31_000), DOC);
+        assert_eq!(api(&mut e, at(31_000), registry_answer).len(), 2);
+        let logged = events(&mut e);
+        assert!(
+            logged
+                .iter()
+                .any(|l| l.starts_with("Data-Service HTTP API up")),
+            "{logged:?}"
+        );
+        assert!(
+            logged
+                .iter()
+                .any(|l| l.starts_with("Data-Service restart assumed (its HTTP API came back)"))
+        );
+    }
+
+    #[test]
+    fn unchanged_values_wait_for_their_heartbeat() {
+        let mut config = EngineConfig::new(Duration::from_secs(1));
+        config.registry_checks = false;
+        config.heartbeat = Duration::from_secs(10);
+        let mut e: TestEngine = Engine::new(config, ArrayStorage::new());
+        let doc = br#"{"d": {"a": {"value": 1, "status": "ok"}}}"#;
+        let mut written = Vec::new();
+        for second in 0..25u64 {
+            let now = at(second * 1000);
+            let body: &[u8] = if second == 12 {
+                br#"{"d": {"a": {"value": 2, "status": "ok"}}}"#
+            } else {
+                doc
+            };
+            fetch(&mut e, now, body);
+            for (request, line) in transmits(&mut e, now) {
+                written.push((second, line));
+                e.handle_sink_response(now, request, br#"{"ok": true}"#);
+            }
+        }
+        let seconds: Vec<u64> = written.iter().map(|(s, _)| *s).collect();
+        // 0: first value; 10: heartbeat; 12: change to 2; 13: back to 1; 23: heartbeat.
+        assert_eq!(seconds, [0, 10, 12, 13, 23]);
+        assert_eq!(e.stats().heartbeats_total, 2);
+        assert_eq!(e.stats().writes_suppressed_total, 20);
     }
 }

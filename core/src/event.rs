@@ -3,7 +3,7 @@
 
 use core::fmt;
 
-use crate::peer::{SinkError, SourceProblem};
+use crate::peer::{ApiError, SinkError, SourceProblem};
 use crate::reading::{KeyPreview, RejectReason};
 use crate::time::Duration;
 
@@ -60,6 +60,31 @@ pub enum Event {
     },
     /// Every tag fits in the table again.
     TableFullCleared,
+    /// The Data-Service's HTTP API answered after failing (or for the first time).
+    ApiUp {
+        /// Failed requests before.
+        after_failures: u32,
+    },
+    /// The Data-Service's HTTP API failed: registry checks wait, values go by key.
+    ApiDown(ApiError),
+    /// A key the Data-Service does not have, with `--register off` (once per tag).
+    TagNotRegistered {
+        /// Which key.
+        key: KeyPreview,
+    },
+    /// Registering a key failed (once per tag).
+    RegistrationFailed {
+        /// Which key.
+        key: KeyPreview,
+        /// The Data-Service's error.
+        error: heapless::String<64>,
+    },
+    /// The Data-Service lost its registrations: every tag is checked and
+    /// written again.
+    DataServiceRestarted {
+        /// What showed it.
+        reason: &'static str,
+    },
     /// An interval tick came while a cycle was still running.
     CycleOverrun {
         /// How long the running cycle has taken so far.
@@ -71,7 +96,11 @@ impl Event {
     /// How loud the event is.
     pub fn level(&self) -> Level {
         match self {
-            Event::SourceUp { .. } | Event::SinkUp { .. } | Event::TableFullCleared => Level::Info,
+            Event::SourceUp { .. }
+            | Event::SinkUp { .. }
+            | Event::ApiUp { .. }
+            | Event::TableFullCleared
+            | Event::DataServiceRestarted { .. } => Level::Info,
             _ => Level::Warn,
         }
     }
@@ -114,6 +143,26 @@ impl fmt::Display for Event {
                  (counted in tags_over_capacity_total); the others keep syncing"
             ),
             Event::TableFullCleared => f.write_str("tag table: every tag fits again"),
+            Event::ApiUp { after_failures } => write!(
+                f,
+                "Data-Service HTTP API up (after {after_failures} failed requests)"
+            ),
+            Event::ApiDown(error) => write!(
+                f,
+                "Data-Service HTTP API down: {error}; writing by key until it answers"
+            ),
+            Event::TagNotRegistered { key } => write!(
+                f,
+                "key not registered in the Data-Service, its writes are dropped there \
+                 (--register missing would register it): {key}"
+            ),
+            Event::RegistrationFailed { key, error } => {
+                write!(f, "registration failed, writing by key: {key}: {error}")
+            }
+            Event::DataServiceRestarted { reason } => write!(
+                f,
+                "Data-Service restart assumed ({reason}): checking registrations and writing every value again"
+            ),
             Event::CycleOverrun { running_for } => write!(
                 f,
                 "cycle overrun: previous cycle still running after {running_for}; \

@@ -5,6 +5,8 @@
 //! sends what `poll_*` methods hand out. Every capacity is a constant in
 //! [`config`]; overflow is counted and reported, never silent.
 //!
+//! A cycle, as a transcript (the runner does the I/O in between):
+//!
 //! ```
 //! use dataservice_sync_core::{ArrayStorage, Engine, EngineConfig, Action, Duration, Instant};
 //!
@@ -13,13 +15,32 @@
 //!     ArrayStorage::<16, 32>::new(),
 //! );
 //! let now = Instant::from_millis(0);
+//! let mut buf = [0u8; 2048];
 //! engine.handle_tick(now);
 //! assert_eq!(engine.poll_action(now), Some(Action::FetchSource));
 //! engine.handle_source_body(now, br#"{"Boiler-1": {"t": {"value": 3, "status": "ok"}}}"#);
-//! let mut buf = [0u8; 512];
+//! // A new tag: which keys does the Data-Service have?
+//! let get = engine.poll_api_request(now, &mut buf).unwrap();
+//! assert_eq!((get.method, get.path), ("GET", "/detailed"));
+//! engine.handle_api_response(now, 200, br#"{"Boiler-1.t": {"key": "Boiler-1.t", "value": 0,
+//!     "default": 0, "address": 41001, "data_type": "int", "units": ""}}"#);
+//! // Its id, by re-registering it exactly as it is (no side effects).
+//! let post = engine.poll_api_request(now, &mut buf).unwrap();
+//! assert_eq!(
+//!     &buf[..post.body_len],
+//!     br#"{"points":[{"key":"Boiler-1.t","address":41001,"default":0,"data_type":"int","units":""}],"allow_address_conflict":false}"#
+//! );
+//! engine.handle_api_response(now, 200, br#"{"ok": true, "results": [{"index": 0,
+//!     "key": "Boiler-1.t", "id": "0123456789abcdef0123456789abcdef", "ok": true}]}"#);
+//! assert_eq!(engine.poll_api_request(now, &mut buf), None);
 //! let tx = engine.poll_transmit(now, &mut buf).unwrap();
-//! assert_eq!(&buf[..tx.len], b"{\"action\":\"write\",\"key\":\"Boiler-1.t\",\"value\":3}\n");
-//! engine.handle_sink_response(now, tx.request, br#"{"ok": true}"#);
+//! assert_eq!(
+//!     &buf[..tx.len],
+//!     b"{\"action\":\"bulk_write_by_id\",\"updates\":[{\"id\":\"0123456789abcdef0123456789abcdef\",\"value\":3}]}\n"
+//! );
+//! engine.handle_sink_response(now, tx.request, br#"{"ok": true, "results": [{"id": "0123456789abcdef0123456789abcdef", "ok": true, "key": "Boiler-1.t"}]}"#);
+//! // Outputs are drained after every input; nothing is left, the cycle ends.
+//! assert_eq!(engine.poll_transmit(now, &mut buf), None);
 //! assert_eq!(engine.stats().writes_ok_total, 1);
 //! assert_eq!(engine.stats().sync_cycles_total, 1);
 //! ```
@@ -42,10 +63,13 @@ pub mod time;
 pub mod value;
 pub mod wire;
 
-pub use engine::{Action, Engine, EngineConfig, RequestId, Transmit, min_transmit_buffer};
+pub use engine::{
+    Action, ApiRequest, DeliveryMode, Engine, EngineConfig, RegisterMode, RequestId, Transmit,
+    min_transmit_buffer,
+};
 pub use event::{Event, Level};
 pub use key::{COLON_KEY_TEMPLATE, DEFAULT_KEY_TEMPLATE, Key, KeyTemplate, TemplateError};
-pub use peer::{Health, SinkError, SourceError, SourceProblem};
+pub use peer::{ApiError, Health, SinkError, SourceError, SourceProblem};
 pub use reading::{KeyPreview, RejectReason};
 pub use stats::{ErrorRecord, Stats};
 pub use table::{ArrayStorage, TableStorage, TagSlot, TagTable, index_len};

@@ -99,6 +99,28 @@ impl fmt::Display for SinkError {
     }
 }
 
+/// A failed request to the Data-Service's HTTP API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ApiError {
+    /// The fetch itself failed.
+    Fetch(SourceError),
+    /// An answer other than 200.
+    HttpStatus(u16),
+    /// A body that is not the JSON the protocol describes.
+    BadBody,
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApiError::Fetch(e) => write!(f, "{e}"),
+            ApiError::HttpStatus(code) => write!(f, "HTTP status {code}"),
+            ApiError::BadBody => f.write_str("answer is not the expected JSON"),
+        }
+    }
+}
+
 /// A peer's health as far as the engine knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Health<P> {

@@ -41,6 +41,22 @@ pub struct Stats {
     pub tags_rejected_total: [u64; RejectReason::ALL.len()],
     /// Good reads dropped because the tag table was full.
     pub tags_over_capacity_total: u64,
+    /// Good reads not written: the Data-Service already had the value.
+    pub writes_suppressed_total: u64,
+    /// Unchanged values re-sent because their heartbeat was due.
+    pub heartbeats_total: u64,
+    /// `bulk_write_by_id` requests sent.
+    pub bulk_requests_total: u64,
+    /// Bulk updates answered `id not found`.
+    pub ids_not_found_total: u64,
+    /// Keys registered, or whose ids were fetched.
+    pub registrations_total: u64,
+    /// Keys whose registration failed.
+    pub registrations_failed_total: u64,
+    /// Failed requests to the Data-Service's HTTP API.
+    pub api_errors_total: u64,
+    /// Data-Service restarts detected.
+    pub dataservice_restarts_total: u64,
     /// Events that did not fit in the event queue (their counters still count).
     pub events_dropped_total: u64,
     /// End of the last cycle whose fetch succeeded.
@@ -49,7 +65,12 @@ pub struct Stats {
     pub last_cycle_duration: Duration,
     /// The last 100 errors, oldest first through `recent_errors.oldest_ordered()`.
     pub recent_errors: heapless::HistoryBuf<ErrorRecord, RECENT_ERRORS>,
+    /// Durations of the last cycles, in milliseconds.
+    pub cycle_durations: heapless::HistoryBuf<u32, CYCLE_HISTORY>,
 }
+
+/// How many cycle durations are kept for percentiles.
+pub const CYCLE_HISTORY: usize = 1024;
 
 impl Default for Stats {
     fn default() -> Self {
@@ -65,10 +86,19 @@ impl Default for Stats {
             reads_failed_total: 0,
             tags_rejected_total: [0; RejectReason::ALL.len()],
             tags_over_capacity_total: 0,
+            writes_suppressed_total: 0,
+            heartbeats_total: 0,
+            bulk_requests_total: 0,
+            ids_not_found_total: 0,
+            registrations_total: 0,
+            registrations_failed_total: 0,
+            api_errors_total: 0,
+            dataservice_restarts_total: 0,
             events_dropped_total: 0,
             last_sync_at: None,
             last_cycle_duration: Duration::ZERO,
             recent_errors: heapless::HistoryBuf::new(),
+            cycle_durations: heapless::HistoryBuf::new(),
         }
     }
 }
@@ -95,6 +125,27 @@ impl Stats {
         self.recent_errors.write(ErrorRecord { at, message: text });
     }
 
+    /// Keeps a cycle's duration for the percentiles.
+    pub fn record_cycle(&mut self, duration: Duration) {
+        let millis = u32::try_from(duration.total_millis()).unwrap_or(u32::MAX);
+        self.cycle_durations.write(millis);
+    }
+
+    /// The `percent` percentile (nearest rank) of the recent cycle
+    /// durations, in milliseconds.
+    pub fn cycle_percentile(&self, percent: u32) -> Option<u32> {
+        let mut sorted: heapless::Vec<u32, CYCLE_HISTORY> = heapless::Vec::new();
+        for &d in self.cycle_durations.as_slice() {
+            sorted.push(d).ok();
+        }
+        if sorted.is_empty() {
+            return None;
+        }
+        sorted.sort_unstable();
+        let rank = (sorted.len() * percent.min(100) as usize).div_ceil(100);
+        sorted.get(rank.saturating_sub(1)).copied()
+    }
+
     /// Entries rejected for any reason.
     pub fn tags_rejected_sum(&self) -> u64 {
         self.tags_rejected_total.iter().sum()
@@ -114,7 +165,10 @@ impl fmt::Display for Stats {
             "sync_cycles_total={} cycles_overrun_total={} writes_ok_total={} writes_failed_total={} \
              sink_busy_total={} source_errors_total={} documents_rejected_total={} \
              reads_good_total={} reads_failed_total={} tags_rejected_total={} \
-             tags_over_capacity_total={} last_cycle_duration={}",
+             tags_over_capacity_total={} writes_suppressed_total={} heartbeats_total={} \
+             bulk_requests_total={} ids_not_found_total={} registrations_total={} \
+             registrations_failed_total={} api_errors_total={} dataservice_restarts_total={} \
+             last_cycle_duration={}",
             self.sync_cycles_total,
             self.cycles_overrun_total,
             self.writes_ok_total,
@@ -126,8 +180,19 @@ impl fmt::Display for Stats {
             self.reads_failed_total,
             self.tags_rejected_sum(),
             self.tags_over_capacity_total,
+            self.writes_suppressed_total,
+            self.heartbeats_total,
+            self.bulk_requests_total,
+            self.ids_not_found_total,
+            self.registrations_total,
+            self.registrations_failed_total,
+            self.api_errors_total,
+            self.dataservice_restarts_total,
             self.last_cycle_duration,
         )?;
+        if let (Some(p50), Some(p99)) = (self.cycle_percentile(50), self.cycle_percentile(99)) {
+            write!(f, " cycle_p50_ms={p50} cycle_p99_ms={p99}")?;
+        }
         for reason in RejectReason::ALL {
             let count = self.rejected(reason);
             if count > 0 {

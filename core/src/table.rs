@@ -4,7 +4,41 @@
 //! untouched pages cost no memory), so the engine never allocates.
 
 use crate::key::Key;
+use crate::time::Instant;
 use crate::value::Value;
+
+/// Where a tag stands with the Data-Service's registry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Registration {
+    /// Not checked yet (new tag, or the Data-Service restarted).
+    Unknown,
+    /// Listed in `/detailed`; its id is still to be fetched.
+    Found,
+    /// Not in `/detailed`.
+    Missing,
+    /// In a `/register/bulk` request now.
+    Registering,
+    /// Has an id: written with `bulk_write_by_id`.
+    Registered,
+    /// Not registered and `--register off`: written by key, dropped by the
+    /// Data-Service; counted and reported.
+    NotRegistered,
+    /// Its address is null or its metadata too long to repeat without side
+    /// effects: kept on `write` by key.
+    ByKeyOnly,
+    /// Registration failed (e.g. an exhausted address range): written by key.
+    Failed,
+}
+
+/// What `/detailed` says about a key, kept until its id is fetched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PointMeta {
+    pub(crate) address: u32,
+    pub(crate) default: heapless::String<24>,
+    pub(crate) data_type: heapless::String<8>,
+    pub(crate) units: heapless::String<16>,
+}
 
 /// One tag's state.
 #[derive(Clone, Debug, PartialEq)]
@@ -16,16 +50,32 @@ pub struct TagSlot {
     /// Bumped on every accepted reading, so an acknowledgement of an older
     /// value does not clear a newer one.
     pub(crate) seq: u32,
-    /// The latest value has not been acknowledged by the Data-Service.
+    /// The latest value must be written.
     pub(crate) pending: bool,
     /// A request carrying this tag is in flight.
     pub(crate) in_flight: bool,
+    /// The request it is in, and what it carried.
+    pub(crate) request: u32,
+    pub(crate) sent_seq: u32,
+    pub(crate) sent_hash: u64,
+    /// Hash of the value the Data-Service last acknowledged, and when.
+    pub(crate) acked_hash: Option<u64>,
+    pub(crate) acked_at: Instant,
+    /// Registry state, id and (until registered) metadata.
+    pub(crate) registration: Registration,
+    pub(crate) id: [u8; 16],
+    pub(crate) meta: Option<PointMeta>,
 }
 
 impl TagSlot {
-    /// Whether the latest value still waits for the Data-Service's acknowledgement.
+    /// Whether the latest value still waits to be written.
     pub fn is_pending(&self) -> bool {
         self.pending
+    }
+
+    /// Where the tag stands with the Data-Service's registry.
+    pub fn registration(&self) -> Registration {
+        self.registration
     }
 }
 
@@ -150,6 +200,10 @@ impl<S: TableStorage> TagTable<S> {
         self.storage.slots_mut().get_mut(position)
     }
 
+    pub(crate) fn slots_mut(&mut self) -> &mut [TagSlot] {
+        self.storage.slots_mut()
+    }
+
     /// The position of `key`, if the table holds it.
     pub fn find(&self, key: &str) -> Option<usize> {
         match self.probe(key) {
@@ -158,15 +212,14 @@ impl<S: TableStorage> TagTable<S> {
         }
     }
 
-    /// Records a new value for `key`, adding the tag if it is new; the
-    /// value becomes pending. Returns the slot position.
+    /// Records a new value for `key`, adding the tag if it is new.
+    /// Returns the slot position; whether to write it is the engine's call.
     pub fn upsert(&mut self, key: &Key, value: Value) -> Result<usize, TableFull> {
         match self.probe(key) {
             Probe::Found(position) => {
                 let slot = &mut self.storage.slots_mut()[position];
                 slot.value = value;
                 slot.seq = slot.seq.wrapping_add(1);
-                slot.pending = true;
                 Ok(position)
             }
             Probe::Vacant(bucket) => {
@@ -180,6 +233,14 @@ impl<S: TableStorage> TagTable<S> {
                     seq: 0,
                     pending: true,
                     in_flight: false,
+                    request: 0,
+                    sent_seq: 0,
+                    sent_hash: 0,
+                    acked_hash: None,
+                    acked_at: Instant::default(),
+                    registration: Registration::Unknown,
+                    id: [0; 16],
+                    meta: None,
                 };
                 self.storage.push(slot)?;
                 // position < capacity <= index.len() / 2, so it fits in u32.

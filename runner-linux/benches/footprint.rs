@@ -83,6 +83,7 @@ fn main() {
         PollingMode::Generated {
             devices: args.devices,
             tags: args.tags,
+            changing_percent: 100,
         },
     )
     .expect("polling double");

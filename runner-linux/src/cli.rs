@@ -4,9 +4,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use dataservice_sync_core::{DeliveryMode, RegisterMode};
 
-use crate::options::{DEFAULT_SOCKET_PATH, DEFAULT_SOURCE, SyncOptions};
+use crate::options::{DEFAULT_DATASERVICE_URL, DEFAULT_SOCKET_PATH, DEFAULT_SOURCE, SyncOptions};
 
 /// Syncs IO tag values from the gateway's polling service into the local Data-Service.
 #[derive(Debug, Parser)]
@@ -69,6 +70,41 @@ pub struct RunArgs {
     /// Seconds SIGTERM/SIGINT waits for in-flight writes before exiting.
     #[arg(long, value_name = "SECONDS", default_value = "5.0", value_parser = seconds_or_zero)]
     pub shutdown_timeout: Duration,
+    /// Data-Service HTTP API, for registry checks and ids; 'off': write every value by key.
+    #[arg(long, value_name = "URL", default_value = DEFAULT_DATASERVICE_URL)]
+    pub dataservice_url: String,
+    /// Keys missing from the Data-Service: 'off' reports them (their writes
+    /// are dropped there), 'missing' registers them (data type from the value).
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = Register::Off)]
+    pub register: Register,
+    /// 'bulk': bulk_write_by_id for tags with ids, write for the others;
+    /// 'write': one write by key per tag.
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = Delivery::Bulk)]
+    pub delivery: Delivery,
+    /// Largest bulk_write_by_id line, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024)]
+    pub bulk_max_bytes: usize,
+    /// Seconds after which a value the Data-Service already has is sent again.
+    #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = seconds)]
+    pub heartbeat: Duration,
+}
+
+/// `--register`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Register {
+    /// Report unregistered keys; register nothing.
+    Off,
+    /// Register missing keys.
+    Missing,
+}
+
+/// `--delivery`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Delivery {
+    /// bulk_write_by_id where ids are known.
+    Bulk,
+    /// One write by key per tag.
+    Write,
 }
 
 impl RunArgs {
@@ -86,6 +122,17 @@ impl RunArgs {
             max_body_bytes: self.max_body_bytes,
             max_connections: usize::from(self.max_connections),
             shutdown_timeout: self.shutdown_timeout,
+            dataservice_url: (self.dataservice_url != "off").then(|| self.dataservice_url.clone()),
+            register: match self.register {
+                Register::Off => RegisterMode::Off,
+                Register::Missing => RegisterMode::Missing,
+            },
+            delivery: match self.delivery {
+                Delivery::Bulk => DeliveryMode::Bulk,
+                Delivery::Write => DeliveryMode::Write,
+            },
+            bulk_max_bytes: self.bulk_max_bytes,
+            heartbeat: self.heartbeat,
         }
     }
 }

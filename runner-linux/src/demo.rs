@@ -51,11 +51,12 @@ fn narrate(
         PollingMode::Generated {
             devices: args.devices,
             tags: args.tags,
+            changing_percent: 50,
         },
     )?;
     println!("demo: simulated polling service at {}", polling.url());
     println!(
-        "demo: simulated {} devices x {} tags, values changing every request",
+        "demo: simulated {} devices x {} tags, half of them changing on every request",
         args.devices, args.tags
     );
     println!(
@@ -81,14 +82,19 @@ fn narrate(
         source: polling.url(),
         interval: args.interval,
         stats_interval: Duration::ZERO,
+        dataservice_url: Some(dataservice.http_url()),
         ..SyncOptions::default()
     };
     println!(
-        "demo: starting the sync (interval {:.1}s); same as: dataservice-sync --socket-path {} --source {} --interval {}",
+        "demo: starting the sync (interval {:.1}s); same as: dataservice-sync --socket-path {} --source {} --dataservice-url {} --interval {}",
         args.interval.as_secs_f64(),
         socket.display(),
         polling.url(),
+        dataservice.http_url(),
         args.interval.as_secs_f64()
+    );
+    println!(
+        "demo: it reads the registered keys' ids from the Data-Service's HTTP API, then writes only changed values, in bulk"
     );
     let handle = SyncService::new(options)?.start()?;
     let started = Instant::now();
@@ -129,10 +135,12 @@ fn narrate(
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect();
             println!(
-                "demo: t={:>4.1}s cycles={} writes ok={} failed={} pending={} | Data-Service: {} ...",
+                "demo: t={:>4.1}s cycles={} writes ok={} (in {} bulk requests) unchanged={} failed={} pending={} | Data-Service: {} ...",
                 started.elapsed().as_secs_f64(),
                 stats.total_syncs(),
                 stats.successful_writes(),
+                stats.counters.bulk_requests_total,
+                stats.counters.writes_suppressed_total,
                 stats.failed_writes(),
                 stats.pending,
                 shown.join(" ")

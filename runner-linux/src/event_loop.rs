@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
-use dataservice_sync_core::{Action, Engine, EngineConfig, Instant, Level, min_transmit_buffer};
+use dataservice_sync_core::{
+    Action, Engine, EngineConfig, Health, Instant, Level, min_transmit_buffer,
+};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use nix::sys::signal::Signal;
@@ -18,8 +20,9 @@ use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFl
 
 use crate::clock::{Clock, rfc3339};
 use crate::log::Logger;
+use crate::notify::Notifier;
 use crate::options::{Resolved, core_duration};
-use crate::sink::{SinkSlot, WriteOutcome};
+use crate::sink::{SinkSlot, WriteOutcome, response_capacity};
 use crate::source::{Fetch, FetchOutcome};
 use crate::stats::StatsSnapshot;
 use crate::storage::HeapStorage;
@@ -28,6 +31,7 @@ const TIMER: Token = Token(0);
 const SIGNALS: Token = Token(1);
 pub(crate) const WAKER: Token = Token(2);
 const SOURCE: Token = Token(3);
+const API: Token = Token(4);
 const SINK_BASE: usize = 16;
 
 /// How the loop is told to stop.
@@ -47,6 +51,9 @@ pub(crate) struct Runner {
     timer: TimerFd,
     stop: StopSource,
     fetch: Option<Fetch>,
+    /// The Data-Service HTTP API request in progress.
+    api: Option<Fetch>,
+    api_buf: Vec<u8>,
     sinks: Vec<SinkSlot>,
     tx_buf: Vec<u8>,
     scratch: Vec<u8>,
@@ -54,6 +61,8 @@ pub(crate) struct Runner {
     next_stats_at: Option<Instant>,
     shared: Arc<Mutex<StatsSnapshot>>,
     published_cycles: u64,
+    notifier: Notifier,
+    pinged_cycles: u64,
 }
 
 impl Runner {
@@ -66,6 +75,11 @@ impl Runner {
         let options = &settings.options;
         let mut config = EngineConfig::new(core_duration(options.interval));
         config.key_template = settings.template.clone();
+        config.heartbeat = core_duration(options.heartbeat);
+        config.register = options.register;
+        config.delivery = options.delivery;
+        config.bulk_max_bytes = options.bulk_max_bytes;
+        config.registry_checks = settings.api.is_some();
         let engine = Engine::new(
             config,
             HeapStorage::with_capacity(dataservice_sync_core::config::TAG_CAPACITY),
@@ -100,24 +114,30 @@ impl Runner {
         let clock = Clock::new();
         let next_stats_at = (!options.stats_interval.is_zero())
             .then(|| clock.now() + core_duration(options.stats_interval));
+        let tx_len = min_transmit_buffer().max(options.bulk_max_bytes);
+        let sinks = (0..options.max_connections)
+            .map(|_| SinkSlot::new(response_capacity(options.bulk_max_bytes)))
+            .collect();
         Ok(Runner {
             poll,
             engine,
             log: Logger::new(options.no_logging),
-            sinks: (0..options.max_connections)
-                .map(|_| SinkSlot::new())
-                .collect(),
+            sinks,
             settings,
             clock,
             timer,
             stop,
             fetch: None,
-            tx_buf: vec![0; min_transmit_buffer()],
+            tx_buf: vec![0; tx_len],
+            api_buf: Vec::new(),
+            api: None,
             scratch: vec![0; 64 * 1024],
             shutdown_deadline: None,
             next_stats_at,
             shared,
             published_cycles: u64::MAX,
+            notifier: Notifier::from_env(clock.now()),
+            pinged_cycles: 0,
         })
     }
 
@@ -133,10 +153,12 @@ impl Runner {
             self.settings.template.as_str(),
             self.engine.table().capacity(),
         ));
+        self.notifier.ready(&self.status_line());
         let mut events = Events::with_capacity(64);
         loop {
             let now = self.clock.now();
             self.drive(now);
+            self.notify(now);
             if self.engine.is_drained() {
                 break;
             }
@@ -165,6 +187,7 @@ impl Runner {
                     SIGNALS => self.on_signals(now),
                     WAKER => self.on_wake(now),
                     SOURCE => self.on_source(now),
+                    API => self.on_api(now),
                     Token(t) if t >= SINK_BASE => self.on_sink(now, t - SINK_BASE),
                     Token(_) => {}
                 }
@@ -173,7 +196,11 @@ impl Runner {
         }
         let pending = self.engine.pending();
         let stats = self.engine.stats();
-        self.log.info(format_args!("stopped: {stats}"));
+        self.log.info(format_args!(
+            "stopped: tags={} pending={pending} unregistered={} {stats}",
+            self.engine.table().len(),
+            self.engine.unregistered(),
+        ));
         if pending > 0 {
             self.log.warn(format_args!(
                 "{pending} tags had values the Data-Service had not acknowledged at exit"
@@ -190,6 +217,20 @@ impl Runner {
             while let Some(Action::FetchSource) = self.engine.poll_action(now) {
                 self.start_fetch(now);
                 progressed = true;
+            }
+            if self.api.is_none() {
+                // The body is built in a buffer that grows to what it needs
+                // (at most --bulk-max-bytes) and is freed when idle.
+                if self.api_buf.is_empty() {
+                    self.api_buf.resize(self.settings.options.bulk_max_bytes, 0);
+                }
+                match self.engine.poll_api_request(now, &mut self.api_buf) {
+                    Some(request) => {
+                        progressed = true;
+                        self.start_api(now, request);
+                    }
+                    None => self.api_buf = Vec::new(),
+                }
             }
             while let Some(slot) = self.sinks.iter().position(SinkSlot::is_free) {
                 let Some(tx) = self.engine.poll_transmit(now, &mut self.tx_buf) else {
@@ -226,6 +267,8 @@ impl Runner {
         let deadline = now + core_duration(self.settings.options.source_timeout);
         match Fetch::start(
             &self.settings.source,
+            None,
+            None,
             self.settings.options.max_body_bytes,
             deadline,
             self.poll.registry(),
@@ -233,6 +276,50 @@ impl Runner {
         ) {
             Ok(fetch) => self.fetch = Some(fetch),
             Err(error) => self.engine.handle_source_error(now, error),
+        }
+    }
+
+    fn start_api(&mut self, now: Instant, request: dataservice_sync_core::ApiRequest) {
+        let Some(url) = &self.settings.api else {
+            self.engine.handle_api_error(
+                now,
+                dataservice_sync_core::ApiError::Fetch(dataservice_sync_core::SourceError::Refused),
+            );
+            return;
+        };
+        let body = (request.method == "POST").then(|| &self.api_buf[..request.body_len]);
+        let deadline = now + core_duration(self.settings.options.source_timeout);
+        match Fetch::start(
+            url,
+            Some(request.path),
+            body,
+            self.settings.options.max_body_bytes,
+            deadline,
+            self.poll.registry(),
+            API,
+        ) {
+            Ok(fetch) => self.api = Some(fetch),
+            Err(error) => self
+                .engine
+                .handle_api_error(now, dataservice_sync_core::ApiError::Fetch(error)),
+        }
+    }
+
+    fn on_api(&mut self, now: Instant) {
+        let Some(fetch) = self.api.as_mut() else {
+            return;
+        };
+        match fetch.on_ready(&mut self.scratch) {
+            FetchOutcome::Pending => return,
+            FetchOutcome::Done { status } => {
+                self.engine.handle_api_response(now, status, fetch.body())
+            }
+            FetchOutcome::Failed(error) => self
+                .engine
+                .handle_api_error(now, dataservice_sync_core::ApiError::Fetch(error)),
+        }
+        if let Some(fetch) = self.api.take() {
+            fetch.close(self.poll.registry());
         }
     }
 
@@ -315,16 +402,30 @@ impl Runner {
             "{why} received: stopping; finishing in-flight writes (at most {:.1}s)",
             timeout.as_secs_f64()
         ));
+        self.notifier
+            .stopping(&format!("stopping on {why}: {}", self.status_line()));
         // Disarming a valid timerfd cannot fail; if it did, ticks are ignored anyway.
         let _ = self.timer.unset();
         self.engine.handle_shutdown(now);
         if let Some(fetch) = self.fetch.take() {
             fetch.close(self.poll.registry());
         }
+        if let Some(api) = self.api.take() {
+            api.close(self.poll.registry());
+        }
         self.shutdown_deadline = Some(now + core_duration(timeout));
     }
 
     fn expire(&mut self, now: Instant) {
+        if self.api.as_ref().is_some_and(|f| now >= f.deadline) {
+            self.engine.handle_api_error(
+                now,
+                dataservice_sync_core::ApiError::Fetch(dataservice_sync_core::SourceError::Timeout),
+            );
+            if let Some(api) = self.api.take() {
+                api.close(self.poll.registry());
+            }
+        }
         if self.fetch.as_ref().is_some_and(|f| now >= f.deadline) {
             self.engine
                 .handle_source_error(now, dataservice_sync_core::SourceError::Timeout);
@@ -348,17 +449,55 @@ impl Runner {
 
     fn next_wakeup(&self) -> Option<Instant> {
         let fetch = self.fetch.as_ref().map(|f| f.deadline);
+        let api = self.api.as_ref().map(|f| f.deadline);
         let sinks = self.sinks.iter().filter_map(SinkSlot::deadline);
         [
             self.engine.poll_timeout(),
             fetch,
+            api,
             self.shutdown_deadline,
             self.next_stats_at,
+            self.notifier.next_wakeup(self.clock.now()),
         ]
         .into_iter()
         .flatten()
         .chain(sinks)
         .min()
+    }
+
+    /// The key counters, for systemd's STATUS.
+    fn status_line(&self) -> String {
+        let stats = self.engine.stats();
+        fn health<P>(health: Health<P>) -> &'static str {
+            match health {
+                Health::Unknown => "unknown",
+                Health::Up => "up",
+                Health::Down { .. } => "down",
+            }
+        }
+        format!(
+            "cycles={} writes_ok={} writes_failed={} pending={} source={} sink={}",
+            stats.sync_cycles_total,
+            stats.writes_ok_total,
+            stats.writes_failed_total,
+            self.engine.pending(),
+            health(self.engine.source_health()),
+            health(self.engine.sink_health()),
+        )
+    }
+
+    /// STATUS and the watchdog. Progress: a cycle completed since the last
+    /// ping, or the engine idles between cycles; a loop stuck mid-cycle
+    /// stops pinging and systemd restarts it.
+    fn notify(&mut self, now: Instant) {
+        let cycles = self.engine.stats().sync_cycles_total;
+        let progressing = cycles != self.pinged_cycles || self.engine.is_idle();
+        if self.notifier.watchdog(now, progressing) {
+            self.pinged_cycles = cycles;
+        }
+        if self.notifier.status_due(now) {
+            self.notifier.status(&self.status_line());
+        }
     }
 
     fn log_stats_if_due(&mut self, now: Instant) {
@@ -374,9 +513,10 @@ impl Runner {
             .last_sync_at
             .map_or_else(|| "never".to_string(), |at| rfc3339(self.clock.wall(at)));
         self.log.info(format_args!(
-            "stats: tags={} pending={} last_sync={last_sync} {}",
+            "stats: tags={} pending={} unregistered={} last_sync={last_sync} {}",
             self.engine.table().len(),
             self.engine.pending(),
+            self.engine.unregistered(),
             self.engine.stats()
         ));
         self.next_stats_at = Some(due + core_duration(self.settings.options.stats_interval));

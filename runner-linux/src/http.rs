@@ -256,14 +256,27 @@ impl ResponseReader {
     }
 }
 
-/// The request line and headers of a GET that closes the connection after.
-pub fn get_request(host: &str, path: &str) -> Vec<u8> {
-    format!(
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: application/json\r\n\
-         User-Agent: dataservice-sync/{}\r\nConnection: close\r\n\r\n",
+/// A whole request that closes the connection after: a GET, or a POST of
+/// the JSON `body`.
+pub fn request_head(host: &str, path: &str, body: Option<&[u8]>) -> Vec<u8> {
+    let (method, length) = match body {
+        Some(body) => (
+            "POST",
+            format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                body.len()
+            ),
+        ),
+        None => ("GET", String::new()),
+    };
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAccept: application/json\r\n\
+         User-Agent: dataservice-sync/{}\r\n{length}Connection: close\r\n\r\n",
         env!("CARGO_PKG_VERSION")
     )
-    .into_bytes()
+    .into_bytes();
+    request.extend_from_slice(body.unwrap_or_default());
+    request
 }
 
 #[cfg(test)]
@@ -331,6 +344,17 @@ mod tests {
             r.push(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"),
             Err(HttpError::Malformed)
         );
+    }
+
+    #[test]
+    fn builds_get_and_post_requests() {
+        let get = String::from_utf8(request_head("h:1", "/x", None)).unwrap();
+        assert!(get.starts_with("GET /x HTTP/1.1\r\nHost: h:1\r\n"), "{get}");
+        assert!(get.ends_with("Connection: close\r\n\r\n"));
+        let post = String::from_utf8(request_head("h", "/register/bulk", Some(b"{}"))).unwrap();
+        assert!(post.starts_with("POST /register/bulk HTTP/1.1\r\n"));
+        assert!(post.contains("Content-Type: application/json\r\nContent-Length: 2\r\n"));
+        assert!(post.ends_with("\r\n\r\n{}"));
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod endpoint;
 mod event_loop;
 pub mod http;
 pub mod log;
+mod notify;
 pub mod options;
 mod service;
 pub mod sim;

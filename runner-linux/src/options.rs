@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use dataservice_sync_core::{Duration as CoreDuration, KeyTemplate};
+use dataservice_sync_core::{DeliveryMode, Duration as CoreDuration, KeyTemplate, RegisterMode};
 
 use crate::endpoint::HttpUrl;
 
@@ -13,6 +13,8 @@ use crate::endpoint::HttpUrl;
 pub const DEFAULT_SOCKET_PATH: &str = "/tmp/dataservice.sock";
 /// The default polling service endpoint.
 pub const DEFAULT_SOURCE: &str = "http://127.0.0.1:8000/deploy/api/io/polled-values";
+/// The default Data-Service HTTP API.
+pub const DEFAULT_DATASERVICE_URL: &str = "http://127.0.0.1:8080";
 
 /// Everything a [`SyncService`](crate::SyncService) is built from.
 #[derive(Clone, Debug, PartialEq)]
@@ -39,6 +41,17 @@ pub struct SyncOptions {
     pub max_connections: usize,
     /// How long SIGTERM/SIGINT waits for in-flight writes.
     pub shutdown_timeout: Duration,
+    /// The Data-Service HTTP API (registry checks), or `None` for none:
+    /// then every value is written by key.
+    pub dataservice_url: Option<String>,
+    /// Whether keys missing from the Data-Service are registered.
+    pub register: RegisterMode,
+    /// `bulk_write_by_id` where ids are known, or one `write` per tag.
+    pub delivery: DeliveryMode,
+    /// Largest `bulk_write_by_id` line (and `/register/bulk` body), in bytes.
+    pub bulk_max_bytes: usize,
+    /// Re-send a value the Data-Service already has after this long.
+    pub heartbeat: Duration,
 }
 
 impl Default for SyncOptions {
@@ -55,6 +68,11 @@ impl Default for SyncOptions {
             max_body_bytes: 16 * 1024 * 1024,
             max_connections: 4,
             shutdown_timeout: Duration::from_secs(5),
+            dataservice_url: Some(DEFAULT_DATASERVICE_URL.into()),
+            register: RegisterMode::Off,
+            delivery: DeliveryMode::Bulk,
+            bulk_max_bytes: 256 * 1024,
+            heartbeat: Duration::from_secs(60),
         }
     }
 }
@@ -76,6 +94,7 @@ impl std::error::Error for ConfigError {}
 pub(crate) struct Resolved {
     pub options: SyncOptions,
     pub source: HttpUrl,
+    pub api: Option<HttpUrl>,
     pub template: KeyTemplate,
 }
 
@@ -116,13 +135,24 @@ impl SyncOptions {
         if self.socket_path.as_os_str().is_empty() {
             return Err(ConfigError("--socket-path must not be empty".into()));
         }
+        positive("--heartbeat", self.heartbeat, Duration::from_millis(10))?;
+        if self.bulk_max_bytes < 4096 {
+            return Err(ConfigError("--bulk-max-bytes must be at least 4096".into()));
+        }
         let source =
             HttpUrl::parse(&self.source).map_err(|e| ConfigError(format!("--source: {e}")))?;
+        let api = match &self.dataservice_url {
+            Some(url) => Some(
+                HttpUrl::parse(url).map_err(|e| ConfigError(format!("--dataservice-url: {e}")))?,
+            ),
+            None => None,
+        };
         let template = KeyTemplate::parse(&self.key_template)
             .map_err(|e| ConfigError(format!("--key-template {:?}: {e}", self.key_template)))?;
         Ok(Resolved {
             options: self.clone(),
             source,
+            api,
             template,
         })
     }

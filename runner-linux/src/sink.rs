@@ -12,8 +12,11 @@ use mio::{Interest, Registry, Token};
 
 use crate::source::would_block;
 
-/// Longest response line read from the Data-Service.
-pub(crate) const MAX_RESPONSE_LINE: usize = 64 * 1024;
+/// The answer to a bulk of N bytes can be about twice as long (each
+/// result repeats the id and adds the key); this much room is kept.
+pub(crate) fn response_capacity(bulk_max_bytes: usize) -> usize {
+    bulk_max_bytes.saturating_mul(4).max(64 * 1024)
+}
 
 /// What a connection came to.
 pub(crate) enum WriteOutcome {
@@ -26,7 +29,9 @@ pub(crate) enum WriteOutcome {
 pub(crate) struct SinkSlot {
     conn: Option<Conn>,
     out: Vec<u8>,
-    framer: Box<LineFramer<MAX_RESPONSE_LINE>>,
+    framer: LineFramer,
+    /// Zero-filled, so pages a short answer never touches cost no memory.
+    line: Vec<u8>,
 }
 
 struct Conn {
@@ -59,11 +64,12 @@ pub(crate) fn sink_error(e: &io::Error, socket: &Path) -> SinkError {
 }
 
 impl SinkSlot {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(response_capacity: usize) -> Self {
         SinkSlot {
             conn: None,
             out: Vec::new(),
-            framer: Box::new(LineFramer::new()),
+            framer: LineFramer::new(),
+            line: vec![0; response_capacity],
         }
     }
 
@@ -81,7 +87,7 @@ impl SinkSlot {
 
     /// The answer line of an `Answered` connection.
     pub(crate) fn line(&self) -> &[u8] {
-        self.framer.line()
+        self.framer.line(&self.line)
     }
 
     /// Connects and starts sending `line`.
@@ -125,7 +131,7 @@ impl SinkSlot {
         loop {
             match conn.stream.read(scratch) {
                 Ok(0) => return WriteOutcome::Failed(SinkError::ClosedEarly),
-                Ok(n) => match self.framer.push(&scratch[..n]) {
+                Ok(n) => match self.framer.push(&mut self.line, &scratch[..n]) {
                     Ok(true) => return WriteOutcome::Answered,
                     Ok(false) => {}
                     Err(_) => return WriteOutcome::Failed(SinkError::BadResponse),

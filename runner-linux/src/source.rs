@@ -1,4 +1,5 @@
-//! One nonblocking HTTP GET of the polling service, over TCP or a Unix socket.
+//! One nonblocking HTTP/1.1 exchange, over TCP or a Unix socket: the GET of
+//! the polling service, and the Data-Service HTTP API's GET and POST.
 
 use std::io::{self, Read, Write};
 
@@ -7,7 +8,7 @@ use mio::event::Source;
 use mio::{Interest, Registry, Token};
 
 use crate::endpoint::{Endpoint, HttpUrl};
-use crate::http::{HttpError, ResponseReader, get_request};
+use crate::http::{HttpError, ResponseReader, request_head};
 
 /// A connected (or connecting) stream of either kind.
 pub(crate) enum Stream {
@@ -111,9 +112,12 @@ pub(crate) fn source_error(e: &io::Error) -> SourceError {
 }
 
 impl Fetch {
-    /// Starts connecting; registers the stream under `token`.
+    /// Starts connecting; registers the stream under `token`. `path`
+    /// replaces the URL's path; a `body` makes it a POST of JSON.
     pub(crate) fn start(
         url: &HttpUrl,
+        path: Option<&str>,
+        body: Option<&[u8]>,
         max_body: usize,
         deadline: Instant,
         registry: &Registry,
@@ -125,7 +129,7 @@ impl Fetch {
             .map_err(|e| source_error(&e))?;
         Ok(Fetch {
             stream,
-            request: get_request(&url.host, &url.path),
+            request: request_head(&url.host, path.unwrap_or(&url.path), body),
             written: 0,
             reader: ResponseReader::new(max_body),
             deadline,

@@ -53,10 +53,16 @@ pub struct SyncProcess {
 impl SyncProcess {
     /// Starts `dataservice-sync ARGS` with stderr captured line by line.
     pub fn start(args: &[&str]) -> Self {
+        Self::start_with_env(args, &[])
+    }
+
+    /// Same, with extra environment variables.
+    pub fn start_with_env(args: &[&str], envs: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_dataservice-sync"))
             .args(args)
             .env_remove("IPC_SOCKET_PATH")
             .env_remove("JOURNAL_STREAM")
+            .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

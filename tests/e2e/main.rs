@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `dataservice-sync` binary against the
 //! simulated polling service and Data-Service of PROTOCOLS.md.
 
+mod device;
 mod harness;
 
 use std::time::{Duration, Instant};
@@ -10,15 +11,15 @@ use harness::{SyncProcess, fixture, stat, temp_dir, wait_until, writes};
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
-const SECOND: Duration = Duration::from_secs(1);
+pub(crate) const SECOND: Duration = Duration::from_secs(1);
 
-struct Peers {
-    polling: PollingDouble,
-    dataservice: DataServiceDouble,
-    socket: String,
+pub(crate) struct Peers {
+    pub(crate) polling: PollingDouble,
+    pub(crate) dataservice: DataServiceDouble,
+    pub(crate) socket: String,
 }
 
-fn peers(name: &str, mode: PollingMode) -> Peers {
+pub(crate) fn peers(name: &str, mode: PollingMode) -> Peers {
     let dir = temp_dir(name);
     let socket = dir.join("dataservice.sock");
     Peers {
@@ -31,7 +32,15 @@ fn peers(name: &str, mode: PollingMode) -> Peers {
 impl Peers {
     fn start_sync(&self, extra: &[&str]) -> SyncProcess {
         let url = self.polling.url();
-        let mut args = vec!["--socket-path", &self.socket, "--source", &url];
+        let api = self.dataservice.http_url();
+        let mut args = vec![
+            "--socket-path",
+            &self.socket,
+            "--source",
+            &url,
+            "--dataservice-url",
+            &api,
+        ];
         args.extend_from_slice(extra);
         SyncProcess::start(&args)
     }
@@ -40,7 +49,7 @@ impl Peers {
         self.dataservice.requests()
     }
 
-    fn wait_requests(&self, n: usize, timeout: Duration) -> bool {
+    pub(crate) fn wait_requests(&self, n: usize, timeout: Duration) -> bool {
         wait_until(timeout, || self.requests().len() >= n)
     }
 }
@@ -140,17 +149,19 @@ fn hostile_fixture_writes_the_three_good_tags_and_counts_every_rejection() {
 fn long_key_is_rejected_and_logged_once_while_the_normal_tag_syncs() {
     let p = peers("long-key", PollingMode::Body(fixture("long-key.json")));
     let mut sync = p.start_sync(&["--interval", "0.2"]);
-    assert!(p.wait_requests(3, 10 * SECOND), "log:\n{}", sync.log());
+    assert!(wait_until(10 * SECOND, || p.polling.requests() >= 4));
     assert!(sync.terminate().success());
-    let written = writes(&p.requests());
-    assert!(written.len() >= 3);
-    assert!(
-        written
-            .iter()
-            .all(|(k, v)| k == "ok-dev.t" && *v == json!(2.0)),
-        "{written:?}"
+    // Written once: the value never changes (report by exception).
+    assert_eq!(
+        writes(&p.requests()),
+        vec![("ok-dev.t".to_string(), json!(2.0))]
     );
     let stats = sync.final_stats();
+    assert!(stat(&stats, "sync_cycles_total") >= 4);
+    assert_eq!(
+        stat(&stats, "writes_suppressed_total"),
+        stat(&stats, "sync_cycles_total") - 1
+    );
     assert_eq!(
         stat(&stats, "rejected.key_too_long"),
         stat(&stats, "sync_cycles_total")
@@ -207,7 +218,7 @@ fn only_good_reads_are_written_and_each_value_lands_in_the_dataservice() {
         p.dataservice.register(&key, data_type).unwrap();
     }
     let mut sync = p.start_sync(&["--interval", "3600"]);
-    assert!(p.wait_requests(6, 10 * SECOND));
+    assert!(wait_until(10 * SECOND, || p.dataservice.store().applied >= 6));
     assert!(sync.terminate().success());
     let stored = p.dataservice.values();
     for (key, value) in expected_basic() {
@@ -224,6 +235,7 @@ fn sigterm_and_sigint_exit_zero_after_in_flight_writes() {
             PollingMode::Generated {
                 devices: 1,
                 tags: 10,
+                changing_percent: 100,
             },
         );
         p.dataservice.set_behaviour(SinkBehaviour::SlowMillis(100));
@@ -255,6 +267,7 @@ fn a_dataservice_that_appears_later_gets_writes_within_two_intervals() {
         PollingMode::Generated {
             devices: 2,
             tags: 5,
+            changing_percent: 100,
         },
     )
     .unwrap();
@@ -266,6 +279,8 @@ fn a_dataservice_that_appears_later_gets_writes_within_two_intervals() {
         &url,
         "--interval",
         "0.5",
+        "--dataservice-url",
+        "off",
     ]);
     assert!(wait_until(10 * SECOND, || polling.requests() >= 3));
     let appeared = Instant::now();
@@ -299,6 +314,7 @@ fn a_polling_service_that_goes_down_and_comes_back_is_synced_again() {
         PollingMode::Generated {
             devices: 1,
             tags: 4,
+            changing_percent: 100,
         },
     );
     let url = p.polling.url();
@@ -325,6 +341,7 @@ fn a_polling_service_that_goes_down_and_comes_back_is_synced_again() {
         PollingMode::Generated {
             devices: 1,
             tags: 4,
+            changing_percent: 100,
         },
     )
     .unwrap();
@@ -364,6 +381,8 @@ fn source_over_a_unix_socket_with_a_chunked_body() {
         &url,
         "--interval",
         "3600",
+        "--dataservice-url",
+        "off",
     ]);
     assert!(
         wait_until(10 * SECOND, || dataservice.requests().len() >= 6),
@@ -379,7 +398,15 @@ fn ipc_socket_path_comes_from_the_environment_like_the_python_service() {
     let p = peers("env", PollingMode::Body(fixture("basic.json")));
     let url = p.polling.url();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_dataservice-sync"))
-        .args(["--source", &url, "--interval", "3600", "--no-logging"])
+        .args([
+            "--source",
+            &url,
+            "--interval",
+            "3600",
+            "--no-logging",
+            "--dataservice-url",
+            "off",
+        ])
         .env("IPC_SOCKET_PATH", &p.socket)
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -440,6 +467,7 @@ fn a_frozen_dataservice_does_not_freeze_the_sync() {
         PollingMode::Generated {
             devices: 1,
             tags: 3,
+            changing_percent: 100,
         },
     );
     p.dataservice.set_behaviour(SinkBehaviour::Frozen);
@@ -474,6 +502,7 @@ fn a_short_outage_is_logged_once_and_the_latest_values_arrive_after_it() {
         PollingMode::Generated {
             devices: 4,
             tags: 25,
+            changing_percent: 100,
         },
     );
     for d in 0..4 {
@@ -487,12 +516,13 @@ fn a_short_outage_is_logged_once_and_the_latest_values_arrive_after_it() {
         }
     }
     let mut sync = p.start_sync(&["--interval", "0.1"]);
-    assert!(p.wait_requests(100, 10 * SECOND));
+    let applied = |ds: &DataServiceDouble| ds.store().applied;
+    assert!(wait_until(10 * SECOND, || applied(&p.dataservice) >= 100));
     p.dataservice.stop_ipc();
     std::thread::sleep(3 * SECOND);
     p.dataservice.resume_ipc().unwrap();
-    let resumed = p.requests().len();
-    assert!(p.wait_requests(resumed + 200, 10 * SECOND));
+    let resumed = applied(&p.dataservice);
+    assert!(wait_until(10 * SECOND, || applied(&p.dataservice) >= resumed + 200));
     p.polling.stop();
     assert!(wait_until(5 * SECOND, || sync
         .lines()
@@ -503,11 +533,10 @@ fn a_short_outage_is_logged_once_and_the_latest_values_arrive_after_it() {
     assert_eq!(sync.count("sink down: "), 1, "{}", sync.log());
     assert_eq!(sync.count("sink up: "), 2);
     let stats = sync.final_stats();
-    // Every request the Data-Service answered was counted, and nothing is pending.
-    assert_eq!(
-        stat(&stats, "writes_ok_total"),
-        p.dataservice.store().answered
-    );
+    // Every update the Data-Service applied was counted, and nothing is pending.
+    assert_eq!(stat(&stats, "writes_ok_total"), applied(&p.dataservice));
+    assert!(stat(&stats, "bulk_requests_total") > 0);
+    assert_eq!(stat(&stats, "pending"), 0);
     assert!(
         sync.lines()
             .iter()
@@ -535,6 +564,7 @@ fn statistics_lines_come_every_stats_interval() {
         PollingMode::Generated {
             devices: 1,
             tags: 2,
+            changing_percent: 100,
         },
     );
     let mut sync = p.start_sync(&["--interval", "0.1", "--stats-interval", "0.3"]);
@@ -554,6 +584,7 @@ fn the_library_api_starts_reports_and_stops() {
         source: p.polling.url(),
         interval: Duration::from_millis(200),
         no_logging: true,
+        dataservice_url: Some(p.dataservice.http_url()),
         ..Default::default()
     };
     let handle = dataservice_sync::SyncService::new(options)
@@ -566,7 +597,12 @@ fn the_library_api_starts_reports_and_stops() {
     assert_eq!(running.tags, 6);
     let last = handle.stop().unwrap();
     assert!(!last.running);
-    assert_eq!(last.successful_writes(), 6 * last.total_syncs());
+    // Report by exception: the unchanged values were written once.
+    assert_eq!(last.successful_writes(), 6);
+    assert_eq!(
+        last.counters.writes_suppressed_total,
+        6 * (last.total_syncs() - 1)
+    );
     assert_eq!(last.failed_writes(), 0);
     assert!(last.last_sync_time.is_some());
     assert_eq!(p.requests().len() as u64, last.successful_writes());

@@ -286,31 +286,27 @@ impl fmt::Display for FrameError {
     }
 }
 
-/// Collects one response line from reads of any size. Bytes after the
-/// newline are ignored: the server answers one line per connection.
-#[derive(Debug)]
-pub struct LineFramer<const N: usize> {
-    buf: heapless::Vec<u8, N>,
+/// Collects one response line from reads of any size, in storage the
+/// caller owns (a heap buffer sized for bulk answers, or an array). Bytes
+/// after the newline are ignored: the server answers one line per connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LineFramer {
+    len: usize,
     complete: bool,
 }
 
-impl<const N: usize> Default for LineFramer<N> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<const N: usize> LineFramer<N> {
-    /// An empty framer that accepts lines of up to `N` bytes.
+impl LineFramer {
+    /// An empty framer.
     pub const fn new() -> Self {
         LineFramer {
-            buf: heapless::Vec::new(),
+            len: 0,
             complete: false,
         }
     }
 
-    /// Takes the next bytes read; `Ok(true)` once the line is complete.
-    pub fn push(&mut self, data: &[u8]) -> Result<bool, FrameError> {
+    /// Takes the next bytes read into `storage`; `Ok(true)` once the line is
+    /// complete. A line longer than `storage` is an error.
+    pub fn push(&mut self, storage: &mut [u8], data: &[u8]) -> Result<bool, FrameError> {
         if self.complete {
             return Ok(true);
         }
@@ -318,22 +314,25 @@ impl<const N: usize> LineFramer<N> {
             Some(end) => (&data[..end], true),
             None => (data, false),
         };
-        self.buf
-            .extend_from_slice(part)
-            .map_err(|_| FrameError::LineTooLong)?;
+        let end = self.len + part.len();
+        let room = storage
+            .get_mut(self.len..end)
+            .ok_or(FrameError::LineTooLong)?;
+        room.copy_from_slice(part);
+        self.len = end;
         self.complete = complete;
         Ok(complete)
     }
 
     /// The line without its newline (and without a trailing `\r`).
-    pub fn line(&self) -> &[u8] {
-        self.buf.strip_suffix(b"\r").unwrap_or(&self.buf)
+    pub fn line<'s>(&self, storage: &'s [u8]) -> &'s [u8] {
+        let line = &storage[..self.len.min(storage.len())];
+        line.strip_suffix(b"\r").unwrap_or(line)
     }
 
     /// Forgets the line, for the next connection.
     pub fn clear(&mut self) {
-        self.buf.clear();
-        self.complete = false;
+        *self = LineFramer::new();
     }
 }
 
@@ -435,12 +434,16 @@ mod tests {
 
     #[test]
     fn framer_copes_with_partial_reads_and_long_lines() {
-        let mut framer: LineFramer<16> = LineFramer::new();
-        assert_eq!(framer.push(b"{\"ok\""), Ok(false));
-        assert_eq!(framer.push(b": true}\r\nextra"), Ok(true));
-        assert_eq!(framer.line(), b"{\"ok\": true}");
+        let mut storage = [0u8; 16];
+        let mut framer = LineFramer::new();
+        assert_eq!(framer.push(&mut storage, b"{\"ok\""), Ok(false));
+        assert_eq!(framer.push(&mut storage, b": true}\r\nextra"), Ok(true));
+        assert_eq!(framer.line(&storage), b"{\"ok\": true}");
         framer.clear();
-        assert_eq!(framer.push(b"0123456789"), Ok(false));
-        assert_eq!(framer.push(b"0123456789"), Err(FrameError::LineTooLong));
+        assert_eq!(framer.push(&mut storage, b"0123456789"), Ok(false));
+        assert_eq!(
+            framer.push(&mut storage, b"0123456789"),
+            Err(FrameError::LineTooLong)
+        );
     }
 }

@@ -4,3 +4,4 @@
 pub mod ipc;
 pub mod json;
 pub mod polled;
+pub mod registry;

@@ -90,6 +90,8 @@ pub struct Store {
     rng: u64,
     /// Every IPC request line received, in order.
     pub requests: Vec<String>,
+    /// Every HTTP API request, as `METHOD PATH BODY`, in order.
+    pub api_requests: Vec<String>,
     /// IPC requests answered.
     pub answered: u64,
     /// Writes applied to registered keys.
@@ -132,6 +134,7 @@ impl Store {
             next_address: DATA_TYPES.map(|(_, start)| start),
             rng: seed(),
             requests: Vec::new(),
+            api_requests: Vec::new(),
             answered: 0,
             applied: 0,
             dropped_unregistered: 0,
@@ -327,6 +330,14 @@ impl Store {
     }
 
     fn handle_http(&mut self, request: &HttpRequest) -> (u16, Value) {
+        if self.api_requests.len() < REQUEST_LOG_LIMIT {
+            self.api_requests.push(format!(
+                "{} {} {}",
+                request.method,
+                request.path,
+                String::from_utf8_lossy(&request.body)
+            ));
+        }
         let body = || serde_json::from_slice::<Value>(&request.body).ok();
         match (request.method.as_str(), request.path.as_str()) {
             ("GET", "/health") => (200, json!({"status": "ok"})),
@@ -559,6 +570,11 @@ impl DataServiceDouble {
         self.store().requests.clone()
     }
 
+    /// HTTP API requests received so far (`METHOD PATH BODY`).
+    pub fn api_requests(&self) -> Vec<String> {
+        self.store().api_requests.clone()
+    }
+
     /// Changes how the IPC side behaves.
     pub fn set_behaviour(&self, behaviour: SinkBehaviour) {
         self.store().behaviour = behaviour;
@@ -589,8 +605,10 @@ impl DataServiceDouble {
         {
             let mut store = self.store();
             let requests = std::mem::take(&mut store.requests);
+            let api_requests = std::mem::take(&mut store.api_requests);
             *store = Store::new();
             store.requests = requests;
+            store.api_requests = api_requests;
         }
         self.listen()
     }

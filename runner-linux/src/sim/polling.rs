@@ -23,9 +23,14 @@ pub enum PollingMode {
         devices: u32,
         /// Tags per device.
         tags: u32,
+        /// Percent of the tags (the first ones of each device) whose value
+        /// changes every request; the others keep their first value.
+        changing_percent: u32,
     },
     /// This body, every time.
     Body(Vec<u8>),
+    /// These bodies in turn, one per request; the last one repeats.
+    Sequence(Vec<Vec<u8>>),
     /// This body, chunked.
     Chunked(Vec<u8>),
     /// An empty answer with this status.
@@ -83,13 +88,25 @@ impl PollingDouble {
             state.requests += 1;
             let round = state.requests;
             match &state.mode {
-                PollingMode::Generated { devices, tags } => Reply::Full {
+                PollingMode::Generated {
+                    devices,
+                    tags,
+                    changing_percent,
+                } => Reply::Full {
                     status: 200,
-                    body: generated_document(*devices, *tags, round),
+                    body: generated_document(*devices, *tags, *changing_percent, round),
                 },
                 PollingMode::Body(body) => Reply::Full {
                     status: 200,
                     body: body.clone(),
+                },
+                PollingMode::Sequence(bodies) => Reply::Full {
+                    status: 200,
+                    body: bodies
+                        .get(round as usize - 1)
+                        .or(bodies.last())
+                        .cloned()
+                        .unwrap_or_default(),
                 },
                 PollingMode::Chunked(body) => Reply::Chunked {
                     body: body.clone(),
@@ -144,8 +161,10 @@ pub fn generated_value(tag: u32, round: u64) -> String {
     }
 }
 
-/// A polled-values document of `devices` × `tags` good reads.
-pub fn generated_document(devices: u32, tags: u32, round: u64) -> Vec<u8> {
+/// A polled-values document of `devices` × `tags` good reads, of which
+/// `changing_percent` percent change from one round to the next.
+pub fn generated_document(devices: u32, tags: u32, changing_percent: u32, round: u64) -> Vec<u8> {
+    let changing = (u64::from(tags) * u64::from(changing_percent.min(100))).div_ceil(100) as u32;
     let mut out = String::with_capacity((devices * tags) as usize * 120);
     out.push('{');
     for d in 0..devices {
@@ -161,7 +180,7 @@ pub fn generated_document(devices: u32, tags: u32, round: u64) -> Vec<u8> {
                 out,
                 "\"tag-{t}\": {{\"value\": {}, \"status\": \"ok\", \"error\": null, \
                  \"timestamp\": {}, \"last_successful_timestamp\": {}}}",
-                generated_value(t, round),
+                generated_value(t, if t < changing { round } else { 1 }),
                 1_764_318_000 + round,
                 1_764_318_000 + round
             );

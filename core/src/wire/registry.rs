@@ -1,0 +1,342 @@
+//! The Data-Service HTTP API as the sync uses it (PROTOCOLS.md §3):
+//! `GET /detailed` to learn which keys exist, `POST /register/bulk` to
+//! register missing keys and to fetch the ids of existing ones without side
+//! effects (same address, default, data_type and units).
+
+use core::fmt::Write;
+
+use super::ipc::BufferTooSmall;
+use super::json::{JsonError, JsonStr, Lexer, Token};
+use super::polled::DocumentError;
+
+/// A point's address in `/detailed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Address {
+    /// No `address` field, or not a number that fits.
+    Unusable,
+    /// `null`: created inside the Data-Service; re-registering would move it.
+    Null,
+    /// The Modbus-style address.
+    Number(u32),
+}
+
+/// One point of `GET /detailed`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DetailedPoint<'a> {
+    /// The key (the object's member name).
+    pub key: JsonStr<'a>,
+    /// Its address.
+    pub address: Address,
+    /// `default` exactly as written (JSON text), if present.
+    pub default: Option<&'a str>,
+    /// `data_type`, if a string.
+    pub data_type: Option<JsonStr<'a>>,
+    /// `units`, if a string.
+    pub units: Option<JsonStr<'a>>,
+}
+
+fn next_value<'a>(lexer: &mut Lexer<'a>) -> Result<Token<'a>, JsonError> {
+    lexer.next_token()?.ok_or(JsonError::UnexpectedEnd)
+}
+
+/// Validates a `/detailed` body whole, then calls `visit` for each point.
+pub fn parse_detailed<'a, F>(body: &'a [u8], mut visit: F) -> Result<(), DocumentError>
+where
+    F: FnMut(DetailedPoint<'a>),
+{
+    super::json::validate(body)?;
+    let text = core::str::from_utf8(body).map_err(|_| DocumentError::NotAnObject)?;
+    let mut lexer = Lexer::new(body);
+    if lexer.next_token()? != Some(Token::BeginObject) {
+        return Err(DocumentError::NotAnObject);
+    }
+    while let Some(Token::Key(key)) = lexer.next_token()? {
+        let first = next_value(&mut lexer)?;
+        if first != Token::BeginObject {
+            lexer.skip_value(first)?;
+            continue;
+        }
+        let mut point = DetailedPoint {
+            key,
+            address: Address::Unusable,
+            default: None,
+            data_type: None,
+            units: None,
+        };
+        while let Some(Token::Key(field)) = lexer.next_token()? {
+            let start = lexer.position();
+            let value = next_value(&mut lexer)?;
+            lexer.skip_value(value)?;
+            match (field.raw(), value) {
+                ("address", Token::Null) => point.address = Address::Null,
+                ("address", Token::Number(n)) => {
+                    point.address = n.parse().map_or(Address::Unusable, Address::Number)
+                }
+                ("default", _) => point.default = Some(text[start..lexer.position()].trim_start()),
+                ("data_type", Token::Str(s)) => point.data_type = Some(s),
+                ("units", Token::Str(s)) => point.units = Some(s),
+                _ => {}
+            }
+        }
+        visit(point);
+    }
+    Ok(())
+}
+
+/// One entry of a `/register/bulk` answer's `results`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RegisterResult<'a> {
+    /// Position of the point in the request.
+    pub index: Option<usize>,
+    /// Whether it was registered.
+    pub ok: bool,
+    /// Its id, when registered.
+    pub id: Option<JsonStr<'a>>,
+    /// Why not, when not.
+    pub error: Option<JsonStr<'a>>,
+}
+
+/// Validates a `/register/bulk` answer whole, then calls `visit` for each result.
+pub fn parse_register_bulk<'a, F>(body: &'a [u8], mut visit: F) -> Result<(), DocumentError>
+where
+    F: FnMut(RegisterResult<'a>),
+{
+    super::json::validate(body)?;
+    let mut lexer = Lexer::new(body);
+    if lexer.next_token()? != Some(Token::BeginObject) {
+        return Err(DocumentError::NotAnObject);
+    }
+    while let Some(Token::Key(name)) = lexer.next_token()? {
+        let value = next_value(&mut lexer)?;
+        if name.raw() != "results" || value != Token::BeginArray {
+            lexer.skip_value(value)?;
+            continue;
+        }
+        loop {
+            match next_value(&mut lexer)? {
+                Token::EndArray => break,
+                Token::BeginObject => {
+                    let mut result = RegisterResult {
+                        index: None,
+                        ok: false,
+                        id: None,
+                        error: None,
+                    };
+                    while let Some(Token::Key(field)) = lexer.next_token()? {
+                        let value = next_value(&mut lexer)?;
+                        lexer.skip_value(value)?;
+                        match (field.raw(), value) {
+                            ("index", Token::Number(n)) => result.index = n.parse().ok(),
+                            ("ok", Token::Bool(ok)) => result.ok = ok,
+                            ("id", Token::Str(s)) => result.id = Some(s),
+                            ("error", Token::Str(s)) => result.error = Some(s),
+                            _ => {}
+                        }
+                    }
+                    visit(result);
+                }
+                other => lexer.skip_value(other)?,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Builds a `/register/bulk` body point by point, refusing a point that
+/// would not fit (the body stays valid).
+pub struct RegisterEncoder<'b> {
+    buf: &'b mut [u8],
+    len: usize,
+    count: usize,
+}
+
+const REGISTER_PREFIX: &[u8] = br#"{"points":["#;
+const REGISTER_SUFFIX: &[u8] = br#"],"allow_address_conflict":false}"#;
+
+/// A cursor over a byte buffer that fails instead of overflowing.
+struct Cursor<'c> {
+    buf: &'c mut [u8],
+    at: usize,
+}
+
+impl Cursor<'_> {
+    fn raw(&mut self, bytes: &[u8]) -> Result<(), BufferTooSmall> {
+        let end = self.at + bytes.len();
+        self.buf
+            .get_mut(self.at..end)
+            .ok_or(BufferTooSmall)?
+            .copy_from_slice(bytes);
+        self.at = end;
+        Ok(())
+    }
+
+    fn string(&mut self, text: &str) -> Result<(), BufferTooSmall> {
+        let n = serde_json_core::to_slice(text, &mut self.buf[self.at..])
+            .map_err(|_| BufferTooSmall)?;
+        self.at += n;
+        Ok(())
+    }
+}
+
+impl Write for Cursor<'_> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        self.raw(s.as_bytes()).map_err(|_| core::fmt::Error)
+    }
+}
+
+/// What to register for one key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PointSpec<'s> {
+    /// An existing key, repeated exactly as `/detailed` shows it: no side
+    /// effects, and the answer carries its id.
+    Existing {
+        /// Its address.
+        address: u32,
+        /// Its default, as JSON text.
+        default: &'s str,
+        /// Its data type.
+        data_type: &'s str,
+        /// Its units.
+        units: &'s str,
+    },
+    /// A new key with an inferred data type (the Data-Service allocates the address).
+    New {
+        /// `float`, `int`, `bool` or `string`.
+        data_type: &'s str,
+    },
+}
+
+impl<'b> RegisterEncoder<'b> {
+    /// Starts a body in `buf`.
+    pub fn new(buf: &'b mut [u8]) -> Result<Self, BufferTooSmall> {
+        if buf.len() < REGISTER_PREFIX.len() + REGISTER_SUFFIX.len() {
+            return Err(BufferTooSmall);
+        }
+        buf[..REGISTER_PREFIX.len()].copy_from_slice(REGISTER_PREFIX);
+        Ok(RegisterEncoder {
+            len: REGISTER_PREFIX.len(),
+            buf,
+            count: 0,
+        })
+    }
+
+    /// Adds one point, or refuses it when the body would not fit.
+    pub fn push(&mut self, key: &str, spec: PointSpec<'_>) -> Result<(), BufferTooSmall> {
+        let room = self.buf.len() - REGISTER_SUFFIX.len();
+        let mut cursor = Cursor {
+            buf: &mut self.buf[..room],
+            at: self.len,
+        };
+        if self.count > 0 {
+            cursor.raw(b",")?;
+        }
+        cursor.raw(br#"{"key":"#)?;
+        cursor.string(key)?;
+        match spec {
+            PointSpec::Existing {
+                address,
+                default,
+                data_type,
+                units,
+            } => {
+                write!(cursor, ",\"address\":{address},\"default\":")
+                    .map_err(|_| BufferTooSmall)?;
+                cursor.raw(default.as_bytes())?;
+                cursor.raw(br#","data_type":"#)?;
+                cursor.string(data_type)?;
+                cursor.raw(br#","units":"#)?;
+                cursor.string(units)?;
+            }
+            PointSpec::New { data_type } => {
+                cursor.raw(br#","data_type":"#)?;
+                cursor.string(data_type)?;
+            }
+        }
+        cursor.raw(b"}")?;
+        self.len = cursor.at;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// How many points the body holds.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Closes the body; returns its length.
+    pub fn finish(self) -> usize {
+        let end = self.len + REGISTER_SUFFIX.len();
+        self.buf[self.len..end].copy_from_slice(REGISTER_SUFFIX);
+        end
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_detailed_points_with_their_exact_defaults() {
+        let body = br#"{"a": {"key": "a", "value": 1, "default": 0.0, "address": 40001, "data_type": "float", "units": "C"},
+                       "b": {"key": "b", "default": "x\"y", "address": null, "data_type": "string", "units": ""},
+                       "c": 5}"#;
+        let mut points: heapless::Vec<DetailedPoint<'_>, 4> = heapless::Vec::new();
+        parse_detailed(body, |p| points.push(p).unwrap()).unwrap();
+        assert_eq!(points.len(), 2);
+        assert!(points[0].key.eq_str("a"));
+        assert_eq!(points[0].address, Address::Number(40001));
+        assert_eq!(points[0].default, Some("0.0"));
+        assert!(points[0].units.unwrap().eq_str("C"));
+        assert_eq!(points[1].address, Address::Null);
+        assert_eq!(points[1].default, Some(r#""x\"y""#));
+        assert_eq!(
+            parse_detailed(b"[1]", |_| {}),
+            Err(DocumentError::NotAnObject)
+        );
+    }
+
+    #[test]
+    fn encodes_register_bodies_and_reads_their_results() {
+        let mut buf = [0u8; 256];
+        let mut enc = RegisterEncoder::new(&mut buf).unwrap();
+        enc.push(
+            "a",
+            PointSpec::Existing {
+                address: 40001,
+                default: "0.0",
+                data_type: "float",
+                units: "°C",
+            },
+        )
+        .unwrap();
+        enc.push("K\"ü", PointSpec::New { data_type: "int" })
+            .unwrap();
+        let long = [b'x'; 200];
+        let long = core::str::from_utf8(&long).unwrap();
+        assert_eq!(
+            enc.push(long, PointSpec::New { data_type: "int" }),
+            Err(BufferTooSmall)
+        );
+        let n = enc.finish();
+        assert_eq!(
+            core::str::from_utf8(&buf[..n]).unwrap(),
+            r#"{"points":[{"key":"a","address":40001,"default":0.0,"data_type":"float","units":"°C"},{"key":"K\"ü","data_type":"int"}],"allow_address_conflict":false}"#
+        );
+        let answer = br#"{"ok": false, "total_points": 2, "successful": 1, "failed": 1, "results": [{"index": 0, "key": "a", "id": "00ff", "ok": true}, {"index": 1, "key": "b", "ok": false, "error": "address range exhausted for data_type int"}], "errors": []}"#;
+        let mut seen: heapless::Vec<(Option<usize>, bool), 4> = heapless::Vec::new();
+        parse_register_bulk(answer, |r| {
+            if r.ok {
+                assert!(r.id.unwrap().eq_str("00ff"));
+            } else {
+                assert!(
+                    r.error
+                        .unwrap()
+                        .eq_str("address range exhausted for data_type int")
+                );
+            }
+            seen.push((r.index, r.ok)).unwrap();
+        })
+        .unwrap();
+        assert_eq!(seen.as_slice(), &[(Some(0), true), (Some(1), false)]);
+    }
+}
