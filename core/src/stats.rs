@@ -190,8 +190,12 @@ impl fmt::Display for Stats {
             self.dataservice_restarts_total,
             self.last_cycle_duration,
         )?;
-        if let (Some(p50), Some(p99)) = (self.cycle_percentile(50), self.cycle_percentile(99)) {
-            write!(f, " cycle_p50_ms={p50} cycle_p99_ms={p99}")?;
+        if let (Some(p50), Some(p99), Some(max)) = (
+            self.cycle_percentile(50),
+            self.cycle_percentile(99),
+            self.cycle_percentile(100),
+        ) {
+            write!(f, " cycle_p50_ms={p50} cycle_p99_ms={p99} cycle_max_ms={max}")?;
         }
         for reason in RejectReason::ALL {
             let count = self.rejected(reason);

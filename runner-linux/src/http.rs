@@ -158,6 +158,7 @@ impl ResponseReader {
                     return Err(HttpError::BodyTooLarge);
                 }
                 framing = Framing::Length(len);
+                self.body.reserve_exact(len);
             }
         }
         self.status = Some(status);

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `dataservice-sync` binary against the
 //! simulated polling service and Data-Service of PROTOCOLS.md.
 
+mod delivery;
 mod device;
 mod harness;
 
@@ -45,7 +46,7 @@ impl Peers {
         SyncProcess::start(&args)
     }
 
-    fn requests(&self) -> Vec<String> {
+    pub(crate) fn requests(&self) -> Vec<String> {
         self.dataservice.requests()
     }
 

@@ -180,7 +180,8 @@ pub struct BulkResult<'a> {
 impl<'a> Response<'a> {
     /// Decodes one response line (without or with its newline).
     pub fn decode(line: &'a [u8]) -> Result<Self, ResponseError> {
-        super::json::validate(line).map_err(ResponseError::Json)?;
+        // One pass: the walk below validates as it goes, and the final
+        // `next_token` checks that nothing follows the object.
         let mut lexer = Lexer::new(line);
         let json = |e| ResponseError::Json(e);
         if lexer.next_token().map_err(json)? != Some(Token::BeginObject) {
@@ -212,6 +213,9 @@ impl<'a> Response<'a> {
                 }
                 (_, other) => lexer.skip_value(other).map_err(json)?,
             }
+        }
+        if lexer.next_token().map_err(json)?.is_some() {
+            return Err(ResponseError::MissingOk);
         }
         if saw_ok {
             Ok(response)

@@ -251,6 +251,10 @@ enum Expect {
 /// The tokenizer. Call [`Lexer::next_token`] until it returns `Ok(None)`.
 pub struct Lexer<'a> {
     input: &'a [u8],
+    /// The same bytes as text: checked as UTF-8 once, up front.
+    text: &'a str,
+    /// Where the input stops being UTF-8, if it does: reaching it is an error.
+    invalid_utf8_at: Option<usize>,
     pos: usize,
     /// One bit per open container: 1 for an object, 0 for an array.
     open: u128,
@@ -261,8 +265,19 @@ pub struct Lexer<'a> {
 impl<'a> Lexer<'a> {
     /// A tokenizer over one complete JSON text.
     pub fn new(input: &'a [u8]) -> Self {
+        let (text, invalid_utf8_at) = match core::str::from_utf8(input) {
+            Ok(text) => (text, None),
+            Err(e) => {
+                let valid = e.valid_up_to();
+                // The prefix up to `valid_up_to` is UTF-8 by definition.
+                let text = core::str::from_utf8(&input[..valid]).unwrap_or("");
+                (text, Some(valid))
+            }
+        };
         Lexer {
-            input,
+            input: text.as_bytes(),
+            text,
+            invalid_utf8_at,
             pos: 0,
             open: 0,
             depth: 0,
@@ -278,6 +293,18 @@ impl<'a> Lexer<'a> {
     /// The next token; `Ok(None)` once the single top-level value and any
     /// trailing white space are consumed.
     pub fn next_token(&mut self) -> Result<Option<Token<'a>>, JsonError> {
+        match self.token() {
+            // The text was cut where it stops being UTF-8: say so.
+            Err(JsonError::UnexpectedEnd) | Ok(None) if self.invalid_utf8_at.is_some() => {
+                Err(JsonError::InvalidString {
+                    at: self.invalid_utf8_at.unwrap_or(0),
+                })
+            }
+            other => other,
+        }
+    }
+
+    fn token(&mut self) -> Result<Option<Token<'a>>, JsonError> {
         self.skip_ws();
         match self.expect {
             Expect::Value => self.value().map(Some),
@@ -492,9 +519,9 @@ impl<'a> Lexer<'a> {
                 return Err(self.number_error(start));
             }
         }
-        // Only ASCII digits and signs were consumed, so this is valid UTF-8.
-        core::str::from_utf8(&self.input[start..self.pos])
-            .map_err(|_| JsonError::InvalidNumber { at: start })
+        self.text
+            .get(start..self.pos)
+            .ok_or(JsonError::InvalidNumber { at: start })
     }
 
     fn number_error(&self, start: usize) -> JsonError {
@@ -511,21 +538,28 @@ impl<'a> Lexer<'a> {
         let start = self.pos;
         let mut escaped = false;
         loop {
-            let Some(byte) = self.peek() else {
+            // Plain bytes are the bulk of any document: skip them in one go.
+            let plain = self.input[self.pos..]
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+            let Some(offset) = plain else {
+                self.pos = self.input.len();
                 return Err(JsonError::UnexpectedEnd);
             };
-            match byte {
+            self.pos += offset;
+            match self.input[self.pos] {
                 b'"' => break,
                 b'\\' => {
                     escaped = true;
                     self.escape()?;
                 }
-                0x00..=0x1F => return Err(JsonError::InvalidString { at: self.pos }),
-                _ => self.pos += 1,
+                _ => return Err(JsonError::InvalidString { at: self.pos }),
             }
         }
-        let raw = core::str::from_utf8(&self.input[start..self.pos])
-            .map_err(|_| JsonError::InvalidString { at: open_quote })?;
+        let raw = self
+            .text
+            .get(start..self.pos)
+            .ok_or(JsonError::InvalidString { at: open_quote })?;
         self.pos += 1;
         Ok(JsonStr { raw, escaped })
     }
@@ -611,6 +645,15 @@ mod tests {
         assert_eq!(tokens(r#""\x""#), Err(JsonError::InvalidEscape { at: 1 }));
         assert_eq!(tokens("\"a\nb\""), Err(JsonError::InvalidString { at: 2 }));
         assert_eq!(tokens(""), Err(JsonError::UnexpectedEnd));
+    }
+
+    #[test]
+    fn rejects_invalid_utf8_where_it_starts() {
+        let mut lexer = Lexer::new(b"{\"a\": \"x\xffy\"}");
+        assert_eq!(lexer.next_token(), Ok(Some(Token::BeginObject)));
+        assert!(matches!(lexer.next_token(), Ok(Some(Token::Key(_)))));
+        assert_eq!(lexer.next_token(), Err(JsonError::InvalidString { at: 8 }));
+        assert_eq!(validate(b"[1] \xff"), Err(JsonError::InvalidString { at: 4 }));
     }
 
     #[test]

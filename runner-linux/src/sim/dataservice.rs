@@ -556,6 +556,14 @@ impl DataServiceDouble {
         self.store().register(&spec, false)
     }
 
+    /// Registers `key` at an explicit `address` (outside the 1,000-point
+    /// ranges, as large installations do).
+    pub fn register_at(&self, key: &str, data_type: &str, address: u32) -> Result<String, String> {
+        let spec = json!({"key": key, "data_type": data_type, "address": address});
+        let spec = spec.as_object().cloned().unwrap_or_default();
+        self.store().register(&spec, false)
+    }
+
     /// Every registered key's value.
     pub fn values(&self) -> BTreeMap<String, Value> {
         self.store()
@@ -583,8 +591,12 @@ impl DataServiceDouble {
     /// Stops the IPC listener and removes the socket (the service is down).
     pub fn stop_ipc(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        drop(UnixStream::connect(&self.socket_path));
-        if let Some(thread) = self.ipc.take() {
+        // Wake the blocking accept; if the socket file is gone already the
+        // thread cannot be woken and is left behind rather than waited for.
+        let woken = UnixStream::connect(&self.socket_path).is_ok();
+        if let Some(thread) = self.ipc.take()
+            && woken
+        {
             let _ = thread.join();
         }
         let _ = std::fs::remove_file(&self.socket_path);

@@ -1,0 +1,221 @@
+//! Benchmark: the real binary (release profile) against the simulated
+//! peers, side by side in one run. For each configuration it prints
+//! updates delivered per second, the sync's CPU per delivered update,
+//! cycle duration p50/p99 (from the sync's own statistics), its peak RSS,
+//! and the simulated peers' CPU (to show when they, not the sync, limit).
+//!
+//! ```text
+//! cargo bench --bench sync -- --matrix [--seconds 10]
+//! cargo bench --bench sync -- --tags 10000 --changing 100 --interval 0.1 --delivery bulk --seconds 60
+//! ```
+//! Keys are registered at explicit addresses (the Data-Service's automatic
+//! ranges hold 1,000 points per type). Tags beyond the build's capacity
+//! (16,384 by default; `DATASERVICE_SYNC_TAG_CAPACITY=65536 cargo bench …`)
+//! are counted, not synced.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dataservice_sync::sim::{DataServiceDouble, PollingDouble, PollingMode};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::{Pid, SysconfVar, sysconf};
+
+#[derive(Clone, Debug)]
+struct Run {
+    tags: u32,
+    changing: u32,
+    interval: f64,
+    delivery: &'static str,
+    seconds: f64,
+}
+
+fn parse_args() -> Vec<Run> {
+    let mut run = Run {
+        tags: 1000,
+        changing: 100,
+        interval: 1.0,
+        delivery: "bulk",
+        seconds: 10.0,
+    };
+    let mut matrix = false;
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().unwrap_or_default();
+        match flag.as_str() {
+            "--tags" => run.tags = value().parse().unwrap_or(run.tags),
+            "--changing" => run.changing = value().parse().unwrap_or(run.changing),
+            "--interval" => run.interval = value().parse().unwrap_or(run.interval),
+            "--seconds" => run.seconds = value().parse().unwrap_or(run.seconds),
+            "--delivery" => run.delivery = if value() == "write" { "write" } else { "bulk" },
+            "--matrix" => matrix = true,
+            "--bench" => {}
+            "--help" => {
+                println!(
+                    "sync [--matrix] [--tags N] [--changing PERCENT] [--interval S] [--delivery bulk|write] [--seconds S]"
+                );
+                std::process::exit(0);
+            }
+            other => eprintln!("ignoring {other}"),
+        }
+    }
+    if !matrix {
+        return vec![run];
+    }
+    let mut runs = Vec::new();
+    for tags in [1000, 10_000, 50_000] {
+        for changing in [10, 100] {
+            for interval in [1.0, 0.1] {
+                for delivery in ["bulk", "write"] {
+                    runs.push(Run {
+                        tags,
+                        changing,
+                        interval,
+                        delivery,
+                        seconds: run.seconds,
+                    });
+                }
+            }
+        }
+    }
+    runs
+}
+
+/// (user + system CPU seconds, peak RSS KiB) of a process.
+fn usage(pid: &str) -> (f64, u64) {
+    let ticks = sysconf(SysconfVar::CLK_TCK).ok().flatten().unwrap_or(100) as f64;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // After the parenthesised command name, utime and stime are fields 12 and 13.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let cpu = fields.get(11..13).map_or(0.0, |f| {
+        f.iter().filter_map(|v| v.parse::<f64>().ok()).sum::<f64>() / ticks
+    });
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let hwm = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    (cpu, hwm)
+}
+
+fn stat_of(line: &str, name: &str) -> String {
+    line.split(' ')
+        .find_map(|pair| pair.strip_prefix(&format!("{name}=")))
+        .unwrap_or("-")
+        .to_string()
+}
+
+fn bench(run: &Run) -> String {
+    let devices = 10;
+    let per_device = run.tags / devices;
+    let dir = std::env::temp_dir().join(format!("dss-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let socket = dir.join("dataservice.sock");
+    let dataservice = DataServiceDouble::start(&socket).expect("data-service double");
+    for d in 0..devices {
+        for t in 0..per_device {
+            let data_type = ["int", "float", "bool"][(t % 3) as usize];
+            let address = 100_000 + d * per_device + t;
+            dataservice
+                .register_at(&format!("Device-{d}.tag-{t}"), data_type, address)
+                .expect("register");
+        }
+    }
+    let polling = PollingDouble::tcp(
+        "127.0.0.1:0",
+        PollingMode::Generated {
+            devices,
+            tags: per_device,
+            changing_percent: run.changing,
+        },
+    )
+    .expect("polling double");
+    let (peers_cpu_before, _) = usage("self");
+    // DSS_BENCH_BIN measures another build (e.g. `--profile profiling`).
+    let binary = std::env::var("DSS_BENCH_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_dataservice-sync").to_string());
+    let mut child = Command::new(binary)
+        .args(["--socket-path", socket.to_str().unwrap_or_default()])
+        .args(["--source", &polling.url()])
+        .args(["--dataservice-url", &dataservice.http_url()])
+        .args(["--interval", &run.interval.to_string()])
+        .args(["--delivery", run.delivery])
+        .args(["--stats-interval", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn dataservice-sync");
+    let last_line = Arc::new(Mutex::new(String::new()));
+    let stderr = child.stderr.take().expect("stderr");
+    let keep = Arc::clone(&last_line);
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("stopped: ") {
+                *keep.lock().unwrap_or_else(|p| p.into_inner()) = line;
+            } else if line.contains("WARN") || line.contains("error") {
+                eprintln!("sync: {line}");
+            }
+        }
+    });
+    let pid = child.id().to_string();
+    // Measure from the first delivered update, so set-up is not counted.
+    let ready = Instant::now();
+    while dataservice.store().applied == 0 && ready.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (sync_cpu_start, _) = usage(&pid);
+    let (peers_cpu_start, _) = usage("self");
+    let applied_start = dataservice.store().applied;
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs_f64(run.seconds));
+    let elapsed = started.elapsed().as_secs_f64();
+    let applied = dataservice.store().applied - applied_start;
+    let (sync_cpu_end, sync_hwm) = usage(&pid);
+    let (peers_cpu_end, _) = usage("self");
+    let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+    let _ = child.wait();
+    let _ = reader.join();
+    let _ = peers_cpu_before;
+    let line = last_line.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    drop(dataservice);
+    drop(polling);
+    let _ = std::fs::remove_dir_all(&dir);
+    let sync_cpu = sync_cpu_end - sync_cpu_start;
+    format!(
+        "| {} | {} % | {} s | {} | {:.0} | {:.2} µs | {} / {} / {} ms | {} | {:.2} MiB | {:.2} s | {:.2} s |",
+        run.tags,
+        run.changing,
+        run.interval,
+        run.delivery,
+        applied as f64 / elapsed,
+        sync_cpu * 1e6 / applied.max(1) as f64,
+        stat_of(&line, "cycle_p50_ms"),
+        stat_of(&line, "cycle_p99_ms"),
+        stat_of(&line, "cycle_max_ms"),
+        stat_of(&line, "cycles_overrun_total"),
+        sync_hwm as f64 / 1024.0,
+        sync_cpu,
+        peers_cpu_end - peers_cpu_start,
+    )
+}
+
+fn main() {
+    let runs = parse_args();
+    println!(
+        "| tags | changing | interval | delivery | updates/s | sync CPU per update | cycle p50 / p99 / max | overruns | sync peak RSS | sync CPU | peers' CPU |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for run in &runs {
+        println!("{}", bench(run));
+    }
+    if let Some(run) = runs.first() {
+        println!(
+            "(each row: {} s measured after the first delivered update)",
+            run.seconds
+        );
+    }
+}
