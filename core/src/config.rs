@@ -17,6 +17,13 @@ pub const MAX_KEY_LEN: usize = parse_or(option_env!("DATASERVICE_SYNC_MAX_KEY_LE
 pub const MAX_STRING_VALUE_LEN: usize =
     parse_or(option_env!("DATASERVICE_SYNC_MAX_STRING_LEN"), 64);
 
+/// Key arena bytes per tag, on average (default 48,
+/// `DATASERVICE_SYNC_KEY_BYTES_PER_TAG`): keys are packed one after the
+/// other, so long keys are fine as long as the average stays below this.
+/// A full arena counts as a full table.
+pub const KEY_BYTES_PER_TAG: usize =
+    parse_or(option_env!("DATASERVICE_SYNC_KEY_BYTES_PER_TAG"), 48);
+
 /// How many recent errors the statistics keep, with their time (the seed's 100).
 pub const RECENT_ERRORS: usize = 100;
 

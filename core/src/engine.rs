@@ -25,7 +25,9 @@ use crate::key::KeyTemplate;
 use crate::peer::{ApiError, Change, Health, SinkError, SourceError, SourceProblem};
 use crate::reading::{KeyPreview, Reading, classify};
 use crate::stats::{Stats, Truncating};
-use crate::table::{PointMeta, Registration, TableFull, TableStorage, TagSlot, TagTable, hash_key};
+use crate::table::{
+    DATA_TYPES, PointMeta, Registration, TableFull, TableStorage, TagSlot, TagTable, hash_key,
+};
 use crate::time::{Duration, Instant};
 use crate::value::value_hash;
 use crate::wire::ipc::{BulkEncoder, Response, encode_write};
@@ -91,7 +93,7 @@ impl EngineConfig {
             heartbeat: Duration::from_secs(60),
             register: RegisterMode::Off,
             delivery: DeliveryMode::Bulk,
-            bulk_max_bytes: 256 * 1024,
+            bulk_max_bytes: 64 * 1024,
             registry_checks: true,
             api_retry: Duration::from_secs(30),
         }
@@ -654,21 +656,17 @@ impl<S: TableStorage> Engine<S> {
         })?;
         let register = self.config.register;
         for position in 0..self.table.len() {
-            let Some(slot) = self.table.slot_mut(position) else {
-                break;
-            };
-            if slot.registration != Registration::Unknown {
+            if self.table.slots()[position].registration != Registration::Unknown {
                 continue;
             }
+            let key = KeyPreview::of_key(self.table.key(position));
+            let slot = &mut self.table.slots_mut()[position];
             slot.registration = match register {
                 RegisterMode::Missing => Registration::Missing,
                 RegisterMode::Off => Registration::NotRegistered,
             };
-            if register == RegisterMode::Off {
-                let key = KeyPreview::of_key(&slot.key);
-                if self.first_report_of(&key) {
-                    self.push_event(Event::TagNotRegistered { key });
-                }
+            if register == RegisterMode::Off && self.first_report_of(&key) {
+                self.push_event(Event::TagNotRegistered { key });
             }
         }
         self.register_cursor = 0;
@@ -681,12 +679,12 @@ impl<S: TableStorage> Engine<S> {
         let mut first = None;
         while self.register_cursor < self.table.len() {
             let position = self.register_cursor;
-            let slot = self.table.slot_mut(position)?;
+            let slot = &self.table.slots()[position];
             let spec = match (slot.registration, &slot.meta) {
                 (Registration::Found, Some(meta)) => PointSpec::Existing {
                     address: meta.address,
                     default: &meta.default,
-                    data_type: &meta.data_type,
+                    data_type: DATA_TYPES[usize::from(meta.data_type)],
                     units: &meta.units,
                 },
                 (Registration::Missing, _) => PointSpec::New {
@@ -697,7 +695,9 @@ impl<S: TableStorage> Engine<S> {
                     continue;
                 }
             };
-            if encoder.push(&slot.key, spec).is_err() {
+            let pushed = encoder.push(self.table.key_of(slot), spec);
+            let slot = &mut self.table.slots_mut()[position];
+            if pushed.is_err() {
                 if encoder.count() == 0 {
                     // Cannot fit even alone: keep it on write by key.
                     slot.registration = Registration::ByKeyOnly;
@@ -903,7 +903,7 @@ impl<S: TableStorage> Engine<S> {
             if !slot.pending || slot.in_flight || self.wants_bulk(slot) {
                 continue;
             }
-            let Ok(len) = encode_write(&slot.key, &slot.value, buf) else {
+            let Ok(len) = encode_write(self.table.key_of(slot), &slot.value, buf) else {
                 // Keys and strings are bounded so that a line always fits a
                 // buffer of `min_transmit_buffer()` bytes; skip defensively.
                 continue;
@@ -1069,7 +1069,7 @@ impl<S: TableStorage> Engine<S> {
         self.table
             .slots()
             .get(position)
-            .map(|s| KeyPreview::of_key(&s.key))
+            .map(|s| KeyPreview::of_key(self.table.key_of(s)))
             .unwrap_or_default()
     }
 
@@ -1096,14 +1096,14 @@ fn mark_sent(slot: &mut TagSlot, request: u32) {
 
 /// What `/detailed` says about a point, if it fits our bounded copy.
 fn point_meta(point: &crate::wire::registry::DetailedPoint<'_>) -> Option<PointMeta> {
+    let data_type = point.data_type?;
     let mut meta = PointMeta {
         address: 0,
+        data_type: DATA_TYPES.iter().position(|t| data_type.eq_str(t))? as u8,
         default: heapless::String::new(),
-        data_type: heapless::String::new(),
         units: heapless::String::new(),
     };
     meta.default.push_str(point.default?).ok()?;
-    point.data_type?.write_unescaped(&mut meta.data_type).ok()?;
     if let Some(units) = point.units {
         units.write_unescaped(&mut meta.units).ok()?;
     }
@@ -1148,7 +1148,7 @@ mod tests {
     use std::string::String;
     use std::vec::Vec;
 
-    type TestEngine = Engine<ArrayStorage<4, 8>>;
+    type TestEngine = Engine<ArrayStorage<4, 8, 256>>;
 
     /// An engine that writes by key without registry checks.
     fn engine() -> TestEngine {
@@ -1437,7 +1437,7 @@ mod registry_tests {
     use std::string::String;
     use std::vec::Vec;
 
-    type TestEngine = Engine<ArrayStorage<8, 16>>;
+    type TestEngine = Engine<ArrayStorage<8, 16, 512>>;
 
     const ID_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     const ID_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";

@@ -12,7 +12,7 @@
 //!
 //! let mut engine = Engine::new(
 //!     EngineConfig::new(Duration::from_secs(1)),
-//!     ArrayStorage::<16, 32>::new(),
+//!     ArrayStorage::<16, 32, 1024>::new(),
 //! );
 //! let now = Instant::from_millis(0);
 //! let mut buf = [0u8; 2048];

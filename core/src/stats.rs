@@ -195,7 +195,10 @@ impl fmt::Display for Stats {
             self.cycle_percentile(99),
             self.cycle_percentile(100),
         ) {
-            write!(f, " cycle_p50_ms={p50} cycle_p99_ms={p99} cycle_max_ms={max}")?;
+            write!(
+                f,
+                " cycle_p50_ms={p50} cycle_p99_ms={p99} cycle_max_ms={max}"
+            )?;
         }
         for reason in RejectReason::ALL {
             let count = self.rejected(reason);

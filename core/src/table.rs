@@ -1,7 +1,9 @@
 //! The tag table: one slot per Data-Service key, fixed capacity, with an
-//! open-addressing hash index. Storage is supplied by the caller (a
-//! `heapless::Vec` in [`ArrayStorage`], or a runner's heap buffer whose
-//! untouched pages cost no memory), so the engine never allocates.
+//! open-addressing hash index and the keys packed in one arena (most keys
+//! are far shorter than the longest allowed). Storage is supplied by the
+//! caller (`heapless` containers in [`ArrayStorage`], or a runner's heap
+//! buffers whose untouched pages cost no memory), so the engine never
+//! allocates.
 
 use crate::key::Key;
 use crate::time::Instant;
@@ -31,20 +33,33 @@ pub enum Registration {
     Failed,
 }
 
+/// The Data-Service's data types, as `/detailed` and `/register` spell them.
+pub(crate) const DATA_TYPES: [&str; 5] = ["float", "int", "bool", "string", "raw"];
+
 /// What `/detailed` says about a key, kept until its id is fetched.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PointMeta {
     pub(crate) address: u32,
-    pub(crate) default: heapless::String<24>,
-    pub(crate) data_type: heapless::String<8>,
-    pub(crate) units: heapless::String<16>,
+    /// Index into `DATA_TYPES`.
+    pub(crate) data_type: u8,
+    pub(crate) default: heapless::String<16, u8>,
+    pub(crate) units: heapless::String<16, u8>,
 }
+
+/// Where a key lies in the table's key arena.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyRef {
+    offset: u32,
+    len: u16,
+}
+
+const _: () = assert!(crate::config::MAX_KEY_LEN <= u16::MAX as usize);
 
 /// One tag's state.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TagSlot {
-    /// The Data-Service key.
-    pub key: Key,
+    /// The Data-Service key, in the table's key arena ([`TagTable::key_of`]).
+    pub(crate) key: KeyRef,
     /// The latest accepted value.
     pub value: Value,
     /// Bumped on every accepted reading, so an acknowledgement of an older
@@ -96,6 +111,10 @@ pub trait TableStorage {
     fn index(&self) -> &[u32];
     /// The hash index, mutably.
     fn index_mut(&mut self) -> &mut [u32];
+    /// Every key, one after the other.
+    fn keys(&self) -> &str;
+    /// Appends a key to the arena and returns its offset, or refuses when full.
+    fn push_key(&mut self, key: &str) -> Result<u32, TableFull>;
 }
 
 /// The index length for `capacity` slots: a power of two, at least twice it.
@@ -104,31 +123,42 @@ pub const fn index_len(capacity: usize) -> usize {
 }
 
 /// Table storage held inline: `N` slots, an index of `I` entries
-/// (`I == index_len(N)`). Suits static memory on a microcontroller and tests.
+/// (`I == index_len(N)`), `K` bytes of keys. Suits static memory on a
+/// microcontroller and tests.
 #[derive(Debug)]
-pub struct ArrayStorage<const N: usize, const I: usize> {
+pub struct ArrayStorage<const N: usize, const I: usize, const K: usize> {
     slots: heapless::Vec<TagSlot, N>,
     index: [u32; I],
+    keys: heapless::String<K>,
 }
 
-impl<const N: usize, const I: usize> ArrayStorage<N, I> {
+impl<const N: usize, const I: usize, const K: usize> ArrayStorage<N, I, K> {
     /// Empty storage.
     pub const fn new() -> Self {
         assert!(I == index_len(N), "index length must be index_len(N)");
         ArrayStorage {
             slots: heapless::Vec::new(),
             index: [0; I],
+            keys: heapless::String::new(),
         }
     }
 }
 
-impl<const N: usize, const I: usize> Default for ArrayStorage<N, I> {
+impl<const N: usize, const I: usize, const K: usize> Default for ArrayStorage<N, I, K> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<const N: usize, const I: usize> TableStorage for ArrayStorage<N, I> {
+impl<const N: usize, const I: usize, const K: usize> TableStorage for ArrayStorage<N, I, K> {
+    fn keys(&self) -> &str {
+        &self.keys
+    }
+    fn push_key(&mut self, key: &str) -> Result<u32, TableFull> {
+        let offset = self.keys.len() as u32;
+        self.keys.push_str(key).map_err(|_| TableFull)?;
+        Ok(offset)
+    }
     fn slots(&self) -> &[TagSlot] {
         &self.slots
     }
@@ -196,6 +226,20 @@ impl<S: TableStorage> TagTable<S> {
         self.storage.slots()
     }
 
+    /// A slot's key.
+    pub fn key_of(&self, slot: &TagSlot) -> &str {
+        let start = slot.key.offset as usize;
+        self.storage
+            .keys()
+            .get(start..start + usize::from(slot.key.len))
+            .unwrap_or("")
+    }
+
+    /// The key of the slot at `position`.
+    pub fn key(&self, position: usize) -> &str {
+        self.slots().get(position).map_or("", |s| self.key_of(s))
+    }
+
     pub(crate) fn slot_mut(&mut self, position: usize) -> Option<&mut TagSlot> {
         self.storage.slots_mut().get_mut(position)
     }
@@ -227,8 +271,12 @@ impl<S: TableStorage> TagTable<S> {
                 if position >= self.capacity() {
                     return Err(TableFull);
                 }
+                let offset = self.storage.push_key(key)?;
                 let slot = TagSlot {
-                    key: key.clone(),
+                    key: KeyRef {
+                        offset,
+                        len: key.len() as u16,
+                    },
                     value,
                     seq: 0,
                     pending: true,
@@ -253,6 +301,7 @@ impl<S: TableStorage> TagTable<S> {
     fn probe(&self, key: &str) -> Probe {
         let index = self.storage.index();
         let slots = self.storage.slots();
+        let keys = self.storage.keys();
         // A zero-length index holds nothing; report a vacancy that `upsert`
         // refuses through `capacity()`.
         if index.is_empty() {
@@ -265,7 +314,11 @@ impl<S: TableStorage> TagTable<S> {
                 0 => return Probe::Vacant(bucket),
                 entry => {
                     let position = entry as usize - 1;
-                    if slots.get(position).is_some_and(|s| s.key == key) {
+                    let stored = slots.get(position).and_then(|s| {
+                        let start = s.key.offset as usize;
+                        keys.get(start..start + usize::from(s.key.len))
+                    });
+                    if stored == Some(key) {
                         return Probe::Found(position);
                     }
                 }
@@ -290,7 +343,7 @@ mod tests {
 
     #[test]
     fn upsert_adds_then_updates_and_refuses_past_capacity() {
-        let mut table = TagTable::new(ArrayStorage::<4, 8>::new());
+        let mut table = TagTable::new(ArrayStorage::<4, 8, 64>::new());
         assert_eq!(table.upsert(&key("a"), Value::Int(1)), Ok(0));
         assert_eq!(table.upsert(&key("b"), Value::Int(2)), Ok(1));
         assert_eq!(table.upsert(&key("a"), Value::Int(3)), Ok(0));
@@ -301,6 +354,7 @@ mod tests {
         assert_eq!(table.upsert(&key("e"), Value::Int(6)), Err(TableFull));
         assert_eq!(table.len(), 4);
         assert_eq!(table.find("d"), Some(3));
+        assert_eq!(table.key(3), "d");
         assert_eq!(table.find("e"), None);
         // The tags already in the table keep updating.
         assert_eq!(table.upsert(&key("b"), Value::Int(7)), Ok(1));
@@ -308,7 +362,7 @@ mod tests {
 
     #[test]
     fn many_keys_are_all_found() {
-        let mut table = TagTable::new(ArrayStorage::<512, 1024>::new());
+        let mut table = TagTable::new(ArrayStorage::<512, 1024, 8192>::new());
         let mut name: heapless::String<16> = heapless::String::new();
         for i in 0..512 {
             name.clear();

@@ -82,7 +82,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "MODE", value_enum, default_value_t = Delivery::Bulk)]
     pub delivery: Delivery,
     /// Largest bulk_write_by_id line, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024)]
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
     pub bulk_max_bytes: usize,
     /// Seconds after which a value the Data-Service already has is sent again.
     #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = seconds)]

@@ -71,7 +71,7 @@ impl Default for SyncOptions {
             dataservice_url: Some(DEFAULT_DATASERVICE_URL.into()),
             register: RegisterMode::Off,
             delivery: DeliveryMode::Bulk,
-            bulk_max_bytes: 256 * 1024,
+            bulk_max_bytes: 64 * 1024,
             heartbeat: Duration::from_secs(60),
         }
     }

@@ -1,7 +1,9 @@
-//! Tag table storage on the heap, sized once at start. The slot buffer is
-//! reserved whole but written only as tags arrive, so untouched pages cost
-//! no resident memory; the index is zero-filled (lazily mapped zero pages).
+//! Tag table storage on the heap, sized once at start. The slot buffer and
+//! the key arena are reserved whole but written only as tags arrive, so
+//! untouched pages cost no resident memory; the index is zero-filled
+//! (lazily mapped zero pages). None of them ever grows.
 
+use dataservice_sync_core::config::KEY_BYTES_PER_TAG;
 use dataservice_sync_core::table::TableFull;
 use dataservice_sync_core::{TableStorage, TagSlot, index_len};
 
@@ -10,6 +12,7 @@ pub struct HeapStorage {
     slots: Vec<TagSlot>,
     capacity: usize,
     index: Vec<u32>,
+    keys: String,
 }
 
 impl HeapStorage {
@@ -19,6 +22,7 @@ impl HeapStorage {
             slots: Vec::with_capacity(capacity),
             capacity,
             index: vec![0; index_len(capacity)],
+            keys: String::with_capacity(capacity * KEY_BYTES_PER_TAG),
         }
     }
 }
@@ -45,5 +49,17 @@ impl TableStorage for HeapStorage {
     }
     fn index_mut(&mut self) -> &mut [u32] {
         &mut self.index
+    }
+    fn keys(&self) -> &str {
+        &self.keys
+    }
+    fn push_key(&mut self, key: &str) -> Result<u32, TableFull> {
+        // Within the reserved capacity, so the arena never reallocates.
+        if self.keys.len() + key.len() > self.keys.capacity() {
+            return Err(TableFull);
+        }
+        let offset = u32::try_from(self.keys.len()).map_err(|_| TableFull)?;
+        self.keys.push_str(key);
+        Ok(offset)
     }
 }

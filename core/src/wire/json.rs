@@ -653,7 +653,10 @@ mod tests {
         assert_eq!(lexer.next_token(), Ok(Some(Token::BeginObject)));
         assert!(matches!(lexer.next_token(), Ok(Some(Token::Key(_)))));
         assert_eq!(lexer.next_token(), Err(JsonError::InvalidString { at: 8 }));
-        assert_eq!(validate(b"[1] \xff"), Err(JsonError::InvalidString { at: 4 }));
+        assert_eq!(
+            validate(b"[1] \xff"),
+            Err(JsonError::InvalidString { at: 4 })
+        );
     }
 
     #[test]
