@@ -833,7 +833,11 @@ impl<S: TableStorage> Engine<S> {
 
     fn start_delivery(&mut self, now: Instant) {
         self.phase = Phase::Delivering;
-        self.bulk_cursor = 0;
+        // In write mode there is no bulk pass.
+        self.bulk_cursor = match self.config.delivery {
+            DeliveryMode::Bulk => 0,
+            DeliveryMode::Write => self.table.len(),
+        };
         self.single_cursor = 0;
         self.try_finish_cycle(now);
     }
@@ -1142,7 +1146,53 @@ pub const fn min_transmit_buffer() -> usize {
     64 + 6 * (crate::config::MAX_KEY_LEN + crate::config::MAX_STRING_VALUE_LEN) + 32
 }
 #[cfg(test)]
+mod transcript {
+    //! Helpers that drive an engine like a runner, for tests that read
+    //! like a transcript of a sync.
+    use super::*;
+    use std::string::String;
+    use std::vec::Vec;
+
+    pub(super) fn at(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    /// Drains every transmit as (request, line).
+    pub(super) fn transmits<S: TableStorage>(
+        engine: &mut Engine<S>,
+        now: Instant,
+    ) -> Vec<(RequestId, String)> {
+        let mut buf = [0u8; 4096];
+        let mut out = Vec::new();
+        while let Some(tx) = engine.poll_transmit(now, &mut buf) {
+            out.push((
+                tx.request,
+                String::from_utf8(buf[..tx.len].to_vec()).unwrap(),
+            ));
+        }
+        out
+    }
+
+    /// Drains every event as its log line.
+    pub(super) fn events<S: TableStorage>(engine: &mut Engine<S>) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Some(e) = engine.poll_event() {
+            out.push(std::format!("{e}"));
+        }
+        out
+    }
+
+    /// A tick, the fetch it asks for, and `body` as the answer.
+    pub(super) fn cycle_with<S: TableStorage>(engine: &mut Engine<S>, now: Instant, body: &[u8]) {
+        engine.handle_tick(now);
+        assert_eq!(engine.poll_action(now), Some(Action::FetchSource));
+        engine.handle_source_body(now, body);
+    }
+}
+
+#[cfg(test)]
 mod tests {
+    use super::transcript::{at, cycle_with, events, transmits};
     use super::*;
     use crate::table::ArrayStorage;
     use std::string::String;
@@ -1155,37 +1205,6 @@ mod tests {
         let mut config = EngineConfig::new(Duration::from_secs(1));
         config.registry_checks = false;
         Engine::new(config, ArrayStorage::new())
-    }
-
-    fn at(ms: u64) -> Instant {
-        Instant::from_millis(ms)
-    }
-
-    /// Drains every transmit as (request, line).
-    fn transmits(engine: &mut TestEngine, now: Instant) -> Vec<(RequestId, String)> {
-        let mut buf = [0u8; 1024];
-        let mut out = Vec::new();
-        while let Some(tx) = engine.poll_transmit(now, &mut buf) {
-            out.push((
-                tx.request,
-                String::from_utf8(buf[..tx.len].to_vec()).unwrap(),
-            ));
-        }
-        out
-    }
-
-    fn events(engine: &mut TestEngine) -> Vec<String> {
-        let mut out = Vec::new();
-        while let Some(e) = engine.poll_event() {
-            out.push(std::format!("{e}"));
-        }
-        out
-    }
-
-    fn cycle_with(engine: &mut TestEngine, now: Instant, body: &[u8]) {
-        engine.handle_tick(now);
-        assert_eq!(engine.poll_action(now), Some(Action::FetchSource));
-        engine.handle_source_body(now, body);
     }
 
     const DOC: &[u8] = br#"{"d": {"a": {"value": 1, "status": "ok"}, "b": {"value": "x", "status": "ok"}, "c": {"value": null, "status": "modbus_error"}}}"#;
@@ -1432,6 +1451,7 @@ mod tests {
 
 #[cfg(test)]
 mod registry_tests {
+    use super::transcript::{at, cycle_with as fetch, events, transmits};
     use super::*;
     use crate::table::ArrayStorage;
     use std::string::String;
@@ -1443,11 +1463,9 @@ mod registry_tests {
     const ID_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
     const DOC: &[u8] =
         br#"{"d": {"a": {"value": 1.5, "status": "ok"}, "b": {"value": "x", "status": "ok"}}}"#;
+    const D2: &[u8] =
+        br#"{"d": {"a": {"value": 2.5, "status": "ok"}, "b": {"value": "x", "status": "ok"}}}"#;
     const DETAILED_A: &[u8] = br#"{"d.a": {"key": "d.a", "value": 0.0, "default": 0.0, "address": 40001, "data_type": "float", "units": "C", "timestamp": 1, "quality": "GOOD", "last_change": 1}}"#;
-
-    fn at(ms: u64) -> Instant {
-        Instant::from_millis(ms)
-    }
 
     fn engine(register: RegisterMode) -> TestEngine {
         let mut config = EngineConfig::new(Duration::from_secs(1));
@@ -1471,32 +1489,6 @@ mod registry_tests {
             e.handle_api_response(now, status, reply.as_bytes());
         }
         seen
-    }
-
-    fn transmits(e: &mut TestEngine, now: Instant) -> Vec<(RequestId, String)> {
-        let mut buf = [0u8; 4096];
-        let mut out = Vec::new();
-        while let Some(tx) = e.poll_transmit(now, &mut buf) {
-            out.push((
-                tx.request,
-                String::from_utf8(buf[..tx.len].to_vec()).unwrap(),
-            ));
-        }
-        out
-    }
-
-    fn events(e: &mut TestEngine) -> Vec<String> {
-        let mut out = Vec::new();
-        while let Some(ev) = e.poll_event() {
-            out.push(std::format!("{ev}"));
-        }
-        out
-    }
-
-    fn fetch(e: &mut TestEngine, now: Instant, body: &[u8]) {
-        e.handle_tick(now);
-        assert_eq!(e.poll_action(now), Some(Action::FetchSource));
-        e.handle_source_body(now, body);
     }
 
     fn registry_answer(path: &str, body: &str) -> (u16, String) {
@@ -1686,6 +1678,31 @@ mod registry_tests {
                 .iter()
                 .any(|l| l.starts_with("Data-Service restart assumed (its HTTP API came back)"))
         );
+    }
+
+    #[test]
+    fn write_mode_writes_registered_tags_by_key_and_ends_its_cycles() {
+        let mut config = EngineConfig::new(Duration::from_secs(1));
+        config.register = RegisterMode::Missing;
+        config.delivery = DeliveryMode::Write;
+        let mut e: TestEngine = Engine::new(config, ArrayStorage::new());
+        for (n, body) in [DOC, D2].into_iter().enumerate() {
+            let now = at(n as u64 * 1000);
+            fetch(&mut e, now, body);
+            api(&mut e, now, registry_answer);
+            let sent = transmits(&mut e, now);
+            for (request, line) in &sent {
+                assert!(
+                    line.starts_with("{\"action\":\"write\",\"key\":\"d."),
+                    "{line}"
+                );
+                e.handle_sink_response(now, *request, br#"{"ok": true}"#);
+            }
+            assert!(transmits(&mut e, now).is_empty());
+            assert_eq!(e.stats().sync_cycles_total, n as u64 + 1);
+        }
+        assert_eq!(e.stats().writes_ok_total, 3);
+        assert_eq!(e.stats().bulk_requests_total, 0);
     }
 
     #[test]

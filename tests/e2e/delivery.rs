@@ -219,3 +219,27 @@ fn an_unchanged_value_is_sent_again_when_its_heartbeat_is_due() {
     assert_eq!(stat(&stats, "writes_ok_total"), requests.len() as u64);
     assert!(stat(&stats, "writes_suppressed_total") >= 8, "{stats:?}");
 }
+
+#[test]
+fn write_mode_sends_one_write_by_key_per_changed_value() {
+    let p = peers(
+        "write-mode",
+        PollingMode::Sequence(vec![D1.to_vec(), D3.to_vec()]),
+    );
+    p.dataservice.register("dev.a", "int").unwrap();
+    p.dataservice.register("dev.b", "float").unwrap();
+    let mut sync = p.start_sync(&["--interval", "0.2", "--delivery", "write"]);
+    assert!(wait_until(10 * SECOND, || p.polling.requests() >= 4));
+    assert!(sync.terminate().success());
+    assert_eq!(
+        p.requests(),
+        vec![
+            r#"{"action":"write","key":"dev.a","value":1}"#.to_string(),
+            r#"{"action":"write","key":"dev.b","value":2.5}"#.to_string(),
+            r#"{"action":"write","key":"dev.b","value":3.5}"#.to_string(),
+        ]
+    );
+    let stats = sync.final_stats();
+    assert_eq!(stat(&stats, "bulk_requests_total"), 0);
+    assert!(stat(&stats, "sync_cycles_total") >= 4);
+}
