@@ -133,7 +133,6 @@ fn bench(run: &Run) -> String {
         },
     )
     .expect("polling double");
-    let (peers_cpu_before, _) = usage("self");
     // DSS_BENCH_BIN measures another build (e.g. `--profile profiling`).
     let binary = std::env::var("DSS_BENCH_BIN")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_dataservice-sync").to_string());
@@ -179,7 +178,6 @@ fn bench(run: &Run) -> String {
     let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
     let _ = child.wait();
     let _ = reader.join();
-    let _ = peers_cpu_before;
     let line = last_line.lock().unwrap_or_else(|p| p.into_inner()).clone();
     drop(dataservice);
     drop(polling);

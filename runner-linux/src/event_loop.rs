@@ -495,7 +495,8 @@ impl Runner {
         if self.notifier.watchdog(now, progressing) {
             self.pinged_cycles = cycles;
         }
-        if self.notifier.status_due(now) {
+        // Once stopping, the STOPPING status stays.
+        if self.shutdown_deadline.is_none() && self.notifier.status_due(now) {
             self.notifier.status(&self.status_line());
         }
     }
