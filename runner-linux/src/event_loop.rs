@@ -19,6 +19,7 @@ use nix::sys::time::TimeSpec;
 use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
 
 use crate::clock::{Clock, rfc3339};
+use crate::endpoint::HttpUrl;
 use crate::log::Logger;
 use crate::notify::Notifier;
 use crate::options::{Resolved, core_duration};
@@ -263,17 +264,30 @@ impl Runner {
         }
     }
 
-    fn start_fetch(&mut self, now: Instant) {
+    /// Opens an HTTP exchange that must end within `--source-timeout`.
+    fn open_exchange(
+        &self,
+        now: Instant,
+        url: &HttpUrl,
+        path: Option<&str>,
+        body: Option<&[u8]>,
+        token: Token,
+    ) -> Result<Fetch, dataservice_sync_core::SourceError> {
         let deadline = now + core_duration(self.settings.options.source_timeout);
-        match Fetch::start(
-            &self.settings.source,
-            None,
-            None,
-            self.settings.options.max_body_bytes,
+        let max_body = self.settings.options.max_body_bytes;
+        Fetch::start(
+            url,
+            path,
+            body,
+            max_body,
             deadline,
             self.poll.registry(),
-            SOURCE,
-        ) {
+            token,
+        )
+    }
+
+    fn start_fetch(&mut self, now: Instant) {
+        match self.open_exchange(now, &self.settings.source, None, None, SOURCE) {
             Ok(fetch) => self.fetch = Some(fetch),
             Err(error) => self.engine.handle_source_error(now, error),
         }
@@ -288,16 +302,7 @@ impl Runner {
             return;
         };
         let body = (request.method == "POST").then(|| &self.api_buf[..request.body_len]);
-        let deadline = now + core_duration(self.settings.options.source_timeout);
-        match Fetch::start(
-            url,
-            Some(request.path),
-            body,
-            self.settings.options.max_body_bytes,
-            deadline,
-            self.poll.registry(),
-            API,
-        ) {
+        match self.open_exchange(now, url, Some(request.path), body, API) {
             Ok(fetch) => self.api = Some(fetch),
             Err(error) => self
                 .engine

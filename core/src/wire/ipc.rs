@@ -6,6 +6,7 @@ use core::fmt;
 use serde::Serialize;
 
 use super::json::{JsonError, JsonStr, Lexer, Token};
+use super::list::ListWriter;
 use crate::value::Value;
 
 /// A Data-Service point id: 32 hexadecimal characters.
@@ -77,9 +78,7 @@ pub fn encode_write_by_id(
 /// stop at its chunk size: [`BulkEncoder::push`] refuses an update that
 /// would not fit and leaves the line as it was.
 pub struct BulkEncoder<'b> {
-    buf: &'b mut [u8],
-    len: usize,
-    count: usize,
+    list: ListWriter<'b>,
 }
 
 const BULK_PREFIX: &[u8] = br#"{"action":"bulk_write_by_id","updates":["#;
@@ -88,45 +87,25 @@ const BULK_SUFFIX: &[u8] = b"]}\n";
 impl<'b> BulkEncoder<'b> {
     /// Starts a line in `buf`.
     pub fn new(buf: &'b mut [u8]) -> Result<Self, BufferTooSmall> {
-        if buf.len() < BULK_PREFIX.len() + BULK_SUFFIX.len() {
-            return Err(BufferTooSmall);
-        }
-        buf[..BULK_PREFIX.len()].copy_from_slice(BULK_PREFIX);
         Ok(BulkEncoder {
-            len: BULK_PREFIX.len(),
-            buf,
-            count: 0,
+            list: ListWriter::new(buf, BULK_PREFIX, BULK_SUFFIX)?,
         })
     }
 
     /// Adds one update, or refuses it when the line would not fit.
     pub fn push(&mut self, id: &str, value: &Value) -> Result<(), BufferTooSmall> {
-        let room = self.buf.len() - BULK_SUFFIX.len();
-        let mut at = self.len;
-        if self.count > 0 {
-            if at >= room {
-                return Err(BufferTooSmall);
-            }
-            self.buf[at] = b',';
-            at += 1;
-        }
-        let written = serde_json_core::to_slice(&BulkUpdate { id, value }, &mut self.buf[at..room])
-            .map_err(|_| BufferTooSmall)?;
-        self.len = at + written;
-        self.count += 1;
-        Ok(())
+        self.list
+            .push(|cursor| cursor.json(&BulkUpdate { id, value }))
     }
 
     /// How many updates the line holds.
     pub fn count(&self) -> usize {
-        self.count
+        self.list.count()
     }
 
     /// Closes the line; returns its length including the newline.
     pub fn finish(self) -> usize {
-        let end = self.len + BULK_SUFFIX.len();
-        self.buf[self.len..end].copy_from_slice(BULK_SUFFIX);
-        end
+        self.list.finish()
     }
 }
 

@@ -3,5 +3,6 @@
 
 pub mod ipc;
 pub mod json;
+mod list;
 pub mod polled;
 pub mod registry;

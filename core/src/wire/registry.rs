@@ -7,6 +7,7 @@ use core::fmt::Write;
 
 use super::ipc::BufferTooSmall;
 use super::json::{JsonError, JsonStr, Lexer, Token};
+use super::list::ListWriter;
 use super::polled::DocumentError;
 
 /// A point's address in `/detailed`.
@@ -145,44 +146,11 @@ where
 /// Builds a `/register/bulk` body point by point, refusing a point that
 /// would not fit (the body stays valid).
 pub struct RegisterEncoder<'b> {
-    buf: &'b mut [u8],
-    len: usize,
-    count: usize,
+    list: ListWriter<'b>,
 }
 
 const REGISTER_PREFIX: &[u8] = br#"{"points":["#;
 const REGISTER_SUFFIX: &[u8] = br#"],"allow_address_conflict":false}"#;
-
-/// A cursor over a byte buffer that fails instead of overflowing.
-struct Cursor<'c> {
-    buf: &'c mut [u8],
-    at: usize,
-}
-
-impl Cursor<'_> {
-    fn raw(&mut self, bytes: &[u8]) -> Result<(), BufferTooSmall> {
-        let end = self.at + bytes.len();
-        self.buf
-            .get_mut(self.at..end)
-            .ok_or(BufferTooSmall)?
-            .copy_from_slice(bytes);
-        self.at = end;
-        Ok(())
-    }
-
-    fn string(&mut self, text: &str) -> Result<(), BufferTooSmall> {
-        let n = serde_json_core::to_slice(text, &mut self.buf[self.at..])
-            .map_err(|_| BufferTooSmall)?;
-        self.at += n;
-        Ok(())
-    }
-}
-
-impl Write for Cursor<'_> {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        self.raw(s.as_bytes()).map_err(|_| core::fmt::Error)
-    }
-}
 
 /// What to register for one key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -209,65 +177,48 @@ pub enum PointSpec<'s> {
 impl<'b> RegisterEncoder<'b> {
     /// Starts a body in `buf`.
     pub fn new(buf: &'b mut [u8]) -> Result<Self, BufferTooSmall> {
-        if buf.len() < REGISTER_PREFIX.len() + REGISTER_SUFFIX.len() {
-            return Err(BufferTooSmall);
-        }
-        buf[..REGISTER_PREFIX.len()].copy_from_slice(REGISTER_PREFIX);
         Ok(RegisterEncoder {
-            len: REGISTER_PREFIX.len(),
-            buf,
-            count: 0,
+            list: ListWriter::new(buf, REGISTER_PREFIX, REGISTER_SUFFIX)?,
         })
     }
 
     /// Adds one point, or refuses it when the body would not fit.
     pub fn push(&mut self, key: &str, spec: PointSpec<'_>) -> Result<(), BufferTooSmall> {
-        let room = self.buf.len() - REGISTER_SUFFIX.len();
-        let mut cursor = Cursor {
-            buf: &mut self.buf[..room],
-            at: self.len,
-        };
-        if self.count > 0 {
-            cursor.raw(b",")?;
-        }
-        cursor.raw(br#"{"key":"#)?;
-        cursor.string(key)?;
-        match spec {
-            PointSpec::Existing {
-                address,
-                default,
-                data_type,
-                units,
-            } => {
-                write!(cursor, ",\"address\":{address},\"default\":")
-                    .map_err(|_| BufferTooSmall)?;
-                cursor.raw(default.as_bytes())?;
-                cursor.raw(br#","data_type":"#)?;
-                cursor.string(data_type)?;
-                cursor.raw(br#","units":"#)?;
-                cursor.string(units)?;
+        self.list.push(|cursor| {
+            cursor.raw(br#"{"key":"#)?;
+            cursor.json(key)?;
+            match spec {
+                PointSpec::Existing {
+                    address,
+                    default,
+                    data_type,
+                    units,
+                } => {
+                    write!(cursor, ",\"address\":{address},\"default\":")
+                        .map_err(|_| BufferTooSmall)?;
+                    cursor.raw(default.as_bytes())?;
+                    cursor.raw(br#","data_type":"#)?;
+                    cursor.json(data_type)?;
+                    cursor.raw(br#","units":"#)?;
+                    cursor.json(units)?;
+                }
+                PointSpec::New { data_type } => {
+                    cursor.raw(br#","data_type":"#)?;
+                    cursor.json(data_type)?;
+                }
             }
-            PointSpec::New { data_type } => {
-                cursor.raw(br#","data_type":"#)?;
-                cursor.string(data_type)?;
-            }
-        }
-        cursor.raw(b"}")?;
-        self.len = cursor.at;
-        self.count += 1;
-        Ok(())
+            cursor.raw(b"}")
+        })
     }
 
     /// How many points the body holds.
     pub fn count(&self) -> usize {
-        self.count
+        self.list.count()
     }
 
     /// Closes the body; returns its length.
     pub fn finish(self) -> usize {
-        let end = self.len + REGISTER_SUFFIX.len();
-        self.buf[self.len..end].copy_from_slice(REGISTER_SUFFIX);
-        end
+        self.list.finish()
     }
 }
 
