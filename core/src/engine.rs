@@ -726,6 +726,7 @@ impl<S: TableStorage> Engine<S> {
         let mut next_index = 0usize;
         let mut failures: heapless::Vec<(usize, heapless::String<64>), 8> = heapless::Vec::new();
         let mut failed_total = 0u64;
+        let mut unlisted_failures = 0u32;
         let mut registered = 0u64;
         let table = &mut self.table;
         parse_register_bulk(body, |result| {
@@ -758,7 +759,9 @@ impl<S: TableStorage> Engine<S> {
                         if let Some(error) = result.error {
                             error.write_unescaped(&mut Truncating(&mut text)).ok();
                         }
-                        failures.push((position, text)).ok();
+                        if failures.push((position, text)).is_err() {
+                            unlisted_failures += 1;
+                        }
                     }
                 }
             }
@@ -780,6 +783,16 @@ impl<S: TableStorage> Engine<S> {
             if self.first_report_of(&key) {
                 self.push_event(Event::RegistrationFailed { key, error });
             }
+        }
+        if unlisted_failures > 0 {
+            // Named one by one above up to a few per answer; the rest in one line.
+            self.stats.record_error(
+                now,
+                format_args!("{unlisted_failures} more registrations failed in the same answer"),
+            );
+            self.push_event(Event::MoreRegistrationsFailed {
+                count: unlisted_failures,
+            });
         }
         Ok(())
     }
@@ -1678,6 +1691,52 @@ mod registry_tests {
                 .iter()
                 .any(|l| l.starts_with("Data-Service restart assumed (its HTTP API came back)"))
         );
+    }
+
+    #[test]
+    fn many_failed_registrations_are_named_up_to_eight_then_summed_up() {
+        let mut config = EngineConfig::new(Duration::from_secs(1));
+        config.register = RegisterMode::Missing;
+        let mut e: Engine<ArrayStorage<16, 32, 1024>> = Engine::new(config, ArrayStorage::new());
+        let mut doc = String::from("{\"d\": {");
+        let mut results = Vec::new();
+        for i in 0..10 {
+            if i > 0 {
+                doc.push_str(", ");
+                results.push(String::from(", "));
+            }
+            doc.push_str(&std::format!(
+                "\"t{i}\": {{\"value\": \"s\", \"status\": \"ok\"}}"
+            ));
+            results.push(std::format!(
+                "{{\"index\": {i}, \"key\": \"d.t{i}\", \"ok\": false, \"error\": \"address range exhausted for data_type string\"}}"
+            ));
+        }
+        doc.push_str("}}");
+        fetch(&mut e, at(0), doc.as_bytes());
+        let mut buf = [0u8; 4096];
+        let get = e.poll_api_request(at(0), &mut buf).unwrap();
+        assert_eq!(get.path, "/detailed");
+        e.handle_api_response(at(0), 200, b"{}");
+        let post = e.poll_api_request(at(0), &mut buf).unwrap();
+        assert_eq!(post.path, "/register/bulk");
+        let answer = std::format!("{{\"ok\": false, \"results\": [{}]}}", results.concat());
+        e.handle_api_response(at(0), 200, answer.as_bytes());
+        assert_eq!(e.stats().registrations_failed_total, 10);
+        let logged = events(&mut e);
+        assert_eq!(
+            logged
+                .iter()
+                .filter(|l| l.starts_with("registration failed, writing by key: d.t"))
+                .count(),
+            8
+        );
+        assert!(logged.contains(&String::from(
+            "registration failed for 2 more keys in the same answer, writing them by key (counted in registrations_failed_total)"
+        )), "{logged:?}");
+        // All ten still go out, by key.
+        assert_eq!(e.poll_api_request(at(0), &mut buf), None);
+        assert_eq!(transmits(&mut e, at(0)).len(), 10);
     }
 
     #[test]

@@ -79,6 +79,11 @@ pub enum Event {
         /// The Data-Service's error.
         error: heapless::String<64>,
     },
+    /// More registrations failed in one answer than are named one by one.
+    MoreRegistrationsFailed {
+        /// How many more.
+        count: u32,
+    },
     /// The Data-Service lost its registrations: every tag is checked and
     /// written again.
     DataServiceRestarted {
@@ -159,6 +164,11 @@ impl fmt::Display for Event {
             Event::RegistrationFailed { key, error } => {
                 write!(f, "registration failed, writing by key: {key}: {error}")
             }
+            Event::MoreRegistrationsFailed { count } => write!(
+                f,
+                "registration failed for {count} more keys in the same answer, writing them by key \
+                 (counted in registrations_failed_total)"
+            ),
             Event::DataServiceRestarted { reason } => write!(
                 f,
                 "Data-Service restart assumed ({reason}): checking registrations and writing every value again"
