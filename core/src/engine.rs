@@ -24,10 +24,11 @@ use crate::event::Event;
 use crate::key::KeyTemplate;
 use crate::peer::{ApiError, Change, Health, SinkError, SourceError, SourceProblem};
 use crate::reading::{KeyPreview, Reading, classify};
-use crate::stats::{Stats, Truncating};
+use crate::stats::Stats;
 use crate::table::{
     DATA_TYPES, PointMeta, Registration, TableFull, TableStorage, TagSlot, TagTable, hash_key,
 };
+use crate::text::Truncating;
 use crate::time::{Duration, Instant};
 use crate::value::value_hash;
 use crate::wire::ipc::{BulkEncoder, Response, encode_write};
@@ -277,6 +278,11 @@ impl<S: TableStorage> Engine<S> {
             .count()
     }
 
+    /// Checking tags against the Data-Service's registry (API requests to come).
+    pub fn is_registering(&self) -> bool {
+        self.phase == Phase::Registering
+    }
+
     /// Between cycles, waiting for the next tick.
     pub fn is_idle(&self) -> bool {
         self.phase == Phase::Idle
@@ -426,7 +432,7 @@ impl<S: TableStorage> Engine<S> {
                 self.sink_answered(now);
                 let mut error = heapless::String::<64>::new();
                 if let Some(text) = response.error {
-                    text.write_unescaped(&mut Truncating(&mut error)).ok();
+                    text.write_unescaped(&mut Truncating::new(&mut error)).ok();
                 } else {
                     error.push_str("no results").ok();
                 }
@@ -720,8 +726,9 @@ impl<S: TableStorage> Engine<S> {
         first: usize,
         body: &[u8],
     ) -> Result<(), crate::wire::polled::DocumentError> {
-        // Results come by index into the request, i.e. the n-th slot in
-        // state Registering from `first` on.
+        // Results come by index into the request: the n-th slot in state
+        // Registering from `first` on. Indexes only go up; a point the
+        // answer passes over stays Registering and fails below.
         let mut positions = first..self.table.len();
         let mut next_index = 0usize;
         let mut failures: heapless::Vec<(usize, heapless::String<64>), 8> = heapless::Vec::new();
@@ -730,38 +737,39 @@ impl<S: TableStorage> Engine<S> {
         let mut registered = 0u64;
         let table = &mut self.table;
         parse_register_bulk(body, |result| {
-            let wanted = result.index.unwrap_or(next_index);
-            while next_index <= wanted {
-                let Some(position) = positions
+            let index = result.index.unwrap_or(next_index);
+            if index < next_index {
+                return;
+            }
+            let mut registering = || {
+                positions
                     .by_ref()
                     .find(|&p| table.slots()[p].registration == Registration::Registering)
-                else {
-                    return;
-                };
-                let index = next_index;
-                next_index += 1;
-                if index < wanted {
-                    continue;
+            };
+            for _ in next_index..index {
+                registering();
+            }
+            let Some(position) = registering() else {
+                return;
+            };
+            next_index = index + 1;
+            let slot = &mut table.slots_mut()[position];
+            slot.meta = None;
+            match (result.ok, result.id.and_then(|id| parse_id(id.raw()))) {
+                (true, Some(id)) => {
+                    slot.id = id;
+                    slot.registration = Registration::Registered;
+                    registered += 1;
                 }
-                let slot = &mut table.slots_mut()[position];
-                match (result.ok, result.id.and_then(|id| parse_id(id.raw()))) {
-                    (true, Some(id)) => {
-                        slot.id = id;
-                        slot.registration = Registration::Registered;
-                        slot.meta = None;
-                        registered += 1;
+                _ => {
+                    slot.registration = Registration::Failed;
+                    failed_total += 1;
+                    let mut text = heapless::String::new();
+                    if let Some(error) = result.error {
+                        error.write_unescaped(&mut Truncating::new(&mut text)).ok();
                     }
-                    _ => {
-                        slot.registration = Registration::Failed;
-                        slot.meta = None;
-                        failed_total += 1;
-                        let mut text = heapless::String::new();
-                        if let Some(error) = result.error {
-                            error.write_unescaped(&mut Truncating(&mut text)).ok();
-                        }
-                        if failures.push((position, text)).is_err() {
-                            unlisted_failures += 1;
-                        }
+                    if failures.push((position, text)).is_err() {
+                        unlisted_failures += 1;
                     }
                 }
             }

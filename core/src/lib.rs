@@ -59,6 +59,7 @@ pub mod peer;
 pub mod reading;
 pub mod stats;
 pub mod table;
+mod text;
 pub mod time;
 pub mod value;
 pub mod wire;

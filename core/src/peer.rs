@@ -146,6 +146,17 @@ pub(crate) enum Change<P> {
     CameUp { failures: u32, down_for: Duration },
 }
 
+impl<P> Health<P> {
+    /// `unknown`, `up` or `down`, as logs, STATUS and metrics say it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Health::Unknown => "unknown",
+            Health::Up => "up",
+            Health::Down { .. } => "down",
+        }
+    }
+}
+
 impl<P: Copy + PartialEq> Health<P> {
     /// Whether the last exchange failed.
     pub fn is_down(&self) -> bool {

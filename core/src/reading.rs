@@ -4,6 +4,7 @@
 use core::fmt::{self, Write};
 
 use crate::key::{Key, KeyTemplate};
+use crate::text::Truncating;
 use crate::value::{StringValue, Value, parse_number};
 use crate::wire::json::{JsonStr, Token};
 use crate::wire::polled::{Entry, RawValue};
@@ -103,39 +104,24 @@ pub struct KeyPreview {
 impl KeyPreview {
     /// A preview of `device/tag_id` for an entry that has no key.
     pub fn of_entry(device: JsonStr<'_>, tag_id: Option<JsonStr<'_>>) -> Self {
-        let mut preview = KeyPreview::default();
-        let mut writer = PreviewWriter(&mut preview);
+        let mut text = heapless::String::new();
+        let mut writer = Truncating::new(&mut text);
         device.write_unescaped(&mut writer).ok();
         if let Some(tag_id) = tag_id {
             writer.write_char('/').ok();
             tag_id.write_unescaped(&mut writer).ok();
         }
-        preview
+        let full_len = writer.full_len();
+        KeyPreview { text, full_len }
     }
 
     /// A preview of a built key.
     pub fn of_key(key: &str) -> Self {
-        let mut preview = KeyPreview::default();
-        PreviewWriter(&mut preview).write_str(key).ok();
-        preview
-    }
-}
-
-/// Keeps the first 64 bytes (on a char boundary) and counts them all.
-struct PreviewWriter<'p>(&'p mut KeyPreview);
-
-impl Write for PreviewWriter<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let already_cut = self.0.full_len > self.0.text.len();
-        self.0.full_len += s.len();
-        if !already_cut {
-            for c in s.chars() {
-                if self.0.text.push(c).is_err() {
-                    break;
-                }
-            }
-        }
-        Ok(())
+        let mut text = heapless::String::new();
+        let mut writer = Truncating::new(&mut text);
+        writer.write_str(key).ok();
+        let full_len = writer.full_len();
+        KeyPreview { text, full_len }
     }
 }
 

@@ -5,6 +5,7 @@ use core::fmt::{self, Write};
 
 use crate::config::{ERROR_MESSAGE_LEN, RECENT_ERRORS};
 use crate::reading::RejectReason;
+use crate::text::Truncating;
 use crate::time::{Duration, Instant};
 
 /// One recent error.
@@ -103,25 +104,11 @@ impl Default for Stats {
     }
 }
 
-/// Writes as much as fits and drops the rest.
-pub(crate) struct Truncating<'s, const N: usize>(pub(crate) &'s mut heapless::String<N>);
-
-impl<const N: usize> Write for Truncating<'_, N> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        for c in s.chars() {
-            if self.0.push(c).is_err() {
-                break;
-            }
-        }
-        Ok(())
-    }
-}
-
 impl Stats {
     /// Keeps `message` among the recent errors.
     pub fn record_error(&mut self, at: Instant, message: fmt::Arguments<'_>) {
         let mut text = heapless::String::new();
-        Truncating(&mut text).write_fmt(message).ok();
+        Truncating::new(&mut text).write_fmt(message).ok();
         self.recent_errors.write(ErrorRecord { at, message: text });
     }
 

@@ -7,7 +7,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use dataservice_sync_core::{DeliveryMode, RegisterMode};
 
-use crate::options::{DEFAULT_DATASERVICE_URL, DEFAULT_SOCKET_PATH, DEFAULT_SOURCE, SyncOptions};
+use crate::options::{
+    DEFAULT_DATASERVICE_URL, DEFAULT_SOCKET_PATH, DEFAULT_SOURCE, MAX_CONNECTIONS, SyncOptions,
+};
 
 /// Syncs IO tag values from the gateway's polling service into the local Data-Service.
 #[derive(Debug, Parser)]
@@ -65,7 +67,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_body_bytes: usize,
     /// Data-Service connections open at once (its listen backlog is 5).
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=16))]
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=MAX_CONNECTIONS as i64))]
     pub max_connections: u8,
     /// Seconds SIGTERM/SIGINT waits for in-flight writes before exiting.
     #[arg(long, value_name = "SECONDS", default_value = "5.0", value_parser = seconds_or_zero)]

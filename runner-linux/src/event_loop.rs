@@ -8,9 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
-use dataservice_sync_core::{
-    Action, Engine, EngineConfig, Health, Instant, Level, min_transmit_buffer,
-};
+use dataservice_sync_core::{Action, Engine, EngineConfig, Instant, Level, min_transmit_buffer};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use nix::sys::signal::Signal;
@@ -219,19 +217,18 @@ impl Runner {
                 self.start_fetch(now);
                 progressed = true;
             }
-            if self.api.is_none() {
-                // The body is built in a buffer that grows to what it needs
-                // (at most --bulk-max-bytes) and is freed when idle.
+            if self.api.is_none() && self.engine.is_registering() {
+                // The body buffer exists only while registry checks run.
                 if self.api_buf.is_empty() {
                     self.api_buf.resize(self.settings.options.bulk_max_bytes, 0);
                 }
-                match self.engine.poll_api_request(now, &mut self.api_buf) {
-                    Some(request) => {
-                        progressed = true;
-                        self.start_api(now, request);
-                    }
-                    None => self.api_buf = Vec::new(),
+                if let Some(request) = self.engine.poll_api_request(now, &mut self.api_buf) {
+                    progressed = true;
+                    self.start_api(now, request);
                 }
+            }
+            if !self.engine.is_registering() && !self.api_buf.is_empty() {
+                self.api_buf = Vec::new();
             }
             while let Some(slot) = self.sinks.iter().position(SinkSlot::is_free) {
                 let Some(tx) = self.engine.poll_transmit(now, &mut self.tx_buf) else {
@@ -473,21 +470,14 @@ impl Runner {
     /// The key counters, for systemd's STATUS.
     fn status_line(&self) -> String {
         let stats = self.engine.stats();
-        fn health<P>(health: Health<P>) -> &'static str {
-            match health {
-                Health::Unknown => "unknown",
-                Health::Up => "up",
-                Health::Down { .. } => "down",
-            }
-        }
         format!(
             "cycles={} writes_ok={} writes_failed={} pending={} source={} sink={}",
             stats.sync_cycles_total,
             stats.writes_ok_total,
             stats.writes_failed_total,
             self.engine.pending(),
-            health(self.engine.source_health()),
-            health(self.engine.sink_health()),
+            self.engine.source_health().as_str(),
+            self.engine.sink_health().as_str(),
         )
     }
 

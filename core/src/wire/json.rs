@@ -99,11 +99,6 @@ impl<'a> JsonStr<'a> {
         self.raw
     }
 
-    /// The unescaped text when the string has no escapes.
-    pub fn as_plain(&self) -> Option<&'a str> {
-        (!self.escaped).then_some(self.raw)
-    }
-
     /// The length in bytes of the text once unescaped, computed without a buffer.
     pub fn unescaped_len(&self) -> usize {
         let mut len = 0;
@@ -285,11 +280,6 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    /// How many containers are open.
-    pub fn depth(&self) -> usize {
-        self.depth
-    }
-
     /// The next token; `Ok(None)` once the single top-level value and any
     /// trailing white space are consumed.
     pub fn next_token(&mut self) -> Result<Option<Token<'a>>, JsonError> {
@@ -355,6 +345,12 @@ impl<'a> Lexer<'a> {
                 }
             }
         }
+    }
+
+    /// The next token where the grammar requires one (the end of the text
+    /// there means it was cut off).
+    pub fn next_value(&mut self) -> Result<Token<'a>, JsonError> {
+        self.next_token()?.ok_or(JsonError::UnexpectedEnd)
     }
 
     /// Consumes the rest of a container whose opening token was just

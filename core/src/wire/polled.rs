@@ -84,18 +84,25 @@ pub enum Entry<'a> {
     },
 }
 
-/// Validates `body` whole, then calls `visit` for every entry in document order.
-pub fn parse_document<'a, F>(body: &'a [u8], mut visit: F) -> Result<(), DocumentError>
-where
-    F: FnMut(Entry<'a>),
-{
+/// Validates `body` whole (so that nothing is used from a broken text) and
+/// returns a lexer just inside its top-level object.
+pub(crate) fn open_object(body: &[u8]) -> Result<Lexer<'_>, DocumentError> {
     super::json::validate(body)?;
     let mut lexer = Lexer::new(body);
     if lexer.next_token()? != Some(Token::BeginObject) {
         return Err(DocumentError::NotAnObject);
     }
+    Ok(lexer)
+}
+
+/// Validates `body` whole, then calls `visit` for every entry in document order.
+pub fn parse_document<'a, F>(body: &'a [u8], mut visit: F) -> Result<(), DocumentError>
+where
+    F: FnMut(Entry<'a>),
+{
+    let mut lexer = open_object(body)?;
     while let Some(Token::Key(device)) = lexer.next_token()? {
-        match next_value(&mut lexer)? {
+        match lexer.next_value()? {
             Token::BeginObject => walk_device(&mut lexer, device, &mut visit)?,
             other => {
                 lexer.skip_value(other)?;
@@ -104,10 +111,6 @@ where
         }
     }
     Ok(())
-}
-
-fn next_value<'a>(lexer: &mut Lexer<'a>) -> Result<Token<'a>, JsonError> {
-    lexer.next_token()?.ok_or(JsonError::UnexpectedEnd)
 }
 
 fn walk_device<'a, F>(
@@ -119,7 +122,7 @@ where
     F: FnMut(Entry<'a>),
 {
     while let Some(Token::Key(tag_id)) = lexer.next_token()? {
-        match next_value(lexer)? {
+        match lexer.next_value()? {
             Token::BeginObject => {
                 let fields = read_tag(lexer)?;
                 visit(Entry::Tag {
@@ -140,7 +143,7 @@ where
 fn read_tag<'a>(lexer: &mut Lexer<'a>) -> Result<TagFields<'a>, JsonError> {
     let mut fields = TagFields::default();
     while let Some(Token::Key(name)) = lexer.next_token()? {
-        let token = next_value(lexer)?;
+        let token = lexer.next_value()?;
         let raw = match token {
             Token::BeginArray | Token::BeginObject => {
                 lexer.skip_container()?;

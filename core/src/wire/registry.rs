@@ -6,9 +6,9 @@
 use core::fmt::Write;
 
 use super::ipc::BufferTooSmall;
-use super::json::{JsonError, JsonStr, Lexer, Token};
+use super::json::{JsonStr, Token};
 use super::list::ListWriter;
-use super::polled::DocumentError;
+use super::polled::{DocumentError, open_object};
 
 /// A point's address in `/detailed`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,23 +36,16 @@ pub struct DetailedPoint<'a> {
     pub units: Option<JsonStr<'a>>,
 }
 
-fn next_value<'a>(lexer: &mut Lexer<'a>) -> Result<Token<'a>, JsonError> {
-    lexer.next_token()?.ok_or(JsonError::UnexpectedEnd)
-}
-
 /// Validates a `/detailed` body whole, then calls `visit` for each point.
 pub fn parse_detailed<'a, F>(body: &'a [u8], mut visit: F) -> Result<(), DocumentError>
 where
     F: FnMut(DetailedPoint<'a>),
 {
-    super::json::validate(body)?;
+    let mut lexer = open_object(body)?;
+    // Validated whole, so the body is UTF-8.
     let text = core::str::from_utf8(body).map_err(|_| DocumentError::NotAnObject)?;
-    let mut lexer = Lexer::new(body);
-    if lexer.next_token()? != Some(Token::BeginObject) {
-        return Err(DocumentError::NotAnObject);
-    }
     while let Some(Token::Key(key)) = lexer.next_token()? {
-        let first = next_value(&mut lexer)?;
+        let first = lexer.next_value()?;
         if first != Token::BeginObject {
             lexer.skip_value(first)?;
             continue;
@@ -66,7 +59,7 @@ where
         };
         while let Some(Token::Key(field)) = lexer.next_token()? {
             let start = lexer.position();
-            let value = next_value(&mut lexer)?;
+            let value = lexer.next_value()?;
             lexer.skip_value(value)?;
             match (field.raw(), value) {
                 ("address", Token::Null) => point.address = Address::Null,
@@ -102,19 +95,15 @@ pub fn parse_register_bulk<'a, F>(body: &'a [u8], mut visit: F) -> Result<(), Do
 where
     F: FnMut(RegisterResult<'a>),
 {
-    super::json::validate(body)?;
-    let mut lexer = Lexer::new(body);
-    if lexer.next_token()? != Some(Token::BeginObject) {
-        return Err(DocumentError::NotAnObject);
-    }
+    let mut lexer = open_object(body)?;
     while let Some(Token::Key(name)) = lexer.next_token()? {
-        let value = next_value(&mut lexer)?;
+        let value = lexer.next_value()?;
         if name.raw() != "results" || value != Token::BeginArray {
             lexer.skip_value(value)?;
             continue;
         }
         loop {
-            match next_value(&mut lexer)? {
+            match lexer.next_value()? {
                 Token::EndArray => break,
                 Token::BeginObject => {
                     let mut result = RegisterResult {
@@ -124,7 +113,7 @@ where
                         error: None,
                     };
                     while let Some(Token::Key(field)) = lexer.next_token()? {
-                        let value = next_value(&mut lexer)?;
+                        let value = lexer.next_value()?;
                         lexer.skip_value(value)?;
                         match (field.raw(), value) {
                             ("index", Token::Number(n)) => result.index = n.parse().ok(),
