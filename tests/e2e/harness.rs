@@ -115,6 +115,11 @@ impl SyncProcess {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// Waits until a log line contains `needle`.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
+        wait_until(timeout, || self.lines().iter().any(|l| l.contains(needle)))
+    }
+
     /// The log as one string.
     pub fn log(&self) -> String {
         self.lines().join("\n")

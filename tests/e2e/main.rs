@@ -297,10 +297,7 @@ fn a_dataservice_that_appears_later_gets_writes_within_two_intervals() {
         waited <= Duration::from_millis(1000),
         "first write after {waited:?}"
     );
-    assert!(wait_until(5 * SECOND, || sync
-        .lines()
-        .iter()
-        .any(|l| l.contains("sink up"))));
+    assert!(sync.wait_for_log("sink up", 5 * SECOND));
     assert!(sync.terminate().success());
     assert_eq!(
         sync.count("sink down: socket does not exist"),
@@ -333,10 +330,7 @@ fn a_polling_service_that_goes_down_and_comes_back_is_synced_again() {
     let mut sync = p.start_sync(&["--interval", "0.3"]);
     assert!(p.wait_requests(4, 10 * SECOND));
     p.polling.stop();
-    assert!(wait_until(10 * SECOND, || sync
-        .lines()
-        .iter()
-        .any(|l| l.contains("source down"))));
+    assert!(sync.wait_for_log("source down", 10 * SECOND));
     std::thread::sleep(Duration::from_millis(700));
     let before = p.requests().len();
     let back = Instant::now();
@@ -528,10 +522,7 @@ fn a_short_outage_is_logged_once_and_the_latest_values_arrive_after_it() {
     let resumed = applied(&p.dataservice);
     assert!(wait_until(10 * SECOND, || applied(&p.dataservice) >= resumed + 200));
     p.polling.stop();
-    assert!(wait_until(5 * SECOND, || sync
-        .lines()
-        .iter()
-        .any(|l| l.contains("source down"))));
+    assert!(sync.wait_for_log("source down", 5 * SECOND));
     std::thread::sleep(Duration::from_millis(300));
     assert!(sync.terminate().success());
     assert_eq!(sync.count("sink down: "), 1, "{}", sync.log());
