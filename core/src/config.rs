@@ -36,12 +36,17 @@ pub const MAX_IN_FLIGHT: usize = 16;
 /// How many rejected keys are remembered so that each is logged once.
 pub const REJECTED_KEYS_LOGGED: usize = 1024;
 
+/// How many rejected tags are listed, with reason and count, for the
+/// status page and `/api/tags` (a power of two).
+pub const REJECTED_TAGS_SHOWN: usize = 256;
+
 /// Deepest JSON nesting accepted in any document; deeper is a document error.
 pub const MAX_JSON_DEPTH: usize = 64;
 
 const _: () = assert!(TAG_CAPACITY > 0 && TAG_CAPACITY < (u32::MAX / 4) as usize);
 const _: () = assert!(MAX_KEY_LEN >= 8 && MAX_STRING_VALUE_LEN >= 8);
 const _: () = assert!(REJECTED_KEYS_LOGGED.is_power_of_two());
+const _: () = assert!(REJECTED_TAGS_SHOWN.is_power_of_two());
 
 /// Parses a decimal build-time setting; a bad value stops the build.
 const fn parse_or(text: Option<&str>, default: usize) -> usize {

@@ -24,6 +24,7 @@ use crate::event::Event;
 use crate::key::KeyTemplate;
 use crate::peer::{ApiError, Change, Health, SinkError, SourceError, SourceProblem};
 use crate::reading::{KeyPreview, Reading, classify};
+use crate::rejections::RejectedTags;
 use crate::stats::Stats;
 use crate::table::{
     DATA_TYPES, PointMeta, Registration, TableFull, TableStorage, TagSlot, TagTable, hash_key,
@@ -192,6 +193,7 @@ pub struct Engine<S: TableStorage> {
     registry_dirty: bool,
     register_cursor: usize,
     logged_keys: FnvIndexSet<u32, REJECTED_KEYS_LOGGED>,
+    rejected: RejectedTags,
     table_full_reported: bool,
 }
 
@@ -225,6 +227,7 @@ impl<S: TableStorage> Engine<S> {
             registry_dirty: false,
             register_cursor: 0,
             logged_keys: FnvIndexSet::new(),
+            rejected: RejectedTags::default(),
             table_full_reported: false,
         }
     }
@@ -242,6 +245,11 @@ impl<S: TableStorage> Engine<S> {
     /// The configuration in force.
     pub fn config(&self) -> &EngineConfig {
         &self.config
+    }
+
+    /// The tags whose readings were rejected, with the reason.
+    pub fn rejected_tags(&self) -> &RejectedTags {
+        &self.rejected
     }
 
     /// The polling service's health.
@@ -335,6 +343,7 @@ impl<S: TableStorage> Engine<S> {
             Reading::FailedRead => self.stats.reads_failed_total += 1,
             Reading::Rejected { reason, tag } => {
                 self.stats.tags_rejected_total[reason.index()] += 1;
+                self.rejected.record(&tag, reason, now);
                 if self.first_report_of(&tag) {
                     self.stats
                         .record_error(now, format_args!("tag rejected ({reason}): {tag}"));
@@ -345,6 +354,7 @@ impl<S: TableStorage> Engine<S> {
         match result {
             Ok(()) => {
                 self.cycle_fetch_ok = true;
+                self.stats.last_source_ok_at = Some(now);
                 self.note_table_room(left_out);
                 if let Change::CameUp { failures, .. } = self.source.record_success(now) {
                     self.push_event(Event::SourceUp {
@@ -367,6 +377,7 @@ impl<S: TableStorage> Engine<S> {
             return;
         }
         self.stats.source_errors_total += 1;
+        self.stats.source_errors_by_kind[error.kind_index()] += 1;
         self.source_failed(now, SourceProblem::Fetch(error));
         // Values still pending from earlier cycles are retried all the same.
         self.after_fetch(now);
@@ -460,6 +471,7 @@ impl<S: TableStorage> Engine<S> {
             // these tags after a short pause.
             self.consecutive_busy += 1;
             self.stats.sink_busy_total += 1;
+            self.stats.sink_errors_by_kind[error.kind_index()] += 1;
             self.release_flight(flight);
             if flight.bulk {
                 self.bulk_cursor = self.bulk_cursor.min(flight.first);
@@ -1037,6 +1049,7 @@ impl<S: TableStorage> Engine<S> {
     }
 
     fn sink_answered(&mut self, now: Instant) {
+        self.stats.last_sink_ok_at = Some(now);
         self.consecutive_busy = 0;
         self.backoff = self.config.backoff_initial;
         if let Change::CameUp { failures, down_for } = self.sink.record_success(now) {
@@ -1053,6 +1066,7 @@ impl<S: TableStorage> Engine<S> {
 
     fn sink_failed(&mut self, now: Instant, flight: InFlight, error: SinkError) {
         self.stats.writes_failed_total += flight.count as u64;
+        self.stats.sink_errors_by_kind[error.kind_index()] += 1;
         self.release_flight(flight);
         let key = self.preview_of(flight.first);
         self.stats
@@ -1167,19 +1181,19 @@ pub const fn min_transmit_buffer() -> usize {
     64 + 6 * (crate::config::MAX_KEY_LEN + crate::config::MAX_STRING_VALUE_LEN) + 32
 }
 #[cfg(test)]
-mod transcript {
+pub(crate) mod transcript {
     //! Helpers that drive an engine like a runner, for tests that read
     //! like a transcript of a sync.
     use super::*;
     use std::string::String;
     use std::vec::Vec;
 
-    pub(super) fn at(ms: u64) -> Instant {
+    pub(crate) fn at(ms: u64) -> Instant {
         Instant::from_millis(ms)
     }
 
     /// Drains every transmit as (request, line).
-    pub(super) fn transmits<S: TableStorage>(
+    pub(crate) fn transmits<S: TableStorage>(
         engine: &mut Engine<S>,
         now: Instant,
     ) -> Vec<(RequestId, String)> {
@@ -1195,7 +1209,7 @@ mod transcript {
     }
 
     /// Drains every event as its log line.
-    pub(super) fn events<S: TableStorage>(engine: &mut Engine<S>) -> Vec<String> {
+    pub(crate) fn events<S: TableStorage>(engine: &mut Engine<S>) -> Vec<String> {
         let mut out = Vec::new();
         while let Some(e) = engine.poll_event() {
             out.push(std::format!("{e}"));
@@ -1204,7 +1218,7 @@ mod transcript {
     }
 
     /// A tick, the fetch it asks for, and `body` as the answer.
-    pub(super) fn cycle_with<S: TableStorage>(engine: &mut Engine<S>, now: Instant, body: &[u8]) {
+    pub(crate) fn cycle_with<S: TableStorage>(engine: &mut Engine<S>, now: Instant, body: &[u8]) {
         engine.handle_tick(now);
         assert_eq!(engine.poll_action(now), Some(Action::FetchSource));
         engine.handle_source_body(now, body);

@@ -57,6 +57,8 @@ pub mod event;
 pub mod key;
 pub mod peer;
 pub mod reading;
+pub mod rejections;
+pub mod report;
 pub mod stats;
 pub mod table;
 mod text;

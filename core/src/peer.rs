@@ -40,6 +40,32 @@ impl fmt::Display for SourceError {
     }
 }
 
+impl SourceError {
+    /// Every kind's name, in counter order ([`SourceError::kind_index`]).
+    pub const KINDS: [&'static str; 7] = [
+        "refused",
+        "timeout",
+        "http_status",
+        "body_too_large",
+        "bad_http",
+        "closed_early",
+        "io",
+    ];
+
+    /// The kind's position in [`SourceError::KINDS`].
+    pub fn kind_index(&self) -> usize {
+        match self {
+            SourceError::Refused => 0,
+            SourceError::Timeout => 1,
+            SourceError::HttpStatus(_) => 2,
+            SourceError::BodyTooLarge => 3,
+            SourceError::BadHttp => 4,
+            SourceError::ClosedEarly => 5,
+            SourceError::Io(_) => 6,
+        }
+    }
+}
+
 /// Why a cycle got no document.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -95,6 +121,36 @@ impl fmt::Display for SinkError {
             SinkError::ClosedEarly => f.write_str("closed without answering"),
             SinkError::BadResponse => f.write_str("answer is not a valid response line"),
             SinkError::Io(errno) => write!(f, "socket error (errno {errno})"),
+        }
+    }
+}
+
+impl SinkError {
+    /// Every kind's name, in counter order ([`SinkError::kind_index`]).
+    pub const KINDS: [&'static str; 9] = [
+        "socket_missing",
+        "refused",
+        "busy",
+        "permission_denied",
+        "not_a_socket",
+        "timeout",
+        "closed_early",
+        "bad_response",
+        "io",
+    ];
+
+    /// The kind's position in [`SinkError::KINDS`].
+    pub fn kind_index(&self) -> usize {
+        match self {
+            SinkError::SocketMissing => 0,
+            SinkError::Refused => 1,
+            SinkError::Busy => 2,
+            SinkError::PermissionDenied => 3,
+            SinkError::NotASocket => 4,
+            SinkError::Timeout => 5,
+            SinkError::ClosedEarly => 6,
+            SinkError::BadResponse => 7,
+            SinkError::Io(_) => 8,
         }
     }
 }

@@ -4,6 +4,7 @@
 use core::fmt::{self, Write};
 
 use crate::config::{ERROR_MESSAGE_LEN, RECENT_ERRORS};
+use crate::peer::{SinkError, SourceError};
 use crate::reading::RejectReason;
 use crate::text::Truncating;
 use crate::time::{Duration, Instant};
@@ -60,8 +61,19 @@ pub struct Stats {
     pub dataservice_restarts_total: u64,
     /// Events that did not fit in the event queue (their counters still count).
     pub events_dropped_total: u64,
+    /// Failed fetches by kind (indexed by `SourceError::kind_index`).
+    pub source_errors_by_kind: [u64; SourceError::KINDS.len()],
+    /// Failed IPC requests by kind (indexed by `SinkError::kind_index`),
+    /// counting each request once, whatever number of updates it carried.
+    pub sink_errors_by_kind: [u64; SinkError::KINDS.len()],
+    /// Sum of every cycle's duration, in milliseconds.
+    pub cycle_duration_total_ms: u64,
     /// End of the last cycle whose fetch succeeded.
     pub last_sync_at: Option<Instant>,
+    /// The last document the polling service delivered and that was applied.
+    pub last_source_ok_at: Option<Instant>,
+    /// The last answer from the Data-Service's socket.
+    pub last_sink_ok_at: Option<Instant>,
     /// How long the last cycle took, fetch to last acknowledgement.
     pub last_cycle_duration: Duration,
     /// The last 100 errors, oldest first through `recent_errors.oldest_ordered()`.
@@ -96,7 +108,12 @@ impl Default for Stats {
             api_errors_total: 0,
             dataservice_restarts_total: 0,
             events_dropped_total: 0,
+            source_errors_by_kind: [0; SourceError::KINDS.len()],
+            sink_errors_by_kind: [0; SinkError::KINDS.len()],
+            cycle_duration_total_ms: 0,
             last_sync_at: None,
+            last_source_ok_at: None,
+            last_sink_ok_at: None,
             last_cycle_duration: Duration::ZERO,
             recent_errors: heapless::HistoryBuf::new(),
             cycle_durations: heapless::HistoryBuf::new(),
@@ -114,6 +131,9 @@ impl Stats {
 
     /// Keeps a cycle's duration for the percentiles.
     pub fn record_cycle(&mut self, duration: Duration) {
+        self.cycle_duration_total_ms = self
+            .cycle_duration_total_ms
+            .saturating_add(duration.total_millis());
         let millis = u32::try_from(duration.total_millis()).unwrap_or(u32::MAX);
         self.cycle_durations.write(millis);
     }
@@ -144,38 +164,58 @@ impl Stats {
     }
 }
 
+/// One counter: its name (the same in logs, metrics and `/api/stats`), what
+/// it counts, and its value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Counter {
+    /// The name, ending in `_total`.
+    pub name: &'static str,
+    /// One line on what it counts (the metric's HELP).
+    pub help: &'static str,
+    /// Its value.
+    pub value: u64,
+}
+
+impl Stats {
+    /// Every unlabelled counter, in log order. The per-reason, per-kind
+    /// counters are separate arrays.
+    pub fn counters(&self) -> [Counter; 19] {
+        let c = |name, help, value| Counter { name, help, value };
+        [
+            c("sync_cycles_total", "Completed sync cycles.", self.sync_cycles_total),
+            c("cycles_overrun_total", "Interval ticks that found the previous cycle still running.", self.cycles_overrun_total),
+            c("writes_ok_total", "Tag values the Data-Service acknowledged.", self.writes_ok_total),
+            c("writes_failed_total", "Tag value writes that failed (refused, timed out, answered with an error).", self.writes_failed_total),
+            c("sink_busy_total", "IPC connections turned away by a full listen backlog (retried).", self.sink_busy_total),
+            c("source_errors_total", "Fetches of the polling service that failed.", self.source_errors_total),
+            c("documents_rejected_total", "Polled documents rejected whole (nothing applied).", self.documents_rejected_total),
+            c("reads_good_total", "Good readings accepted.", self.reads_good_total),
+            c("reads_failed_total", "Readings the polling service marked as failed.", self.reads_failed_total),
+            c("tags_over_capacity_total", "Good readings dropped because the tag table was full.", self.tags_over_capacity_total),
+            c("writes_suppressed_total", "Good readings not written because the Data-Service already had the value.", self.writes_suppressed_total),
+            c("heartbeats_total", "Unchanged values re-sent because their heartbeat was due.", self.heartbeats_total),
+            c("bulk_requests_total", "bulk_write_by_id requests sent.", self.bulk_requests_total),
+            c("ids_not_found_total", "Bulk updates answered id not found.", self.ids_not_found_total),
+            c("registrations_total", "Keys registered, or whose ids were fetched.", self.registrations_total),
+            c("registrations_failed_total", "Keys whose registration failed.", self.registrations_failed_total),
+            c("api_errors_total", "Failed requests to the Data-Service HTTP API.", self.api_errors_total),
+            c("dataservice_restarts_total", "Data-Service restarts detected.", self.dataservice_restarts_total),
+            c("events_dropped_total", "Log events that did not fit in the event queue (counters still count).", self.events_dropped_total),
+        ]
+    }
+}
+
 impl fmt::Display for Stats {
     /// One log line: `name=value` pairs, rejection reasons that occurred.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for counter in self.counters() {
+            write!(f, "{}={} ", counter.name, counter.value)?;
+        }
         write!(
             f,
-            "sync_cycles_total={} cycles_overrun_total={} writes_ok_total={} writes_failed_total={} \
-             sink_busy_total={} source_errors_total={} documents_rejected_total={} \
-             reads_good_total={} reads_failed_total={} tags_rejected_total={} \
-             tags_over_capacity_total={} writes_suppressed_total={} heartbeats_total={} \
-             bulk_requests_total={} ids_not_found_total={} registrations_total={} \
-             registrations_failed_total={} api_errors_total={} dataservice_restarts_total={} \
-             last_cycle_duration={}",
-            self.sync_cycles_total,
-            self.cycles_overrun_total,
-            self.writes_ok_total,
-            self.writes_failed_total,
-            self.sink_busy_total,
-            self.source_errors_total,
-            self.documents_rejected_total,
-            self.reads_good_total,
-            self.reads_failed_total,
+            "tags_rejected_total={} last_cycle_duration={}",
             self.tags_rejected_sum(),
-            self.tags_over_capacity_total,
-            self.writes_suppressed_total,
-            self.heartbeats_total,
-            self.bulk_requests_total,
-            self.ids_not_found_total,
-            self.registrations_total,
-            self.registrations_failed_total,
-            self.api_errors_total,
-            self.dataservice_restarts_total,
-            self.last_cycle_duration,
+            self.last_cycle_duration
         )?;
         if let (Some(p50), Some(p99), Some(max)) = (
             self.cycle_percentile(50),

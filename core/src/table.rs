@@ -33,6 +33,34 @@ pub enum Registration {
     Failed,
 }
 
+impl Registration {
+    /// The state's name in `/api/tags` and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Registration::Unknown => "unknown",
+            Registration::Found => "found",
+            Registration::Missing => "missing",
+            Registration::Registering => "registering",
+            Registration::Registered => "registered",
+            Registration::NotRegistered => "not_registered",
+            Registration::ByKeyOnly => "by_key_only",
+            Registration::Failed => "failed",
+        }
+    }
+
+    /// Every state, in the order metrics list them.
+    pub const ALL: [Registration; 8] = [
+        Registration::Unknown,
+        Registration::Found,
+        Registration::Missing,
+        Registration::Registering,
+        Registration::Registered,
+        Registration::NotRegistered,
+        Registration::ByKeyOnly,
+        Registration::Failed,
+    ];
+}
+
 /// The Data-Service's data types, as `/detailed` and `/register` spell them.
 pub(crate) const DATA_TYPES: [&str; 5] = ["float", "int", "bool", "string", "raw"];
 
@@ -83,6 +111,16 @@ pub struct TagSlot {
 }
 
 impl TagSlot {
+    /// When the Data-Service last acknowledged a value of this tag.
+    pub fn last_written_at(&self) -> Option<Instant> {
+        self.acked_hash.map(|_| self.acked_at)
+    }
+
+    /// Whether a request carrying this tag awaits its answer.
+    pub fn is_in_flight(&self) -> bool {
+        self.in_flight
+    }
+
     /// Whether the latest value still waits to be written.
     pub fn is_pending(&self) -> bool {
         self.pending

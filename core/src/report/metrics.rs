@@ -1,0 +1,203 @@
+//! The Prometheus text exposition format (version 0.0.4): every series
+//! with its HELP and TYPE, names as in the logs with a `dataservice_sync_`
+//! prefix.
+
+use core::fmt::{self, Write};
+
+use crate::engine::Engine;
+use crate::peer::{Health, SinkError, SourceError};
+use crate::reading::RejectReason;
+use crate::table::{Registration, TableStorage};
+
+use super::ReportContext;
+
+const PREFIX: &str = "dataservice_sync_";
+
+/// Writes every metric of `engine`.
+pub fn write_metrics<S: TableStorage, W: Write>(
+    out: &mut W,
+    engine: &Engine<S>,
+    ctx: &ReportContext<'_>,
+) -> fmt::Result {
+    let stats = engine.stats();
+    family(out, "build_info", "gauge", "The running version (value 1).")?;
+    writeln!(out, "{PREFIX}build_info{{version=\"{}\"}} 1", ctx.version)?;
+    single(
+        out,
+        "start_time_seconds",
+        "gauge",
+        "When the service started, in seconds since the Unix epoch.",
+        Seconds(ctx.unix_millis_of(ctx.started_at)),
+    )?;
+    for counter in stats.counters() {
+        single(out, counter.name, "counter", counter.help, counter.value)?;
+    }
+    family(
+        out,
+        "tags_rejected_total",
+        "counter",
+        "Readings rejected, by reason (never written).",
+    )?;
+    for reason in RejectReason::ALL {
+        writeln!(
+            out,
+            "{PREFIX}tags_rejected_total{{reason=\"{reason}\"}} {}",
+            stats.rejected(reason)
+        )?;
+    }
+    single(
+        out,
+        "rejected_tags_untracked_total",
+        "counter",
+        "Rejections of tags beyond the list kept for /api/tags.",
+        engine.rejected_tags().untracked(),
+    )?;
+    family(
+        out,
+        "source_fetch_errors_total",
+        "counter",
+        "Failed fetches of the polling service, by kind.",
+    )?;
+    for (kind, count) in SourceError::KINDS.iter().zip(stats.source_errors_by_kind) {
+        writeln!(
+            out,
+            "{PREFIX}source_fetch_errors_total{{kind=\"{kind}\"}} {count}"
+        )?;
+    }
+    family(
+        out,
+        "sink_errors_total",
+        "counter",
+        "Failed requests to the Data-Service socket, by kind (busy ones are retried).",
+    )?;
+    for (kind, count) in SinkError::KINDS.iter().zip(stats.sink_errors_by_kind) {
+        writeln!(out, "{PREFIX}sink_errors_total{{kind=\"{kind}\"}} {count}")?;
+    }
+
+    let table = engine.table();
+    single(out, "tags", "gauge", "Tags in the tag table.", table.len())?;
+    single(
+        out,
+        "tag_capacity",
+        "gauge",
+        "Most tags the tag table holds.",
+        table.capacity(),
+    )?;
+    single(
+        out,
+        "pending_tags",
+        "gauge",
+        "Tags whose latest value the Data-Service has not acknowledged yet.",
+        engine.pending(),
+    )?;
+    single(
+        out,
+        "in_flight_requests",
+        "gauge",
+        "IPC requests awaiting their answer.",
+        engine.in_flight(),
+    )?;
+    family(
+        out,
+        "tags_by_registration",
+        "gauge",
+        "Tags by their state in the Data-Service registry.",
+    )?;
+    let mut by_state = [0usize; Registration::ALL.len()];
+    for slot in table.slots() {
+        by_state[slot.registration() as usize] += 1;
+    }
+    for (state, count) in Registration::ALL.iter().zip(by_state) {
+        writeln!(
+            out,
+            "{PREFIX}tags_by_registration{{state=\"{}\"}} {count}",
+            state.as_str()
+        )?;
+    }
+    family(
+        out,
+        "peer_up",
+        "gauge",
+        "1 when the last exchange with the peer worked, 0 when it failed or none was tried.",
+    )?;
+    let peers = [
+        ("source", up(&engine.source_health())),
+        ("dataservice", up(&engine.sink_health())),
+        ("dataservice_api", up(&engine.api_health())),
+    ];
+    for (peer, up) in peers {
+        writeln!(out, "{PREFIX}peer_up{{peer=\"{peer}\"}} {up}")?;
+    }
+    single(
+        out,
+        "last_sync_timestamp_seconds",
+        "gauge",
+        "End of the last cycle whose fetch succeeded, in seconds since the Unix epoch (0: never).",
+        Seconds(stats.last_sync_at.map_or(0, |at| ctx.unix_millis_of(at))),
+    )?;
+    single(
+        out,
+        "last_cycle_duration_seconds",
+        "gauge",
+        "How long the last cycle took, fetch to last acknowledgement.",
+        Seconds(stats.last_cycle_duration.total_millis()),
+    )?;
+    family(
+        out,
+        "cycle_duration_seconds",
+        "summary",
+        "Cycle durations (quantiles over the last 1024 cycles).",
+    )?;
+    for (label, percent) in [("0.5", 50), ("0.99", 99), ("1", 100)] {
+        match stats.cycle_percentile(percent) {
+            Some(ms) => writeln!(
+                out,
+                "{PREFIX}cycle_duration_seconds{{quantile=\"{label}\"}} {}",
+                Seconds(u64::from(ms))
+            )?,
+            None => writeln!(
+                out,
+                "{PREFIX}cycle_duration_seconds{{quantile=\"{label}\"}} NaN"
+            )?,
+        }
+    }
+    writeln!(
+        out,
+        "{PREFIX}cycle_duration_seconds_sum {}",
+        Seconds(stats.cycle_duration_total_ms)
+    )?;
+    writeln!(
+        out,
+        "{PREFIX}cycle_duration_seconds_count {}",
+        stats.sync_cycles_total
+    )
+}
+
+fn up<P>(health: &Health<P>) -> u8 {
+    u8::from(matches!(health, Health::Up))
+}
+
+fn family<W: Write>(out: &mut W, name: &str, kind: &str, help: &str) -> fmt::Result {
+    writeln!(out, "# HELP {PREFIX}{name} {help}")?;
+    writeln!(out, "# TYPE {PREFIX}{name} {kind}")
+}
+
+fn single<W: Write>(
+    out: &mut W,
+    name: &str,
+    kind: &str,
+    help: &str,
+    value: impl fmt::Display,
+) -> fmt::Result {
+    family(out, name, kind, help)?;
+    writeln!(out, "{PREFIX}{name} {value}")
+}
+
+/// Milliseconds shown as seconds with three decimals, exactly.
+struct Seconds(u64);
+
+impl fmt::Display for Seconds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:03}", self.0 / 1000, self.0 % 1000)
+    }
+}
