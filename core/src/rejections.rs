@@ -85,7 +85,14 @@ mod tests {
         list.record(&a, RejectReason::StringTooLong, Instant::from_millis(3));
         let seen: std::vec::Vec<_> = list
             .iter()
-            .map(|r| (r.tag.text.as_str(), r.reason, r.count, r.last_at.total_millis()))
+            .map(|r| {
+                (
+                    r.tag.text.as_str(),
+                    r.reason,
+                    r.count,
+                    r.last_at.total_millis(),
+                )
+            })
             .collect();
         assert_eq!(
             seen,
@@ -103,7 +110,11 @@ mod tests {
         for i in 0..REJECTED_TAGS_SHOWN + 3 {
             let mut name = heapless::String::<16>::new();
             core::fmt::write(&mut name, format_args!("t{i}")).unwrap();
-            list.record(&KeyPreview::of_key(&name), RejectReason::NullValue, Instant::default());
+            list.record(
+                &KeyPreview::of_key(&name),
+                RejectReason::NullValue,
+                Instant::default(),
+            );
         }
         assert_eq!(list.len(), REJECTED_TAGS_SHOWN);
         assert_eq!(list.untracked(), 3);

@@ -182,25 +182,101 @@ impl Stats {
     pub fn counters(&self) -> [Counter; 19] {
         let c = |name, help, value| Counter { name, help, value };
         [
-            c("sync_cycles_total", "Completed sync cycles.", self.sync_cycles_total),
-            c("cycles_overrun_total", "Interval ticks that found the previous cycle still running.", self.cycles_overrun_total),
-            c("writes_ok_total", "Tag values the Data-Service acknowledged.", self.writes_ok_total),
-            c("writes_failed_total", "Tag value writes that failed (refused, timed out, answered with an error).", self.writes_failed_total),
-            c("sink_busy_total", "IPC connections turned away by a full listen backlog (retried).", self.sink_busy_total),
-            c("source_errors_total", "Fetches of the polling service that failed.", self.source_errors_total),
-            c("documents_rejected_total", "Polled documents rejected whole (nothing applied).", self.documents_rejected_total),
-            c("reads_good_total", "Good readings accepted.", self.reads_good_total),
-            c("reads_failed_total", "Readings the polling service marked as failed.", self.reads_failed_total),
-            c("tags_over_capacity_total", "Good readings dropped because the tag table was full.", self.tags_over_capacity_total),
-            c("writes_suppressed_total", "Good readings not written because the Data-Service already had the value.", self.writes_suppressed_total),
-            c("heartbeats_total", "Unchanged values re-sent because their heartbeat was due.", self.heartbeats_total),
-            c("bulk_requests_total", "bulk_write_by_id requests sent.", self.bulk_requests_total),
-            c("ids_not_found_total", "Bulk updates answered id not found.", self.ids_not_found_total),
-            c("registrations_total", "Keys registered, or whose ids were fetched.", self.registrations_total),
-            c("registrations_failed_total", "Keys whose registration failed.", self.registrations_failed_total),
-            c("api_errors_total", "Failed requests to the Data-Service HTTP API.", self.api_errors_total),
-            c("dataservice_restarts_total", "Data-Service restarts detected.", self.dataservice_restarts_total),
-            c("events_dropped_total", "Log events that did not fit in the event queue (counters still count).", self.events_dropped_total),
+            c(
+                "sync_cycles_total",
+                "Completed sync cycles.",
+                self.sync_cycles_total,
+            ),
+            c(
+                "cycles_overrun_total",
+                "Interval ticks that found the previous cycle still running.",
+                self.cycles_overrun_total,
+            ),
+            c(
+                "writes_ok_total",
+                "Tag values the Data-Service acknowledged.",
+                self.writes_ok_total,
+            ),
+            c(
+                "writes_failed_total",
+                "Tag value writes that failed (refused, timed out, answered with an error).",
+                self.writes_failed_total,
+            ),
+            c(
+                "sink_busy_total",
+                "IPC connections turned away by a full listen backlog (retried).",
+                self.sink_busy_total,
+            ),
+            c(
+                "source_errors_total",
+                "Fetches of the polling service that failed.",
+                self.source_errors_total,
+            ),
+            c(
+                "documents_rejected_total",
+                "Polled documents rejected whole (nothing applied).",
+                self.documents_rejected_total,
+            ),
+            c(
+                "reads_good_total",
+                "Good readings accepted.",
+                self.reads_good_total,
+            ),
+            c(
+                "reads_failed_total",
+                "Readings the polling service marked as failed.",
+                self.reads_failed_total,
+            ),
+            c(
+                "tags_over_capacity_total",
+                "Good readings dropped because the tag table was full.",
+                self.tags_over_capacity_total,
+            ),
+            c(
+                "writes_suppressed_total",
+                "Good readings not written because the Data-Service already had the value.",
+                self.writes_suppressed_total,
+            ),
+            c(
+                "heartbeats_total",
+                "Unchanged values re-sent because their heartbeat was due.",
+                self.heartbeats_total,
+            ),
+            c(
+                "bulk_requests_total",
+                "bulk_write_by_id requests sent.",
+                self.bulk_requests_total,
+            ),
+            c(
+                "ids_not_found_total",
+                "Bulk updates answered id not found.",
+                self.ids_not_found_total,
+            ),
+            c(
+                "registrations_total",
+                "Keys registered, or whose ids were fetched.",
+                self.registrations_total,
+            ),
+            c(
+                "registrations_failed_total",
+                "Keys whose registration failed.",
+                self.registrations_failed_total,
+            ),
+            c(
+                "api_errors_total",
+                "Failed requests to the Data-Service HTTP API.",
+                self.api_errors_total,
+            ),
+            c(
+                "dataservice_restarts_total",
+                "Data-Service restarts detected.",
+                self.dataservice_restarts_total,
+            ),
+            c(
+                "events_dropped_total",
+                "Log events that did not fit in the event queue (counters still count).",
+                self.events_dropped_total,
+            ),
         ]
     }
 }

@@ -1,6 +1,7 @@
 //! The command line: the Python service's flags, same names and defaults,
 //! plus this service's own.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -33,6 +34,19 @@ pub struct Cli {
 pub enum Command {
     /// Start simulated peers on temporary sockets and sync between them.
     Demo(DemoArgs),
+    /// Print the figures of a running service (from its status server).
+    Stats(StatsArgs),
+}
+
+/// `stats` settings.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// The service's status server.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9108")]
+    pub status_address: SocketAddr,
+    /// Print the raw /api/stats JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The sync's settings.
@@ -89,6 +103,25 @@ pub struct RunArgs {
     /// Seconds after which a value the Data-Service already has is sent again.
     #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = seconds)]
     pub heartbeat: Duration,
+    /// Status HTTP server (metrics, health, API, web page): ADDRESS:PORT or 'off'.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9108", value_parser = listen_address)]
+    pub status_listen: ListenAddress,
+    /// /health answers 200 while both peers worked within this many intervals.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub health_cycles: u32,
+}
+
+/// `--status-listen`: an address, or `off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListenAddress(pub Option<SocketAddr>);
+
+fn listen_address(text: &str) -> Result<ListenAddress, String> {
+    if text == "off" {
+        return Ok(ListenAddress(None));
+    }
+    text.parse::<SocketAddr>()
+        .map(|a| ListenAddress(Some(a)))
+        .map_err(|_| format!("{text:?} is not ADDRESS:PORT (e.g. 127.0.0.1:9108) or 'off'"))
 }
 
 /// `--register`.
@@ -135,6 +168,8 @@ impl RunArgs {
             },
             bulk_max_bytes: self.bulk_max_bytes,
             heartbeat: self.heartbeat,
+            status_listen: self.status_listen.0,
+            health_cycles: self.health_cycles,
         }
     }
 }
@@ -154,6 +189,9 @@ pub struct DemoArgs {
     /// Seconds between sync cycles.
     #[arg(long, value_name = "SECONDS", default_value = "1.0", value_parser = seconds)]
     pub interval: Duration,
+    /// The sync's status server (web page at http://ADDR/): ADDRESS:PORT or 'off'.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9108", value_parser = listen_address)]
+    pub status_listen: ListenAddress,
 }
 
 fn seconds_or_zero(text: &str) -> Result<Duration, String> {

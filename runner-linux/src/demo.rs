@@ -83,6 +83,7 @@ fn narrate(
         interval: args.interval,
         stats_interval: Duration::ZERO,
         dataservice_url: Some(dataservice.http_url()),
+        status_listen: args.status_listen.0,
         ..SyncOptions::default()
     };
     println!(
@@ -97,6 +98,11 @@ fn narrate(
         "demo: it reads the registered keys' ids from the Data-Service's HTTP API, then writes only changed values, in bulk"
     );
     let handle = SyncService::new(options)?.start()?;
+    if let Some(address) = args.status_listen.0 {
+        println!(
+            "demo: status page at http://{address}/ (also /metrics, /health, /api/stats, /api/tags; `dataservice-sync stats --status-address {address}`)"
+        );
+    }
     let started = Instant::now();
     let outage_at = args.duration.mul_f64(0.4);
     let outage_for = Duration::from_secs(2).min(args.duration / 4);

@@ -6,8 +6,9 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration as StdDuration;
+use std::time::{Duration as StdDuration, SystemTime};
 
+use dataservice_sync_core::report::ReportContext;
 use dataservice_sync_core::{Action, Engine, EngineConfig, Instant, Level, min_transmit_buffer};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -16,7 +17,7 @@ use nix::sys::signalfd::SignalFd;
 use nix::sys::time::TimeSpec;
 use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
 
-use crate::clock::{Clock, rfc3339};
+use crate::clock::{Clock, rfc3339, unix_millis};
 use crate::endpoint::HttpUrl;
 use crate::log::Logger;
 use crate::notify::Notifier;
@@ -24,6 +25,8 @@ use crate::options::{Resolved, core_duration};
 use crate::sink::{SinkSlot, WriteOutcome, response_capacity};
 use crate::source::{Fetch, FetchOutcome};
 use crate::stats::StatsSnapshot;
+use crate::status_routes;
+use crate::status_server::StatusServer;
 use crate::storage::HeapStorage;
 
 const TIMER: Token = Token(0);
@@ -31,7 +34,9 @@ const SIGNALS: Token = Token(1);
 pub(crate) const WAKER: Token = Token(2);
 const SOURCE: Token = Token(3);
 const API: Token = Token(4);
+const STATUS_LISTENER: Token = Token(5);
 const SINK_BASE: usize = 16;
+const STATUS_BASE: usize = 64;
 
 /// How the loop is told to stop.
 pub(crate) enum StopSource {
@@ -62,6 +67,8 @@ pub(crate) struct Runner {
     published_cycles: u64,
     notifier: Notifier,
     pinged_cycles: u64,
+    status: Option<StatusServer>,
+    started_at: Instant,
 }
 
 impl Runner {
@@ -111,6 +118,20 @@ impl Runner {
             )?;
         }
         let clock = Clock::new();
+        let log = Logger::new(options.no_logging);
+        // The status server is for people; failing to bind it must not stop
+        // the sync, so it is one loud line and the sync goes on without it.
+        let status = options.status_listen.and_then(|address| {
+            match StatusServer::bind(address, poll.registry(), STATUS_LISTENER, STATUS_BASE) {
+                Ok(server) => Some(server),
+                Err(e) => {
+                    log.warn(format_args!(
+                        "status server: cannot listen on {address}: {e}; running without it"
+                    ));
+                    None
+                }
+            }
+        });
         let next_stats_at = (!options.stats_interval.is_zero())
             .then(|| clock.now() + core_duration(options.stats_interval));
         let tx_len = min_transmit_buffer().max(options.bulk_max_bytes);
@@ -120,7 +141,7 @@ impl Runner {
         Ok(Runner {
             poll,
             engine,
-            log: Logger::new(options.no_logging),
+            log,
             sinks,
             settings,
             clock,
@@ -137,6 +158,8 @@ impl Runner {
             published_cycles: u64::MAX,
             notifier: Notifier::from_env(clock.now()),
             pinged_cycles: 0,
+            status,
+            started_at: clock.now(),
         })
     }
 
@@ -152,6 +175,12 @@ impl Runner {
             self.settings.template.as_str(),
             self.engine.table().capacity(),
         ));
+        if let Some(status) = &self.status {
+            self.log.info(format_args!(
+                "status server listening on http://{}/ (metrics /metrics, health /health, API /api/stats and /api/tags)",
+                status.address()
+            ));
+        }
         self.notifier.ready(&self.status_line());
         let mut events = Events::with_capacity(64);
         loop {
@@ -187,6 +216,8 @@ impl Runner {
                     WAKER => self.on_wake(now),
                     SOURCE => self.on_source(now),
                     API => self.on_api(now),
+                    STATUS_LISTENER => self.on_status_accept(now),
+                    Token(t) if t >= STATUS_BASE => self.on_status(now, Token(t)),
                     Token(t) if t >= SINK_BASE => self.on_sink(now, t - SINK_BASE),
                     Token(_) => {}
                 }
@@ -358,6 +389,35 @@ impl Runner {
         sink.close(self.poll.registry());
     }
 
+    fn on_status_accept(&mut self, now: Instant) {
+        if let Some(status) = self.status.as_mut() {
+            status.on_accept(self.poll.registry(), now);
+        }
+    }
+
+    fn on_status(&mut self, now: Instant, token: Token) {
+        let ctx = ReportContext {
+            version: env!("CARGO_PKG_VERSION"),
+            now,
+            unix_millis: unix_millis(SystemTime::now()),
+            started_at: self.started_at,
+            stopping: self.shutdown_deadline.is_some(),
+        };
+        let engine = &self.engine;
+        let health_cycles = self.settings.options.health_cycles;
+        let Some(status) = self.status.as_mut() else {
+            return;
+        };
+        let own = status.stats();
+        status.on_ready(self.poll.registry(), token, |request| {
+            let mut response = status_routes::respond(request, engine, &ctx, health_cycles);
+            if request.path == "/metrics" {
+                status_routes::append_server_metrics(&mut response.body, &own);
+            }
+            response
+        });
+    }
+
     fn on_timer(&mut self, now: Instant) {
         let mut expirations = [0u8; 8];
         // Reading clears readiness; EAGAIN means another wakeup got there first.
@@ -435,6 +495,9 @@ impl Runner {
                 fetch.close(self.poll.registry());
             }
         }
+        if let Some(status) = self.status.as_mut() {
+            status.expire(self.poll.registry(), now);
+        }
         for sink in &mut self.sinks {
             if sink.deadline().is_some_and(|d| now >= d) {
                 if let Some(request) = sink.request() {
@@ -452,6 +515,7 @@ impl Runner {
     fn next_wakeup(&self) -> Option<Instant> {
         let fetch = self.fetch.as_ref().map(|f| f.deadline);
         let api = self.api.as_ref().map(|f| f.deadline);
+        let status = self.status.as_ref().and_then(StatusServer::next_deadline);
         let sinks = self.sinks.iter().filter_map(SinkSlot::deadline);
         [
             self.engine.poll_timeout(),
@@ -459,6 +523,7 @@ impl Runner {
             api,
             self.shutdown_deadline,
             self.next_stats_at,
+            status,
             self.notifier.next_wakeup(self.clock.now()),
         ]
         .into_iter()

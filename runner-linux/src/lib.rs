@@ -21,6 +21,9 @@ pub mod sim;
 mod sink;
 mod source;
 pub mod stats;
+pub mod stats_command;
+pub mod status_routes;
+pub mod status_server;
 pub mod storage;
 
 pub use options::{ConfigError, SyncOptions};

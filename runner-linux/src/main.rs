@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use dataservice_sync::cli::{Cli, Command};
 use dataservice_sync::log::{Logger, Severity};
-use dataservice_sync::{SyncService, demo};
+use dataservice_sync::{SyncService, demo, stats_command};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -28,6 +28,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Some(Command::Demo(args)) => demo::run(&args),
+        Some(Command::Stats(args)) => stats_command::run(args.status_address, args.json),
         None => run(&cli),
     }
 }

@@ -2,6 +2,7 @@
 //! line fills them in, validated once at start.
 
 use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -15,6 +16,10 @@ pub const DEFAULT_SOCKET_PATH: &str = "/tmp/dataservice.sock";
 pub const DEFAULT_SOURCE: &str = "http://127.0.0.1:8000/deploy/api/io/polled-values";
 /// The default Data-Service HTTP API.
 pub const DEFAULT_DATASERVICE_URL: &str = "http://127.0.0.1:8080";
+
+/// The status server's default address: loopback only.
+pub const DEFAULT_STATUS_LISTEN: SocketAddr =
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9108));
 
 /// Everything a [`SyncService`](crate::SyncService) is built from.
 #[derive(Clone, Debug, PartialEq)]
@@ -52,6 +57,10 @@ pub struct SyncOptions {
     pub bulk_max_bytes: usize,
     /// Re-send a value the Data-Service already has after this long.
     pub heartbeat: Duration,
+    /// Where the status HTTP server listens (`None`: no server).
+    pub status_listen: Option<SocketAddr>,
+    /// `/health` is 200 when both peers worked within this many intervals.
+    pub health_cycles: u32,
 }
 
 impl Default for SyncOptions {
@@ -73,6 +82,8 @@ impl Default for SyncOptions {
             delivery: DeliveryMode::Bulk,
             bulk_max_bytes: 64 * 1024,
             heartbeat: Duration::from_secs(60),
+            status_listen: Some(DEFAULT_STATUS_LISTEN),
+            health_cycles: 3,
         }
     }
 }
@@ -138,6 +149,11 @@ impl SyncOptions {
         positive("--heartbeat", self.heartbeat, Duration::from_millis(10))?;
         if self.bulk_max_bytes < 4096 {
             return Err(ConfigError("--bulk-max-bytes must be at least 4096".into()));
+        }
+        if !(1..=1000).contains(&self.health_cycles) {
+            return Err(ConfigError(
+                "--health-cycles must be between 1 and 1000".into(),
+            ));
         }
         let source =
             HttpUrl::parse(&self.source).map_err(|e| ConfigError(format!("--source: {e}")))?;

@@ -58,8 +58,15 @@ impl SyncProcess {
 
     /// Same, with extra environment variables.
     pub fn start_with_env(args: &[&str], envs: &[(&str, &str)]) -> Self {
+        // Tests run in parallel: no status server unless a test asks for one.
+        let status_off: &[&str] = if args.contains(&"--status-listen") {
+            &[]
+        } else {
+            &["--status-listen", "off"]
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_dataservice-sync"))
             .args(args)
+            .args(status_off)
             .env_remove("IPC_SOCKET_PATH")
             .env_remove("JOURNAL_STREAM")
             .envs(envs.iter().copied())

@@ -4,6 +4,7 @@
 mod delivery;
 mod device;
 mod harness;
+mod status;
 
 use std::time::{Duration, Instant};
 

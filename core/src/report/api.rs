@@ -10,9 +10,9 @@ use crate::table::{TableStorage, TagSlot};
 use crate::time::Instant;
 use crate::value::Value;
 
+use super::ReportContext;
 use super::health::assess;
 use super::json::{JsonString, Rfc3339};
-use super::ReportContext;
 
 /// Which tags `/api/tags` returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,11 +87,19 @@ pub fn write_stats<S: TableStorage, W: Write>(
         write!(out, "{}\"{reason}\":{}", comma(i), stats.rejected(*reason))?;
     }
     out.write_str("},\"source_fetch_errors_total\":{")?;
-    for (i, (kind, n)) in SourceError::KINDS.iter().zip(stats.source_errors_by_kind).enumerate() {
+    for (i, (kind, n)) in SourceError::KINDS
+        .iter()
+        .zip(stats.source_errors_by_kind)
+        .enumerate()
+    {
         write!(out, "{}\"{kind}\":{n}", comma(i))?;
     }
     out.write_str("},\"sink_errors_total\":{")?;
-    for (i, (kind, n)) in SinkError::KINDS.iter().zip(stats.sink_errors_by_kind).enumerate() {
+    for (i, (kind, n)) in SinkError::KINDS
+        .iter()
+        .zip(stats.sink_errors_by_kind)
+        .enumerate()
+    {
         write!(out, "{}\"{kind}\":{n}", comma(i))?;
     }
     out.write_str("},\"recent_errors\":[")?;
@@ -118,7 +126,11 @@ pub fn write_tags<S: TableStorage, W: Write>(
 ) -> fmt::Result {
     let table = engine.table();
     let matches = |key: &str| contains_ignore_ascii_case(key, query.contains);
-    let matched = table.slots().iter().filter(|s| matches(table.key_of(s))).count();
+    let matched = table
+        .slots()
+        .iter()
+        .filter(|s| matches(table.key_of(s)))
+        .count();
     write!(
         out,
         "{{\"total\":{},\"matched\":{matched},\"offset\":{},\"tags\":[",

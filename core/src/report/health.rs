@@ -110,9 +110,16 @@ impl fmt::Display for HealthProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HealthProblem::Stopping => f.write_str("stopping"),
-            HealthProblem::Starting => f.write_str("starting: no document from the polling service yet"),
-            HealthProblem::SourceStale { problem: Some(p), .. } => {
-                write!(f, "polling service: no document applied within the window ({p})")
+            HealthProblem::Starting => {
+                f.write_str("starting: no document from the polling service yet")
+            }
+            HealthProblem::SourceStale {
+                problem: Some(p), ..
+            } => {
+                write!(
+                    f,
+                    "polling service: no document applied within the window ({p})"
+                )
             }
             HealthProblem::SourceStale { problem: None, .. } => {
                 f.write_str("polling service: no document applied within the window")
@@ -132,7 +139,10 @@ pub fn write_health<S: TableStorage, W: fmt::Write>(
     report: &HealthReport,
 ) -> fmt::Result {
     use super::json::{JsonString, Rfc3339};
-    let last_sync = engine.stats().last_sync_at.map(|at| Rfc3339(ctx.unix_millis_of(at)));
+    let last_sync = engine
+        .stats()
+        .last_sync_at
+        .map(|at| Rfc3339(ctx.unix_millis_of(at)));
     write!(
         out,
         "{{\"status\":\"{}\",\"source\":\"{}\",\"dataservice\":\"{}\",\"window_ms\":{},",

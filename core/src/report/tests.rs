@@ -103,17 +103,29 @@ fn metrics_after_a_scripted_cycle() {
 #[test]
 fn tags_document_lists_values_states_and_rejections() {
     let engine = scripted();
-    let all = TagQuery { contains: "", offset: 0, limit: 100 };
+    let all = TagQuery {
+        contains: "",
+        offset: 0,
+        limit: 100,
+    };
     assert_eq!(
         render(|out| write_tags(out, &engine, &context(2000), &all)),
         r#"{"total":2,"matched":2,"offset":0,"tags":[{"key":"d.a","value":1,"type":"int","state":"delivered","registration":"unknown","last_written":"2026-11-28T11:59:59.010Z"},{"key":"d.b","value":"x\"y","type":"string","state":"pending","registration":"unknown","last_written":null}],"rejected":[{"tag":"d/n","reason":"non_finite_number","count":1,"last_seen":"2026-11-28T11:59:59.000Z"}],"rejected_untracked":0}"#
     );
-    let search = TagQuery { contains: "D.B", offset: 0, limit: 100 };
+    let search = TagQuery {
+        contains: "D.B",
+        offset: 0,
+        limit: 100,
+    };
     assert_eq!(
         render(|out| write_tags(out, &engine, &context(2000), &search)),
         r#"{"total":2,"matched":1,"offset":0,"tags":[{"key":"d.b","value":"x\"y","type":"string","state":"pending","registration":"unknown","last_written":null}],"rejected":[],"rejected_untracked":0}"#
     );
-    let second_page = TagQuery { contains: "", offset: 1, limit: 0 };
+    let second_page = TagQuery {
+        contains: "",
+        offset: 1,
+        limit: 0,
+    };
     assert!(
         render(|out| write_tags(out, &engine, &context(2000), &second_page))
             .starts_with(r#"{"total":2,"matched":2,"offset":1,"tags":[],"#)
@@ -146,7 +158,10 @@ fn health_follows_the_window() {
     // No document for longer than three intervals: the source is stale.
     assert_eq!(
         assess(&engine, &context(4001), 3).problem,
-        Some(HealthProblem::SourceStale { last_ok: Some(at(1000)), problem: None })
+        Some(HealthProblem::SourceStale {
+            last_ok: Some(at(1000)),
+            problem: None
+        })
     );
     // A new document at 5000 whose write is refused again: the socket has
     // not answered since 1010.
@@ -157,7 +172,10 @@ fn health_follows_the_window() {
     let report = assess(&engine, &context(5500), 3);
     assert_eq!(
         report.problem,
-        Some(HealthProblem::SinkDown { last_ok: Some(at(1010)), problem: SinkError::Refused })
+        Some(HealthProblem::SinkDown {
+            last_ok: Some(at(1010)),
+            problem: SinkError::Refused
+        })
     );
     assert_eq!(
         render(|out| write_health(out, &engine, &context(5500), &report)),
@@ -167,10 +185,16 @@ fn health_follows_the_window() {
     let mut config = EngineConfig::new(Duration::from_secs(1));
     config.registry_checks = false;
     let fresh: TestEngine = Engine::new(config, ArrayStorage::new());
-    assert_eq!(assess(&fresh, &context(2999), 3).problem, Some(HealthProblem::Starting));
+    assert_eq!(
+        assess(&fresh, &context(2999), 3).problem,
+        Some(HealthProblem::Starting)
+    );
     assert_eq!(
         assess(&fresh, &context(3001), 3).problem,
-        Some(HealthProblem::SourceStale { last_ok: None, problem: None })
+        Some(HealthProblem::SourceStale {
+            last_ok: None,
+            problem: None
+        })
     );
 }
 
@@ -179,7 +203,11 @@ fn healthy_when_both_peers_worked() {
     let mut config = EngineConfig::new(Duration::from_secs(1));
     config.registry_checks = false;
     let mut engine: TestEngine = Engine::new(config, ArrayStorage::new());
-    cycle_with(&mut engine, at(1000), br#"{"d": {"a": {"value": 1, "status": "ok"}}}"#);
+    cycle_with(
+        &mut engine,
+        at(1000),
+        br#"{"d": {"a": {"value": 1, "status": "ok"}}}"#,
+    );
     let sent = transmits(&mut engine, at(1000));
     engine.handle_sink_response(at(1005), sent[0].0, br#"{"ok": true}"#);
     let report = assess(&engine, &context(2000), 3);

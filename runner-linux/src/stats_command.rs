@@ -1,0 +1,144 @@
+//! `dataservice-sync stats`: the running service's figures in the terminal,
+//! read from its status server's `/api/stats`.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// Largest `/api/stats` answer read (100 errors of 120 bytes fit many times).
+const MAX_ANSWER_BYTES: u64 = 1024 * 1024;
+
+/// Prints the service's statistics; exit code 0, or 1 when it cannot be
+/// reached or answers something else.
+pub fn run(address: SocketAddr, json: bool) -> ExitCode {
+    match fetch(address, "/api/stats") {
+        Ok(body) if json => {
+            println!("{body}");
+            ExitCode::SUCCESS
+        }
+        Ok(body) => match serde_json::from_str::<Value>(&body) {
+            Ok(stats) => {
+                print!("{}", render(&stats));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {address}/api/stats is not the expected JSON: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Err(e) => {
+            eprintln!(
+                "error: cannot read http://{address}/api/stats: {e} \
+                 (is the service running with --status-listen {address}?)"
+            );
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// GETs `path` and returns the body of a 200 answer.
+pub fn fetch(address: SocketAddr, path: &str) -> Result<String, String> {
+    let timeout = Duration::from_secs(5);
+    let mut stream = TcpStream::connect_timeout(&address, timeout).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    stream
+        .set_write_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut answer = Vec::new();
+    stream
+        .take(MAX_ANSWER_BYTES)
+        .read_to_end(&mut answer)
+        .map_err(|e| e.to_string())?;
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut response = httparse::Response::new(&mut headers);
+    let head_len = match response.parse(&answer) {
+        Ok(httparse::Status::Complete(len)) => len,
+        _ => return Err("not an HTTP response".into()),
+    };
+    if response.code != Some(200) {
+        return Err(format!("HTTP status {}", response.code.unwrap_or(0)));
+    }
+    String::from_utf8(answer[head_len..].to_vec()).map_err(|_| "body is not UTF-8".into())
+}
+
+/// The figures as aligned lines.
+pub fn render(stats: &Value) -> String {
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "never".into(),
+        other => other.to_string(),
+    };
+    let field = |name: &str| text(&stats[name]);
+    let mut out = String::new();
+    let mut line = |label: &str, value: String| out.push_str(&format!("{label:<28} {value}\n"));
+    line("version", field("version"));
+    line("running", field("running"));
+    line("health", field("health"));
+    line("uptime", format!("{} s", field("uptime_seconds")));
+    line("total syncs", field("total_syncs"));
+    line("successful writes", field("successful_writes"));
+    line("failed writes", field("failed_writes"));
+    line("last sync time", field("last_sync_time"));
+    line(
+        "tags",
+        format!(
+            "{} (capacity {}, pending {}, unregistered {})",
+            field("tags"),
+            field("tag_capacity"),
+            field("pending"),
+            field("unregistered")
+        ),
+    );
+    for peer in ["source", "dataservice", "dataservice_api"] {
+        let state = &stats["peers"][peer];
+        let mut value = text(&state["state"]);
+        if let Some(problem) = state["problem"].as_str() {
+            value.push_str(&format!(": {problem} (since {})", text(&state["since"])));
+        }
+        line(&format!("peer {peer}"), value);
+    }
+    let cycle = &stats["cycle_ms"];
+    line(
+        "cycle ms",
+        format!(
+            "last {} p50 {} p99 {} max {}",
+            text(&cycle["last"]),
+            text(&cycle["p50"]),
+            text(&cycle["p99"]),
+            text(&cycle["max"])
+        ),
+    );
+    if let Some(counters) = stats["counters"].as_object() {
+        for (name, value) in counters {
+            line(name, value.to_string());
+        }
+    }
+    if let Some(reasons) = stats["tags_rejected_total"].as_object() {
+        for (reason, count) in reasons.iter().filter(|(_, c)| c.as_u64() != Some(0)) {
+            line(&format!("rejected.{reason}"), count.to_string());
+        }
+    }
+    let errors = stats["recent_errors"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    out.push_str(&format!("recent errors ({}, newest last):\n", errors.len()));
+    for error in errors.iter().rev().take(10).rev() {
+        out.push_str(&format!(
+            "  {} {}\n",
+            text(&error["time"]),
+            text(&error["message"])
+        ));
+    }
+    out
+}

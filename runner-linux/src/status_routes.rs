@@ -1,0 +1,178 @@
+//! What each status URL answers, from the engine's reports.
+
+use std::fmt::Write as _;
+
+use dataservice_sync_core::report::{
+    ReportContext, TagQuery, assess, write_health, write_metrics, write_stats, write_tags,
+};
+use dataservice_sync_core::{Engine, TableStorage};
+
+use crate::status_server::{StatusRequest, StatusResponse, StatusServerStats};
+
+/// The page at `/`: HTML, CSS and JS in one file, nothing fetched from
+/// elsewhere.
+pub const STATUS_PAGE: &str = include_str!("status_page.html");
+
+/// Tags per `/api/tags` answer by default, and at most.
+pub const DEFAULT_TAG_PAGE: usize = 200;
+/// The most tags one `/api/tags` answer carries.
+pub const MAX_TAG_PAGE: usize = 1000;
+
+/// Answers `request` from `engine`.
+pub fn respond<S: TableStorage>(
+    request: &StatusRequest,
+    engine: &Engine<S>,
+    ctx: &ReportContext<'_>,
+    health_cycles: u32,
+) -> StatusResponse {
+    if request.method != "GET" && request.method != "HEAD" {
+        return StatusResponse::text(405, "read-only: GET or HEAD\n");
+    }
+    let mut body = String::new();
+    let (status, content_type) = match request.path.as_str() {
+        "/" | "/index.html" => {
+            body.push_str(STATUS_PAGE);
+            (200, "text/html; charset=utf-8")
+        }
+        "/metrics" => {
+            let _ = write_metrics(&mut body, engine, ctx);
+            (200, "text/plain; version=0.0.4; charset=utf-8")
+        }
+        "/health" => {
+            let report = assess(engine, ctx, health_cycles);
+            let _ = write_health(&mut body, engine, ctx, &report);
+            body.push('\n');
+            let status = if report.is_healthy() { 200 } else { 503 };
+            (status, "application/json")
+        }
+        "/api/stats" => {
+            let _ = write_stats(&mut body, engine, ctx, health_cycles);
+            (200, "application/json")
+        }
+        "/api/tags" => match tag_query(&request.query) {
+            Ok((contains, offset, limit)) => {
+                let query = TagQuery {
+                    contains: &contains,
+                    offset,
+                    limit,
+                };
+                let _ = write_tags(&mut body, engine, ctx, &query);
+                (200, "application/json")
+            }
+            Err(why) => return StatusResponse::text(400, why),
+        },
+        _ => {
+            let _ = writeln!(
+                body,
+                "not found; try /, /metrics, /health, /api/stats, /api/tags?q=TEXT&offset=N&limit=N"
+            );
+            (404, "text/plain; charset=utf-8")
+        }
+    };
+    StatusResponse {
+        status,
+        content_type,
+        body: body.into_bytes(),
+    }
+}
+
+/// The status server's own counters, after the engine's metrics.
+pub fn append_server_metrics(body: &mut Vec<u8>, stats: &StatusServerStats) {
+    let series = [
+        (
+            "status_requests_total",
+            "Status server requests answered.",
+            stats.requests_total,
+        ),
+        (
+            "status_connections_refused_total",
+            "Status server connections closed at once: all slots busy.",
+            stats.connections_refused_total,
+        ),
+        (
+            "status_requests_rejected_total",
+            "Status server requests refused: too large, malformed or too slow.",
+            stats.requests_rejected_total,
+        ),
+    ];
+    let mut text = String::new();
+    for (name, help, value) in series {
+        let _ = write!(
+            text,
+            "# HELP dataservice_sync_{name} {help}\n# TYPE dataservice_sync_{name} counter\n\
+             dataservice_sync_{name} {value}\n"
+        );
+    }
+    body.extend_from_slice(text.as_bytes());
+}
+
+/// `q`, `offset` and `limit` from a query string.
+fn tag_query(query: &str) -> Result<(String, usize, usize), String> {
+    let (mut contains, mut offset, mut limit) = (String::new(), 0, DEFAULT_TAG_PAGE);
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value =
+            percent_decode(value).ok_or_else(|| format!("{name}: bad percent-encoding\n"))?;
+        let number = || {
+            value
+                .parse::<usize>()
+                .map_err(|_| format!("{name}: {value:?} is not a non-negative integer\n"))
+        };
+        match name {
+            "q" => contains = value.clone(),
+            "offset" => offset = number()?,
+            "limit" => limit = number()?.min(MAX_TAG_PAGE),
+            _ => {}
+        }
+    }
+    if contains.len() > 128 {
+        return Err("q: longer than 128 bytes\n".into());
+    }
+    Ok((contains, offset, limit))
+}
+
+/// Decodes `%XX` and `+`; `None` for a bad escape or bytes that are not UTF-8.
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_tag_queries() {
+        assert_eq!(tag_query(""), Ok((String::new(), 0, DEFAULT_TAG_PAGE)));
+        assert_eq!(
+            tag_query("q=Boiler%2D1+t&offset=20&limit=50000"),
+            Ok(("Boiler-1 t".to_string(), 20, MAX_TAG_PAGE))
+        );
+        assert_eq!(
+            tag_query("offset=-1"),
+            Err("offset: \"-1\" is not a non-negative integer\n".to_string())
+        );
+        assert_eq!(
+            tag_query("q=%zz"),
+            Err("q: bad percent-encoding\n".to_string())
+        );
+        assert_eq!(
+            tag_query("q=%ff"),
+            Err("q: bad percent-encoding\n".to_string())
+        );
+    }
+}
