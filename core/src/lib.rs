@@ -51,6 +51,7 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod backlog;
 pub mod config;
 pub mod engine;
 pub mod event;

@@ -6,3 +6,4 @@ pub mod json;
 mod list;
 pub mod polled;
 pub mod registry;
+pub mod spool;
