@@ -325,7 +325,9 @@ mod tests {
             0 => Value::Int(seq as i64),
             1 => Value::Float(seq as f64 / 4.0),
             2 => Value::Bool(seq % 8 == 2),
-            _ => Value::Str(StringValue::try_from("x".repeat((seq % 40) as usize).as_str()).unwrap()),
+            _ => {
+                Value::Str(StringValue::try_from("x".repeat((seq % 40) as usize).as_str()).unwrap())
+            }
         };
         BacklogEntry {
             slot: (seq % 7) as u32,
@@ -388,7 +390,11 @@ mod tests {
                 ring.reclaim(&buf);
                 model.pop_front();
             }
-            assert_eq!(contents(&ring, &buf), Vec::from(model.clone()), "after seq {seq}");
+            assert_eq!(
+                contents(&ring, &buf),
+                Vec::from(model.clone()),
+                "after seq {seq}"
+            );
             assert_eq!(ring.unacked(), model.len());
             assert!(ring.used_bytes(buf.len()) <= buf.len());
         }
@@ -412,6 +418,12 @@ mod tests {
         assert_eq!(state_of(&buf, first), EntryState::InFlight(9));
         ring.set_state(&mut buf, first, EntryState::Acked);
         ring.reclaim(&buf);
-        assert_eq!(contents(&ring, &buf).iter().map(|e| e.seq).collect::<Vec<_>>(), [8]);
+        assert_eq!(
+            contents(&ring, &buf)
+                .iter()
+                .map(|e| e.seq)
+                .collect::<Vec<_>>(),
+            [8]
+        );
     }
 }

@@ -19,6 +19,10 @@
 use heapless::Deque;
 use heapless::index_set::FnvIndexSet;
 
+use crate::backlog::{
+    Backlog, BacklogEntry, EntryState, EntryTooLarge, is_on_disk, mark_on_disk, read_entry, seq_of,
+    slot_of, state_of,
+};
 use crate::config::{MAX_IN_FLIGHT, REJECTED_KEYS_LOGGED};
 use crate::event::Event;
 use crate::key::KeyTemplate;
@@ -37,6 +41,7 @@ use crate::wire::polled::parse_document;
 use crate::wire::registry::{
     Address, PointSpec, RegisterEncoder, parse_detailed, parse_register_bulk,
 };
+use crate::wire::spool;
 
 /// Whether keys missing from the Data-Service are registered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +50,16 @@ pub enum RegisterMode {
     Off,
     /// Register missing keys with a data type inferred from the value.
     Missing,
+}
+
+/// What is kept of changes the Data-Service has not acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BacklogPolicy {
+    /// One pending value per tag (the newest); never full.
+    Latest,
+    /// Every change, in order, in a bounded ring; when full the oldest is
+    /// dropped and counted.
+    History,
 }
 
 /// How values go out.
@@ -81,6 +96,14 @@ pub struct EngineConfig {
     pub registry_checks: bool,
     /// How long to wait before asking an unavailable HTTP API again.
     pub api_retry: Duration,
+    /// What is kept of undelivered changes.
+    pub backlog: BacklogPolicy,
+    /// `history`: most changes from before the running cycle sent per
+    /// cycle, so that a long backlog does not crowd out live values.
+    pub replay_per_cycle: u32,
+    /// `history`: undelivered changes are handed out for a spool
+    /// ([`Engine::poll_spool`]).
+    pub spool: bool,
 }
 
 impl EngineConfig {
@@ -98,6 +121,9 @@ impl EngineConfig {
             bulk_max_bytes: 64 * 1024,
             registry_checks: true,
             api_retry: Duration::from_secs(30),
+            backlog: BacklogPolicy::Latest,
+            replay_per_cycle: 10_000,
+            spool: false,
         }
     }
 
@@ -164,6 +190,8 @@ struct InFlight {
     first: usize,
     count: usize,
     bulk: bool,
+    /// Carries `history` backlog entries; `first` is a ring offset.
+    backlog: bool,
 }
 
 /// The engine, over a tag table kept in `S`.
@@ -195,6 +223,16 @@ pub struct Engine<S: TableStorage> {
     logged_keys: FnvIndexSet<u32, REJECTED_KEYS_LOGGED>,
     rejected: RejectedTags,
     table_full_reported: bool,
+    backlog: Backlog,
+    next_seq: u64,
+    cycle_first_seq: u64,
+    walk_done: bool,
+    walk_id: u32,
+    replayed_in_cycle: u32,
+    backlog_full_reported: bool,
+    mirror_due: bool,
+    mirror_next_seq: u64,
+    mirror_hint: Option<(usize, u64)>,
 }
 
 impl<S: TableStorage> Engine<S> {
@@ -228,6 +266,16 @@ impl<S: TableStorage> Engine<S> {
             register_cursor: 0,
             logged_keys: FnvIndexSet::new(),
             rejected: RejectedTags::default(),
+            backlog: Backlog::default(),
+            next_seq: 1,
+            cycle_first_seq: 1,
+            walk_done: true,
+            walk_id: 0,
+            replayed_in_cycle: 0,
+            backlog_full_reported: false,
+            mirror_due: false,
+            mirror_next_seq: 0,
+            mirror_hint: None,
             table_full_reported: false,
         }
     }
@@ -272,9 +320,19 @@ impl<S: TableStorage> Engine<S> {
         self.in_flight.len()
     }
 
-    /// Tags whose latest value still has to be written.
+    /// Tags whose latest value still has to be written (`history`: changes
+    /// in the backlog not yet acknowledged).
     pub fn pending(&self) -> usize {
-        self.table.slots().iter().filter(|s| s.pending).count()
+        match self.config.backlog {
+            BacklogPolicy::Latest => self.table.slots().iter().filter(|s| s.pending).count(),
+            BacklogPolicy::History => self.backlog.unacked(),
+        }
+    }
+
+    /// Bytes of the `history` backlog in use, and its size.
+    pub fn backlog_bytes(&self) -> (usize, usize) {
+        let capacity = self.table.backlog_bytes().len();
+        (self.backlog.used_bytes(capacity), capacity)
     }
 
     /// Tags whose keys the Data-Service does not have (`--register off`).
@@ -332,11 +390,15 @@ impl<S: TableStorage> Engine<S> {
         let mut good_reads = 0u32;
         let mut left_out = 0u32;
         let result = parse_document(body, |entry| match classify(&entry, &template) {
-            Reading::Good { key, value } => {
+            Reading::Good {
+                key,
+                value,
+                source_time_ms,
+            } => {
                 good_reads += 1;
                 self.stats.reads_good_total += 1;
                 match self.table.upsert(&key, value) {
-                    Ok(position) => self.decide_write(now, position),
+                    Ok(position) => self.decide_write(now, position, source_time_ms),
                     Err(TableFull) => left_out += 1,
                 }
             }
@@ -429,6 +491,16 @@ impl<S: TableStorage> Engine<S> {
             return;
         };
         match Response::decode(line) {
+            Ok(response)
+                if flight.backlog && flight.bulk && response.ok && response.has_results() =>
+            {
+                self.sink_answered(now);
+                self.settle_backlog(now, flight, Some(&response));
+            }
+            Ok(response) if flight.backlog && !flight.bulk && response.ok => {
+                self.sink_answered(now);
+                self.settle_backlog(now, flight, None);
+            }
             Ok(response) if flight.bulk && response.ok && response.has_results() => {
                 self.sink_answered(now);
                 self.apply_bulk_results(now, flight, &response);
@@ -447,7 +519,7 @@ impl<S: TableStorage> Engine<S> {
                 } else {
                     error.push_str("no results").ok();
                 }
-                let key = self.preview_of(flight.first);
+                let key = self.flight_preview(flight);
                 self.release_flight(flight);
                 self.stats.writes_failed_total += flight.count as u64;
                 self.stats
@@ -473,7 +545,9 @@ impl<S: TableStorage> Engine<S> {
             self.stats.sink_busy_total += 1;
             self.stats.sink_errors_by_kind[error.kind_index()] += 1;
             self.release_flight(flight);
-            if flight.bulk {
+            if flight.backlog {
+                self.walk_done = false;
+            } else if flight.bulk {
                 self.bulk_cursor = self.bulk_cursor.min(flight.first);
             } else {
                 self.single_cursor = self.single_cursor.min(flight.first);
@@ -510,6 +584,8 @@ impl<S: TableStorage> Engine<S> {
         self.phase = Phase::Fetching;
         self.cycle_started = now;
         self.cycle_fetch_ok = false;
+        self.cycle_first_seq = self.next_seq;
+        self.replayed_in_cycle = 0;
         Some(Action::FetchSource)
     }
 
@@ -562,6 +638,7 @@ impl<S: TableStorage> Engine<S> {
             self.pause_until = None;
         }
         if self.sink.is_down() {
+            self.mirror_due = true;
             // While down: one probe at a time, and only once the backoff ran
             // out; otherwise this cycle's delivery ends here.
             if !self.in_flight.is_empty() {
@@ -573,14 +650,110 @@ impl<S: TableStorage> Engine<S> {
                 return None;
             }
         }
-        let transmit = match self.config.delivery {
-            DeliveryMode::Bulk => self.next_bulk(buf).or_else(|| self.next_single(buf)),
-            DeliveryMode::Write => self.next_single(buf),
+        let transmit = match (self.config.backlog, self.config.delivery) {
+            (BacklogPolicy::History, _) => self.next_from_backlog(buf),
+            (_, DeliveryMode::Bulk) => self.next_bulk(buf).or_else(|| self.next_single(buf)),
+            (_, DeliveryMode::Write) => self.next_single(buf),
         };
         if transmit.is_none() {
             self.try_finish_cycle(now);
         }
         transmit
+    }
+
+    /// The next spool frame to append, written into `buf` (at least
+    /// [`spool::MAX_FRAME_LEN`] bytes): with `spool` on, `history` changes
+    /// that are not acknowledged when their cycle ends, while the
+    /// Data-Service is failing, or at shutdown ([`Engine::flush_to_spool`]),
+    /// in the order they were accepted, each once.
+    pub fn poll_spool(&mut self, buf: &mut [u8]) -> Option<usize> {
+        if !self.config.spool || !self.mirror_due {
+            return None;
+        }
+        let ring = self.table.backlog_bytes();
+        let mut at = match self.mirror_hint {
+            Some((offset, seq)) if self.backlog.is_live(offset) && seq_of(ring, offset) == seq => {
+                Some(offset)
+            }
+            _ => self.backlog.head(),
+        };
+        while let Some(offset) = at {
+            let ring = self.table.backlog_bytes();
+            let seq = seq_of(ring, offset);
+            at = self.backlog.next(ring, offset);
+            self.mirror_hint = Some((offset, seq));
+            if seq < self.mirror_next_seq {
+                continue;
+            }
+            self.mirror_next_seq = seq + 1;
+            if state_of(ring, offset) == EntryState::Acked || is_on_disk(ring, offset) {
+                continue;
+            }
+            let entry = read_entry(ring, offset);
+            let change = spool::Change {
+                seq,
+                source_time_ms: entry.source_time_ms,
+                key: self.table.key(entry.slot as usize),
+                value: entry.value,
+            };
+            let Some(len) = spool::encode_change(&change, buf) else {
+                continue;
+            };
+            let (_, ring) = self.table.slots_and_backlog_mut();
+            mark_on_disk(ring, offset);
+            return Some(len);
+        }
+        self.mirror_due = false;
+        None
+    }
+
+    /// Every change numbered up to this was acknowledged (or dropped): what
+    /// the spool may forget.
+    pub fn spool_acked_through(&self) -> u64 {
+        match self.backlog.head() {
+            Some(head) => seq_of(self.table.backlog_bytes(), head).saturating_sub(1),
+            None => self.next_seq.saturating_sub(1),
+        }
+    }
+
+    /// Hands every unacknowledged change to [`Engine::poll_spool`] (at exit).
+    pub fn flush_to_spool(&mut self) {
+        self.mirror_due = true;
+    }
+
+    /// Continues change numbers after those found in the spool.
+    pub fn resume_numbering(&mut self, next_seq: u64) {
+        self.next_seq = self.next_seq.max(next_seq);
+        self.cycle_first_seq = self.next_seq;
+        self.mirror_next_seq = self.mirror_next_seq.max(next_seq);
+    }
+
+    /// A change read back from the spool at start: it joins the backlog
+    /// (already on disk) ahead of every live value. `false` when the tag
+    /// table has no room for its key.
+    pub fn handle_replayed(&mut self, now: Instant, change: &spool::Change<'_>) -> bool {
+        let Ok(key) = crate::key::Key::try_from(change.key) else {
+            return false;
+        };
+        let Ok(position) = self.table.upsert(&key, change.value.clone()) else {
+            self.stats.tags_over_capacity_total += 1;
+            return false;
+        };
+        if let Some(slot) = self.table.slot_mut(position) {
+            slot.pending = false;
+        }
+        self.registry_dirty = true;
+        self.stats.replayed_total += 1;
+        let entry = BacklogEntry {
+            slot: position as u32,
+            seq: change.seq,
+            source_time_ms: change.source_time_ms,
+            value: change.value.clone(),
+            on_disk: true,
+        };
+        self.queue_entry(now, &entry);
+        self.resume_numbering(change.seq + 1);
+        true
     }
 
     /// The next thing to log.
@@ -600,7 +773,11 @@ impl<S: TableStorage> Engine<S> {
 
     /// Whether the value just stored at `position` must be written: it
     /// differs from what the Data-Service acknowledged, or the heartbeat is due.
-    fn decide_write(&mut self, now: Instant, position: usize) {
+    fn decide_write(&mut self, now: Instant, position: usize, source_time_ms: u64) {
+        if self.config.backlog == BacklogPolicy::History {
+            self.decide_history(now, position, source_time_ms);
+            return;
+        }
         let heartbeat = self.config.heartbeat;
         let Some(slot) = self.table.slot_mut(position) else {
             return;
@@ -615,6 +792,85 @@ impl<S: TableStorage> Engine<S> {
             self.stats.heartbeats_total += 1;
         } else if !changed {
             self.stats.writes_suppressed_total += 1;
+        }
+    }
+
+    /// `history`: a change (from the newest change queued, or from the
+    /// acknowledged value) or a due heartbeat becomes a backlog entry.
+    fn decide_history(&mut self, now: Instant, position: usize, source_time_ms: u64) {
+        let heartbeat = self.config.heartbeat;
+        let Some(slot) = self.table.slot_mut(position) else {
+            return;
+        };
+        let hash = value_hash(&slot.value);
+        let reference = if slot.queued > 0 {
+            Some(slot.queued_hash)
+        } else {
+            slot.acked_hash
+        };
+        let changed = reference != Some(hash);
+        let heartbeat_due = !changed && slot.queued == 0 && now - slot.acked_at >= heartbeat;
+        if slot.registration == Registration::Unknown {
+            self.registry_dirty = true;
+        }
+        if heartbeat_due {
+            self.stats.heartbeats_total += 1;
+        } else if !changed {
+            self.stats.writes_suppressed_total += 1;
+            return;
+        }
+        let entry = BacklogEntry {
+            slot: position as u32,
+            seq: self.next_seq,
+            source_time_ms,
+            value: slot.value.clone(),
+            on_disk: false,
+        };
+        self.next_seq += 1;
+        self.queue_entry(now, &entry);
+    }
+
+    /// Appends to the backlog, dropping the oldest entries while it is full.
+    fn queue_entry(&mut self, now: Instant, entry: &BacklogEntry) {
+        loop {
+            let (slots, buf) = self.table.slots_and_backlog_mut();
+            match self.backlog.push(buf, entry) {
+                Ok(true) => {
+                    if let Some(slot) = slots.get_mut(entry.slot as usize) {
+                        slot.queued += 1;
+                        slot.queued_hash = value_hash(&entry.value);
+                    }
+                    return;
+                }
+                Ok(false) => {
+                    let Some((gone, state)) = self.backlog.pop(buf) else {
+                        return;
+                    };
+                    if state != EntryState::Acked {
+                        if let Some(slot) = slots.get_mut(gone.slot as usize) {
+                            slot.queued = slot.queued.saturating_sub(1);
+                        }
+                        self.note_backlog_drop(now, gone.seq);
+                    }
+                }
+                Err(EntryTooLarge) => {
+                    self.note_backlog_drop(now, entry.seq);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn note_backlog_drop(&mut self, now: Instant, seq: u64) {
+        self.stats.backlog_dropped_total += 1;
+        if !self.backlog_full_reported {
+            self.backlog_full_reported = true;
+            let bytes = self.table.backlog_bytes().len();
+            self.stats.record_error(
+                now,
+                format_args!("backlog full ({bytes} bytes): oldest changes dropped, from #{seq}"),
+            );
+            self.push_event(Event::BacklogFull { bytes });
         }
     }
 
@@ -849,11 +1105,29 @@ impl<S: TableStorage> Engine<S> {
     /// The Data-Service lost its registrations and values (restart): check
     /// every tag again and write every value again.
     fn invalidate_registry(&mut self, now: Instant, why: &'static str) {
+        let history = self.config.backlog == BacklogPolicy::History;
         for slot in self.table.slots_mut() {
             slot.registration = Registration::Unknown;
             slot.meta = None;
             slot.acked_hash = None;
-            slot.pending = true;
+            slot.pending = !history;
+        }
+        if history {
+            // Refill: tags with nothing queued get their current value again.
+            for position in 0..self.table.len() {
+                let slot = &self.table.slots()[position];
+                if slot.queued == 0 {
+                    let entry = BacklogEntry {
+                        slot: position as u32,
+                        seq: self.next_seq,
+                        source_time_ms: 0,
+                        value: slot.value.clone(),
+                        on_disk: false,
+                    };
+                    self.next_seq += 1;
+                    self.queue_entry(now, &entry);
+                }
+            }
         }
         self.registry_dirty = true;
         self.stats.dataservice_restarts_total += 1;
@@ -866,18 +1140,22 @@ impl<S: TableStorage> Engine<S> {
 
     fn start_delivery(&mut self, now: Instant) {
         self.phase = Phase::Delivering;
-        // In write mode there is no bulk pass.
+        // In write mode there is no bulk pass; with a history backlog the
+        // backlog is delivered instead of the table.
+        let history = self.config.backlog == BacklogPolicy::History;
         self.bulk_cursor = match self.config.delivery {
-            DeliveryMode::Bulk => 0,
-            DeliveryMode::Write => self.table.len(),
+            DeliveryMode::Bulk if !history => 0,
+            _ => self.table.len(),
         };
-        self.single_cursor = 0;
+        self.single_cursor = if history { self.table.len() } else { 0 };
+        self.walk_done = !history;
         self.try_finish_cycle(now);
     }
 
     fn end_delivery_pass(&mut self) {
         self.bulk_cursor = self.table.len();
         self.single_cursor = self.table.len();
+        self.walk_done = true;
     }
 
     fn wants_bulk(&self, slot: &TagSlot) -> bool {
@@ -927,6 +1205,7 @@ impl<S: TableStorage> Engine<S> {
                 first,
                 count,
                 bulk: true,
+                backlog: false,
             })
             .ok();
         Some(Transmit { request, len })
@@ -953,11 +1232,215 @@ impl<S: TableStorage> Engine<S> {
                     first: position,
                     count: 1,
                     bulk: false,
+                    backlog: false,
                 })
                 .ok();
             return Some(Transmit { request, len });
         }
         None
+    }
+
+    /// The next request from the `history` backlog: oldest changes first, a
+    /// tag's changes in order and never in two requests at once; changes of
+    /// tags with ids in one `bulk_write_by_id` line (the Data-Service applies
+    /// its updates in order), the others one `write` each.
+    fn next_from_backlog(&mut self, buf: &mut [u8]) -> Option<Transmit> {
+        self.walk_id = self.walk_id.wrapping_add(1);
+        let walk = self.walk_id;
+        let request = RequestId(self.next_request);
+        let budget = self.config.replay_per_cycle;
+        let bulk_mode = self.config.delivery == DeliveryMode::Bulk;
+        let limit = buf.len().min(self.config.bulk_max_bytes);
+        let mut encoder = BulkEncoder::new(&mut buf[..limit]).ok()?;
+        let mut first = None;
+        let mut count = 0usize;
+        let mut replayed = 0u32;
+        let mut single: Option<(usize, usize)> = None;
+        let table = &mut self.table;
+        let mut at = self.backlog.head();
+        while let Some(offset) = at {
+            let (slots, ring) = table.slots_and_backlog_mut();
+            at = self.backlog.next(ring, offset);
+            if state_of(ring, offset) != EntryState::Unsent {
+                continue;
+            }
+            let position = slot_of(ring, offset) as usize;
+            let Some(slot) = slots.get_mut(position) else {
+                continue;
+            };
+            let ours = slot.in_flight && slot.request == request.0;
+            if (slot.in_flight && !ours) || slot.walk_mark == walk {
+                continue;
+            }
+            let old = seq_of(ring, offset) < self.cycle_first_seq;
+            if old && !ours && self.replayed_in_cycle + replayed >= budget {
+                slot.walk_mark = walk;
+                continue;
+            }
+            let entry = read_entry(ring, offset);
+            if bulk_mode && slot.registration == Registration::Registered {
+                let mut hex = [0u8; 32];
+                if encoder
+                    .push(id_hex(&slot.id, &mut hex), &entry.value)
+                    .is_err()
+                {
+                    break;
+                }
+            } else if count == 0 {
+                single = Some((offset, position));
+                break;
+            } else {
+                // Its order must hold: nothing of this tag in this line.
+                slot.walk_mark = walk;
+                continue;
+            }
+            slot.in_flight = true;
+            slot.request = request.0;
+            self.backlog
+                .set_state(ring, offset, EntryState::InFlight(request.0));
+            first.get_or_insert(offset);
+            count += 1;
+            replayed += u32::from(old);
+        }
+        if let Some((offset, position)) = single {
+            let ring = table.backlog_bytes();
+            let entry = read_entry(ring, offset);
+            let len = encode_write(table.key(position), &entry.value, buf).ok()?;
+            let old = entry.seq < self.cycle_first_seq;
+            let (slots, ring) = table.slots_and_backlog_mut();
+            if let Some(slot) = slots.get_mut(position) {
+                slot.in_flight = true;
+                slot.request = request.0;
+            }
+            self.backlog
+                .set_state(ring, offset, EntryState::InFlight(request.0));
+            self.replayed_in_cycle += u32::from(old);
+            self.next_request_id();
+            self.in_flight
+                .push(InFlight {
+                    request,
+                    first: offset,
+                    count: 1,
+                    bulk: false,
+                    backlog: true,
+                })
+                .ok();
+            return Some(Transmit { request, len });
+        }
+        let Some(first) = first else {
+            self.walk_done = true;
+            return None;
+        };
+        let len = encoder.finish();
+        self.replayed_in_cycle += replayed;
+        self.next_request_id();
+        self.stats.bulk_requests_total += 1;
+        self.in_flight
+            .push(InFlight {
+                request,
+                first,
+                count,
+                bulk: true,
+                backlog: true,
+            })
+            .ok();
+        Some(Transmit { request, len })
+    }
+
+    /// Applies the answers to a backlog request, in order: `results` for a
+    /// bulk, or `None` for a single write answered `ok`.
+    fn settle_backlog(&mut self, now: Instant, flight: InFlight, response: Option<&Response<'_>>) {
+        let request = flight.request.0;
+        let mut outcomes = BacklogOutcomes::default();
+        let table = &mut self.table;
+        let backlog = &mut self.backlog;
+        let mut cursor = if backlog.is_live(flight.first) {
+            Some(flight.first)
+        } else {
+            backlog.head()
+        };
+        let mut settle = |ok: bool, id_not_found: bool| {
+            let (slots, ring) = table.slots_and_backlog_mut();
+            let Some(offset) = cursor.and_then(|c| find_in_flight(backlog, ring, c, request))
+            else {
+                return;
+            };
+            cursor = backlog.next(ring, offset);
+            let position = slot_of(ring, offset) as usize;
+            let slot = slots.get_mut(position);
+            if ok {
+                let hash = value_hash(&read_entry(ring, offset).value);
+                backlog.set_state(ring, offset, EntryState::Acked);
+                if let Some(slot) = slot {
+                    slot.in_flight = false;
+                    slot.queued = slot.queued.saturating_sub(1);
+                    slot.acked_hash = Some(hash);
+                    slot.acked_at = now;
+                }
+                outcomes.ok += 1;
+            } else {
+                backlog.set_state(ring, offset, EntryState::Unsent);
+                if let Some(slot) = slot {
+                    slot.in_flight = false;
+                }
+                outcomes.failed += 1;
+                outcomes.id_not_found |= id_not_found;
+            }
+        };
+        match response {
+            None => settle(true, false),
+            Some(response) => response.for_each_result(|result| {
+                settle(
+                    result.ok,
+                    result.error.is_some_and(|e| e.eq_str("id not found")),
+                )
+            }),
+        }
+        // Updates the answer did not mention failed too.
+        let answered = outcomes.ok + outcomes.failed;
+        if answered < flight.count as u64 {
+            self.release_backlog_flight(flight);
+            outcomes.failed += flight.count as u64 - answered;
+        }
+        let (_, ring) = self.table.slots_and_backlog_mut();
+        self.backlog.reclaim(ring);
+        self.after_backlog_change();
+        self.stats.writes_ok_total += outcomes.ok;
+        self.stats.writes_failed_total += outcomes.failed;
+        if outcomes.id_not_found {
+            self.stats.ids_not_found_total += 1;
+            self.invalidate_registry(now, "a write answered \"id not found\"");
+        }
+    }
+
+    /// Puts a backlog request's entries back to be sent again.
+    fn release_backlog_flight(&mut self, flight: InFlight) {
+        let request = flight.request.0;
+        let (slots, ring) = self.table.slots_and_backlog_mut();
+        let mut at = if self.backlog.is_live(flight.first) {
+            Some(flight.first)
+        } else {
+            self.backlog.head()
+        };
+        while let Some(offset) = at {
+            at = self.backlog.next(ring, offset);
+            if state_of(ring, offset) == EntryState::InFlight(request) {
+                self.backlog.set_state(ring, offset, EntryState::Unsent);
+                if let Some(slot) = slots.get_mut(slot_of(ring, offset) as usize) {
+                    slot.in_flight = false;
+                }
+            }
+        }
+    }
+
+    /// Something was acknowledged or released: more may be sendable now.
+    fn after_backlog_change(&mut self) {
+        if self.backlog.is_empty() {
+            self.backlog_full_reported = false;
+        }
+        if self.phase == Phase::Delivering && !self.sink.is_down() {
+            self.walk_done = false;
+        }
     }
 
     fn apply_bulk_results(&mut self, now: Instant, flight: InFlight, response: &Response<'_>) {
@@ -1008,9 +1491,14 @@ impl<S: TableStorage> Engine<S> {
         if self.phase != Phase::Delivering
             || self.bulk_cursor < self.table.len()
             || self.single_cursor < self.table.len()
+            || !self.walk_done
             || !self.in_flight.is_empty()
         {
             return;
+        }
+        if self.backlog.unacked() > 0 {
+            // Undelivered at the end of their cycle: keep them in the spool.
+            self.mirror_due = true;
         }
         self.stats.sync_cycles_total += 1;
         let duration = now - self.cycle_started;
@@ -1035,6 +1523,10 @@ impl<S: TableStorage> Engine<S> {
     /// Clears the in-flight mark of a request's slots (a bulk's slots
     /// follow its first one in table order).
     fn release_flight(&mut self, flight: InFlight) {
+        if flight.backlog {
+            self.release_backlog_flight(flight);
+            return;
+        }
         let request = flight.request.0;
         let mut left = flight.count;
         for slot in self.table.slots_mut().iter_mut().skip(flight.first) {
@@ -1067,8 +1559,9 @@ impl<S: TableStorage> Engine<S> {
     fn sink_failed(&mut self, now: Instant, flight: InFlight, error: SinkError) {
         self.stats.writes_failed_total += flight.count as u64;
         self.stats.sink_errors_by_kind[error.kind_index()] += 1;
+        let key = self.flight_preview(flight);
         self.release_flight(flight);
-        let key = self.preview_of(flight.first);
+        self.mirror_due = true;
         self.stats
             .record_error(now, format_args!("write failed: {key}: {error}"));
         if let Change::WentDown(error) = self.sink.record_failure(now, error) {
@@ -1104,6 +1597,17 @@ impl<S: TableStorage> Engine<S> {
         }
     }
 
+    /// The key of a request's first tag, to name it in a log line.
+    fn flight_preview(&self, flight: InFlight) -> KeyPreview {
+        if !flight.backlog {
+            return self.preview_of(flight.first);
+        }
+        if !self.backlog.is_live(flight.first) {
+            return KeyPreview::default();
+        }
+        self.preview_of(slot_of(self.table.backlog_bytes(), flight.first) as usize)
+    }
+
     fn preview_of(&self, position: usize) -> KeyPreview {
         self.table
             .slots()
@@ -1124,6 +1628,26 @@ impl<S: TableStorage> Engine<S> {
             self.stats.events_dropped_total += 1;
         }
     }
+}
+
+/// What the answers to a backlog request came to.
+#[derive(Default)]
+struct BacklogOutcomes {
+    ok: u64,
+    failed: u64,
+    id_not_found: bool,
+}
+
+/// The first entry from `from` on that is in flight in `request`.
+fn find_in_flight(backlog: &Backlog, ring: &[u8], from: usize, request: u32) -> Option<usize> {
+    let mut at = Some(from);
+    while let Some(offset) = at {
+        if state_of(ring, offset) == EntryState::InFlight(request) {
+            return Some(offset);
+        }
+        at = backlog.next(ring, offset);
+    }
+    None
 }
 
 fn mark_sent(slot: &mut TagSlot, request: u32) {
@@ -1814,3 +2338,6 @@ mod registry_tests {
         assert_eq!(e.stats().writes_suppressed_total, 20);
     }
 }
+
+#[cfg(test)]
+mod history_tests;

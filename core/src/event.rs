@@ -51,6 +51,12 @@ pub enum Event {
         /// Its error text.
         error: heapless::String<64>,
     },
+    /// The `history` backlog was full: its oldest changes are being dropped
+    /// (once per episode, until it has emptied).
+    BacklogFull {
+        /// The backlog's size in bytes.
+        bytes: usize,
+    },
     /// Good reads found no room in the tag table (once per episode).
     TableFull {
         /// The table's capacity.
@@ -148,6 +154,10 @@ impl fmt::Display for Event {
                  (counted in tags_over_capacity_total); the others keep syncing"
             ),
             Event::TableFullCleared => f.write_str("tag table: every tag fits again"),
+            Event::BacklogFull { bytes } => write!(
+                f,
+                "backlog full ({bytes} bytes): dropping the oldest undelivered changes (counted in backlog_dropped_total); raise --backlog-bytes or add --spool-dir"
+            ),
             Event::ApiUp { after_failures } => write!(
                 f,
                 "Data-Service HTTP API up (after {after_failures} failed requests)"

@@ -68,8 +68,8 @@ pub mod value;
 pub mod wire;
 
 pub use engine::{
-    Action, ApiRequest, DeliveryMode, Engine, EngineConfig, RegisterMode, RequestId, Transmit,
-    min_transmit_buffer,
+    Action, ApiRequest, BacklogPolicy, DeliveryMode, Engine, EngineConfig, RegisterMode, RequestId,
+    Transmit, min_transmit_buffer,
 };
 pub use event::{Event, Level};
 pub use key::{COLON_KEY_TEMPLATE, DEFAULT_KEY_TEMPLATE, Key, KeyTemplate, TemplateError};

@@ -144,6 +144,9 @@ pub enum Reading {
         key: Key,
         /// The value.
         value: Value,
+        /// The polling service's `timestamp`, in ms since the Unix epoch
+        /// (0: none).
+        source_time_ms: u64,
     },
     /// A read the polling service marked as failed (not an error of ours).
     FailedRead,
@@ -202,7 +205,23 @@ pub fn classify(entry: &Entry<'_>, template: &KeyTemplate) -> Reading {
     if template.render(device, tag, tag_id, &mut key).is_err() {
         return reject(RejectReason::KeyTooLong);
     }
-    Reading::Good { key, value }
+    Reading::Good {
+        key,
+        value,
+        source_time_ms: source_time_ms(fields.timestamp),
+    }
+}
+
+/// The entry's `timestamp` (Unix seconds, integer or not) in ms; 0 when
+/// absent or not a plausible time.
+fn source_time_ms(timestamp: Option<RawValue<'_>>) -> u64 {
+    let Some(RawValue::Scalar(Token::Number(text))) = timestamp else {
+        return 0;
+    };
+    match text.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && (0.0..1.0e11).contains(&secs) => (secs * 1000.0) as u64,
+        _ => 0,
+    }
 }
 
 fn convert_value(raw: RawValue<'_>) -> Result<Value, RejectReason> {
@@ -238,9 +257,14 @@ mod tests {
     }
 
     fn good(key: &str, value: Value) -> Reading {
+        good_at(key, value, 0)
+    }
+
+    fn good_at(key: &str, value: Value, source_time_ms: u64) -> Reading {
         Reading::Good {
             key: Key::try_from(key).unwrap(),
             value,
+            source_time_ms,
         }
     }
 
@@ -258,12 +282,20 @@ mod tests {
             .filter(|r| matches!(r, Reading::Good { .. }))
             .collect();
         let expected = [
-            good("Boiler-1.t-001", Value::Float(71.25)),
-            good("Boiler-1.t-002", Value::Int(3)),
-            good("Boiler-1.t-003", Value::Bool(true)),
-            good("Boiler-1.Mode", string("RUNNING")),
-            good("Pump Station 2.Flow rate", Value::Float(-0.0005)),
-            good("Kühlraum \"Nord\".Temperatur °C", Value::Float(-18.4)),
+            good_at("Boiler-1.t-001", Value::Float(71.25), 1_764_318_000_000),
+            good_at("Boiler-1.t-002", Value::Int(3), 1_764_318_000_000),
+            good_at("Boiler-1.t-003", Value::Bool(true), 1_764_318_000_000),
+            good_at("Boiler-1.Mode", string("RUNNING"), 1_764_318_000_000),
+            good_at(
+                "Pump Station 2.Flow rate",
+                Value::Float(-0.0005),
+                1_764_318_001_000,
+            ),
+            good_at(
+                "Kühlraum \"Nord\".Temperatur °C",
+                Value::Float(-18.4),
+                1_764_318_002_000,
+            ),
         ];
         assert_eq!(goods.len(), expected.len());
         for (g, e) in goods.iter().zip(expected.iter()) {
@@ -286,7 +318,7 @@ mod tests {
                 Reading::Rejected { reason, tag } => {
                     reasons.push((*reason, tag.text.as_str())).unwrap()
                 }
-                Reading::Good { key, value } => goods.push((key.as_str(), value)).unwrap(),
+                Reading::Good { key, value, .. } => goods.push((key.as_str(), value)).unwrap(),
                 Reading::FailedRead => panic!("no failed read in hostile.json"),
             }
         }

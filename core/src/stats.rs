@@ -61,6 +61,10 @@ pub struct Stats {
     pub dataservice_restarts_total: u64,
     /// Events that did not fit in the event queue (their counters still count).
     pub events_dropped_total: u64,
+    /// Undelivered changes dropped from a full `history` backlog.
+    pub backlog_dropped_total: u64,
+    /// Changes read back from the spool at start.
+    pub replayed_total: u64,
     /// Failed fetches by kind (indexed by `SourceError::kind_index`).
     pub source_errors_by_kind: [u64; SourceError::KINDS.len()],
     /// Failed IPC requests by kind (indexed by `SinkError::kind_index`),
@@ -108,6 +112,8 @@ impl Default for Stats {
             api_errors_total: 0,
             dataservice_restarts_total: 0,
             events_dropped_total: 0,
+            backlog_dropped_total: 0,
+            replayed_total: 0,
             source_errors_by_kind: [0; SourceError::KINDS.len()],
             sink_errors_by_kind: [0; SinkError::KINDS.len()],
             cycle_duration_total_ms: 0,
@@ -179,7 +185,7 @@ pub struct Counter {
 impl Stats {
     /// Every unlabelled counter, in log order. The per-reason, per-kind
     /// counters are separate arrays.
-    pub fn counters(&self) -> [Counter; 19] {
+    pub fn counters(&self) -> [Counter; 21] {
         let c = |name, help, value| Counter { name, help, value };
         [
             c(
@@ -276,6 +282,16 @@ impl Stats {
                 "events_dropped_total",
                 "Log events that did not fit in the event queue (counters still count).",
                 self.events_dropped_total,
+            ),
+            c(
+                "backlog_dropped_total",
+                "Undelivered changes dropped because the history backlog was full.",
+                self.backlog_dropped_total,
+            ),
+            c(
+                "replayed_total",
+                "Changes read back from the spool at start.",
+                self.replayed_total,
             ),
         ]
     }

@@ -108,6 +108,11 @@ pub struct TagSlot {
     pub(crate) registration: Registration,
     pub(crate) id: [u8; 16],
     pub(crate) meta: Option<PointMeta>,
+    /// `history` backlog: this tag's changes not yet acknowledged, the
+    /// hash of the newest, and the last delivery walk that passed it over.
+    pub(crate) queued: u32,
+    pub(crate) queued_hash: u64,
+    pub(crate) walk_mark: u32,
 }
 
 impl TagSlot {
@@ -121,9 +126,15 @@ impl TagSlot {
         self.in_flight
     }
 
-    /// Whether the latest value still waits to be written.
+    /// Whether the latest value still waits to be written (in `history`
+    /// mode: whether changes of this tag wait in the backlog).
     pub fn is_pending(&self) -> bool {
-        self.pending
+        self.pending || self.queued > 0
+    }
+
+    /// Changes of this tag in the `history` backlog.
+    pub fn queued(&self) -> u32 {
+        self.queued
     }
 
     /// Where the tag stands with the Data-Service's registry.
@@ -153,6 +164,10 @@ pub trait TableStorage {
     fn keys(&self) -> &str;
     /// Appends a key to the arena and returns its offset, or refuses when full.
     fn push_key(&mut self, key: &str) -> Result<u32, TableFull>;
+    /// The `history` backlog's bytes (empty: no room for history).
+    fn backlog(&self) -> &[u8];
+    /// The slots and the backlog's bytes, both mutably.
+    fn slots_and_backlog_mut(&mut self) -> (&mut [TagSlot], &mut [u8]);
 }
 
 /// The index length for `capacity` slots: a power of two, at least twice it.
@@ -161,16 +176,17 @@ pub const fn index_len(capacity: usize) -> usize {
 }
 
 /// Table storage held inline: `N` slots, an index of `I` entries
-/// (`I == index_len(N)`), `K` bytes of keys. Suits static memory on a
-/// microcontroller and tests.
+/// (`I == index_len(N)`), `K` bytes of keys, `B` bytes of `history`
+/// backlog. Suits static memory on a microcontroller and tests.
 #[derive(Debug)]
-pub struct ArrayStorage<const N: usize, const I: usize, const K: usize> {
+pub struct ArrayStorage<const N: usize, const I: usize, const K: usize, const B: usize = 0> {
     slots: heapless::Vec<TagSlot, N>,
     index: [u32; I],
     keys: heapless::String<K>,
+    backlog: [u8; B],
 }
 
-impl<const N: usize, const I: usize, const K: usize> ArrayStorage<N, I, K> {
+impl<const N: usize, const I: usize, const K: usize, const B: usize> ArrayStorage<N, I, K, B> {
     /// Empty storage.
     pub const fn new() -> Self {
         assert!(I == index_len(N), "index length must be index_len(N)");
@@ -178,17 +194,28 @@ impl<const N: usize, const I: usize, const K: usize> ArrayStorage<N, I, K> {
             slots: heapless::Vec::new(),
             index: [0; I],
             keys: heapless::String::new(),
+            backlog: [0; B],
         }
     }
 }
 
-impl<const N: usize, const I: usize, const K: usize> Default for ArrayStorage<N, I, K> {
+impl<const N: usize, const I: usize, const K: usize, const B: usize> Default
+    for ArrayStorage<N, I, K, B>
+{
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<const N: usize, const I: usize, const K: usize> TableStorage for ArrayStorage<N, I, K> {
+impl<const N: usize, const I: usize, const K: usize, const B: usize> TableStorage
+    for ArrayStorage<N, I, K, B>
+{
+    fn backlog(&self) -> &[u8] {
+        &self.backlog
+    }
+    fn slots_and_backlog_mut(&mut self) -> (&mut [TagSlot], &mut [u8]) {
+        (&mut self.slots, &mut self.backlog)
+    }
     fn keys(&self) -> &str {
         &self.keys
     }
@@ -286,6 +313,15 @@ impl<S: TableStorage> TagTable<S> {
         self.storage.slots_mut()
     }
 
+    /// The `history` backlog's bytes.
+    pub fn backlog_bytes(&self) -> &[u8] {
+        self.storage.backlog()
+    }
+
+    pub(crate) fn slots_and_backlog_mut(&mut self) -> (&mut [TagSlot], &mut [u8]) {
+        self.storage.slots_and_backlog_mut()
+    }
+
     /// The position of `key`, if the table holds it.
     pub fn find(&self, key: &str) -> Option<usize> {
         match self.probe(key) {
@@ -327,6 +363,9 @@ impl<S: TableStorage> TagTable<S> {
                     registration: Registration::Unknown,
                     id: [0; 16],
                     meta: None,
+                    queued: 0,
+                    queued_hash: 0,
+                    walk_mark: 0,
                 };
                 self.storage.push(slot)?;
                 // position < capacity <= index.len() / 2, so it fits in u32.

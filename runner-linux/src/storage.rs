@@ -13,21 +13,31 @@ pub struct HeapStorage {
     capacity: usize,
     index: Vec<u32>,
     keys: String,
+    backlog: Vec<u8>,
 }
 
 impl HeapStorage {
-    /// Storage for `capacity` tags; it never grows past it.
-    pub fn with_capacity(capacity: usize) -> Self {
+    /// Storage for `capacity` tags and `backlog_bytes` of `history`
+    /// backlog (zero-filled: its pages cost memory only once used); it
+    /// never grows past them.
+    pub fn with_capacity(capacity: usize, backlog_bytes: usize) -> Self {
         HeapStorage {
             slots: Vec::with_capacity(capacity),
             capacity,
             index: vec![0; index_len(capacity)],
             keys: String::with_capacity(capacity * KEY_BYTES_PER_TAG),
+            backlog: vec![0; backlog_bytes],
         }
     }
 }
 
 impl TableStorage for HeapStorage {
+    fn backlog(&self) -> &[u8] {
+        &self.backlog
+    }
+    fn slots_and_backlog_mut(&mut self) -> (&mut [TagSlot], &mut [u8]) {
+        (&mut self.slots, &mut self.backlog)
+    }
     fn slots(&self) -> &[TagSlot] {
         &self.slots
     }

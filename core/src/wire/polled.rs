@@ -56,6 +56,8 @@ pub struct TagFields<'a> {
     pub tag_name: Option<RawValue<'a>>,
     /// `name`, if present.
     pub name: Option<RawValue<'a>>,
+    /// `timestamp` (Unix seconds), if present.
+    pub timestamp: Option<RawValue<'a>>,
 }
 
 /// One entry met while walking a document.
@@ -156,6 +158,7 @@ fn read_tag<'a>(lexer: &mut Lexer<'a>) -> Result<TagFields<'a>, JsonError> {
             "status" => &mut fields.status,
             "tag_name" => &mut fields.tag_name,
             "name" => &mut fields.name,
+            "timestamp" => &mut fields.timestamp,
             _ => continue,
         };
         *slot = Some(raw);

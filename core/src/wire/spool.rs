@@ -315,7 +315,11 @@ mod tests {
         let b = encode_change(&change(2, "b", Value::Int(2)), &mut buf[a..]).unwrap();
         // Every cut inside the first frame is incomplete, never a wrong frame.
         for cut in 0..a {
-            assert_eq!(decode(&buf[..cut]), Err(FrameError::Incomplete), "cut at {cut}");
+            assert_eq!(
+                decode(&buf[..cut]),
+                Err(FrameError::Incomplete),
+                "cut at {cut}"
+            );
         }
         // A flipped payload byte fails the CRC; skipping finds frame two.
         let mut damaged = buf;
