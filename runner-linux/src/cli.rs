@@ -6,11 +6,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use dataservice_sync_core::{DeliveryMode, RegisterMode};
+use dataservice_sync_core::{BacklogPolicy, DeliveryMode, RegisterMode};
 
 use crate::options::{
     DEFAULT_DATASERVICE_URL, DEFAULT_SOCKET_PATH, DEFAULT_SOURCE, MAX_CONNECTIONS, SyncOptions,
 };
+use crate::spool::SpoolSync;
 
 /// Syncs IO tag values from the gateway's polling service into the local Data-Service.
 #[derive(Debug, Parser)]
@@ -109,6 +110,52 @@ pub struct RunArgs {
     /// /health answers 200 while both peers worked within this many intervals.
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub health_cycles: u32,
+    /// Undelivered changes: 'latest' keeps the newest value of each tag;
+    /// 'history' keeps every change, in order, in --backlog-bytes of memory.
+    #[arg(long, value_name = "POLICY", value_enum, default_value_t = Backlog::Latest)]
+    pub backlog: Backlog,
+    /// Memory for the history backlog (a numeric change takes 37 bytes).
+    #[arg(long, value_name = "BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub backlog_bytes: usize,
+    /// History: changes from earlier cycles sent per second at most, so
+    /// that a long backlog does not hold up live values.
+    #[arg(long, value_name = "N", default_value_t = 5000)]
+    pub replay_rate: u32,
+    /// History: keep undelivered changes in this directory across restarts
+    /// (e.g. /var/lib/dataservice-sync, systemd's StateDirectory).
+    #[arg(long, value_name = "DIR")]
+    pub spool_dir: Option<PathBuf>,
+    /// Most bytes the spool may take; past it the oldest segment goes.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub spool_max_bytes: u64,
+    /// When spooled changes are forced to disk: 'always', 'never' (the
+    /// kernel's write-back), or every MILLISECONDS.
+    #[arg(long, value_name = "WHEN", default_value = "1000", value_parser = spool_sync)]
+    pub spool_sync: SpoolSync,
+}
+
+/// `--backlog`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Backlog {
+    /// The newest value of each tag.
+    Latest,
+    /// Every change, in order.
+    History,
+}
+
+fn spool_sync(text: &str) -> Result<SpoolSync, String> {
+    match text {
+        "always" => Ok(SpoolSync::Always),
+        "never" => Ok(SpoolSync::Never),
+        ms => match ms.parse::<u64>() {
+            Ok(ms) if (1..=3_600_000).contains(&ms) => {
+                Ok(SpoolSync::Every(Duration::from_millis(ms)))
+            }
+            _ => Err(format!(
+                "{text:?} is not 'always', 'never' or 1..3600000 milliseconds"
+            )),
+        },
+    }
 }
 
 /// `--status-listen`: an address, or `off`.
@@ -170,6 +217,15 @@ impl RunArgs {
             heartbeat: self.heartbeat,
             status_listen: self.status_listen.0,
             health_cycles: self.health_cycles,
+            backlog: match self.backlog {
+                Backlog::Latest => BacklogPolicy::Latest,
+                Backlog::History => BacklogPolicy::History,
+            },
+            backlog_bytes: self.backlog_bytes,
+            replay_rate: self.replay_rate,
+            spool_dir: self.spool_dir.clone(),
+            spool_max_bytes: self.spool_max_bytes,
+            spool_sync: self.spool_sync,
         }
     }
 }

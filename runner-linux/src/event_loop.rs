@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, SystemTime};
 
 use dataservice_sync_core::report::ReportContext;
-use dataservice_sync_core::{Action, Engine, EngineConfig, Instant, Level, min_transmit_buffer};
+use dataservice_sync_core::{
+    Action, BacklogPolicy, Engine, EngineConfig, Instant, Level, min_transmit_buffer,
+};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use nix::sys::signal::Signal;
@@ -24,6 +26,7 @@ use crate::notify::Notifier;
 use crate::options::{Resolved, core_duration};
 use crate::sink::{SinkSlot, WriteOutcome, response_capacity};
 use crate::source::{Fetch, FetchOutcome};
+use crate::spool::Spool;
 use crate::stats::StatsSnapshot;
 use crate::status_routes;
 use crate::status_server::StatusServer;
@@ -69,6 +72,10 @@ pub(crate) struct Runner {
     pinged_cycles: u64,
     status: Option<StatusServer>,
     started_at: Instant,
+    spool: Option<Spool>,
+    spool_buf: Vec<u8>,
+    /// A spool error was logged; the next success is logged too.
+    spool_failing: bool,
 }
 
 impl Runner {
@@ -86,9 +93,18 @@ impl Runner {
         config.delivery = options.delivery;
         config.bulk_max_bytes = options.bulk_max_bytes;
         config.registry_checks = settings.api.is_some();
-        let engine = Engine::new(
+        config.backlog = options.backlog;
+        let history = options.backlog == BacklogPolicy::History;
+        // The replay budget per cycle: --replay-rate changes per second.
+        let per_cycle = (f64::from(options.replay_rate) * options.interval.as_secs_f64()).ceil();
+        config.replay_per_cycle = (per_cycle as u32).max(1);
+        config.spool = options.spool_dir.is_some();
+        let mut engine = Engine::new(
             config,
-            HeapStorage::with_capacity(dataservice_sync_core::config::TAG_CAPACITY),
+            HeapStorage::with_capacity(
+                dataservice_sync_core::config::TAG_CAPACITY,
+                if history { options.backlog_bytes } else { 0 },
+            ),
         );
         let timer = TimerFd::new(
             ClockId::CLOCK_MONOTONIC,
@@ -119,6 +135,10 @@ impl Runner {
         }
         let clock = Clock::new();
         let log = Logger::new(options.no_logging);
+        let spool = options
+            .spool_dir
+            .as_deref()
+            .and_then(|dir| open_spool(dir, options, &mut engine, clock.now(), &log));
         // The status server is for people; failing to bind it must not stop
         // the sync, so it is one loud line and the sync goes on without it.
         let status = options.status_listen.and_then(|address| {
@@ -160,6 +180,9 @@ impl Runner {
             pinged_cycles: 0,
             status,
             started_at: clock.now(),
+            spool,
+            spool_buf: vec![0; dataservice_sync_core::wire::spool::MAX_FRAME_LEN],
+            spool_failing: false,
         })
     }
 
@@ -224,6 +247,25 @@ impl Runner {
             }
             self.expire(now);
         }
+        if let Some(spool) = self.spool.as_ref() {
+            let before = spool.stats().records_written_total;
+            self.engine.flush_to_spool();
+            self.pump_spool(true);
+            if let Some(spool) = self.spool.as_ref() {
+                self.log.info(format_args!(
+                    "spool: {} undelivered changes written at exit, {} bytes on disk",
+                    spool.stats().records_written_total - before,
+                    spool.stats().bytes_on_disk
+                ));
+            }
+        } else if self.settings.options.backlog == BacklogPolicy::History
+            && self.engine.pending() > 0
+        {
+            self.log.warn(format_args!(
+                "{} undelivered changes are lost at exit (no --spool-dir)",
+                self.engine.pending()
+            ));
+        }
         let pending = self.engine.pending();
         let stats = self.engine.stats();
         self.log.info(format_args!(
@@ -286,6 +328,7 @@ impl Runner {
                     Level::Warn => self.log.warn(format_args!("{event}")),
                 }
             }
+            self.pump_spool(false);
             if !progressed {
                 break;
             }
@@ -409,13 +452,51 @@ impl Runner {
             return;
         };
         let own = status.stats();
+        let spool = self.spool.as_ref().map(Spool::stats);
         status.on_ready(self.poll.registry(), token, |request| {
             let mut response = status_routes::respond(request, engine, &ctx, health_cycles);
             if request.path == "/metrics" {
                 status_routes::append_server_metrics(&mut response.body, &own);
+                if let Some(spool) = &spool {
+                    status_routes::append_spool_metrics(&mut response.body, spool);
+                }
             }
             response
         });
+    }
+
+    /// Appends what the engine hands to the spool, the acknowledgement
+    /// watermark, and syncs as the policy says (`exiting`: all of it, now).
+    fn pump_spool(&mut self, exiting: bool) {
+        let Some(spool) = self.spool.as_mut() else {
+            return;
+        };
+        let now = std::time::Instant::now();
+        let mut result = Ok(());
+        while let Some(len) = self.engine.poll_spool(&mut self.spool_buf) {
+            let frame = &self.spool_buf[..len];
+            let seq = match dataservice_sync_core::wire::spool::decode(frame) {
+                Ok((dataservice_sync_core::wire::spool::Frame::Change(c), _)) => c.seq,
+                _ => 0,
+            };
+            result = result.and(spool.append_change(frame, seq, now));
+        }
+        result = result
+            .and_then(|()| spool.acknowledge(self.engine.spool_acked_through(), now))
+            .and_then(|()| spool.sync(now, exiting));
+        match result {
+            Err(e) if !self.spool_failing => {
+                self.spool_failing = true;
+                self.log.warn(format_args!(
+                    "spool: {e}: undelivered changes stay in memory only (retried in 30 s; spool_errors_total counts)"
+                ));
+            }
+            Ok(()) if self.spool_failing && !spool.is_paused(now) => {
+                self.spool_failing = false;
+                self.log.info(format_args!("spool: writing again"));
+            }
+            _ => {}
+        }
     }
 
     fn on_timer(&mut self, now: Instant) {
@@ -516,6 +597,10 @@ impl Runner {
         let fetch = self.fetch.as_ref().map(|f| f.deadline);
         let api = self.api.as_ref().map(|f| f.deadline);
         let status = self.status.as_ref().and_then(StatusServer::next_deadline);
+        let spool_sync = self.spool.as_ref().and_then(Spool::next_sync).map(|at| {
+            let wait = at.saturating_duration_since(std::time::Instant::now());
+            self.clock.now() + core_duration(wait)
+        });
         let sinks = self.sinks.iter().filter_map(SinkSlot::deadline);
         [
             self.engine.poll_timeout(),
@@ -524,6 +609,7 @@ impl Runner {
             self.shutdown_deadline,
             self.next_stats_at,
             status,
+            spool_sync,
             self.notifier.next_wakeup(self.clock.now()),
         ]
         .into_iter()
@@ -611,6 +697,49 @@ impl Runner {
             counters,
         }
     }
+}
+
+/// Opens the spool and replays what it holds into the engine; on failure the
+/// sync runs with its backlog in memory only.
+fn open_spool(
+    dir: &std::path::Path,
+    options: &crate::options::SyncOptions,
+    engine: &mut Engine<HeapStorage>,
+    now: Instant,
+    log: &Logger,
+) -> Option<Spool> {
+    let opened = Spool::open(dir, options.spool_max_bytes, options.spool_sync);
+    let (mut spool, scan) = match opened {
+        Ok(opened) => opened,
+        Err(e) => {
+            log.warn(format_args!(
+                "spool: cannot use {}: {e}; undelivered changes are kept in memory only",
+                dir.display()
+            ));
+            return None;
+        }
+    };
+    let mut replayed = 0u64;
+    let result = spool.replay(scan.acked_through, |change| {
+        if engine.handle_replayed(now, change) {
+            replayed += 1;
+        }
+    });
+    engine.resume_numbering(scan.max_seq.max(scan.acked_through) + 1);
+    let stats = spool.stats();
+    log.info(format_args!(
+        "spool {}: {} segments, {replayed} undelivered changes replayed (acknowledged through #{}), \
+         {} damaged and {} torn records skipped",
+        dir.display(),
+        scan.segments,
+        scan.acked_through,
+        stats.corrupt_records_total,
+        stats.torn_records_total,
+    ));
+    if let Err(e) = result {
+        log.warn(format_args!("spool: reading {} failed: {e}", dir.display()));
+    }
+    Some(spool)
 }
 
 /// Wakes the loop of a library-run service.

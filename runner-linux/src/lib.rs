@@ -20,6 +20,7 @@ mod service;
 pub mod sim;
 mod sink;
 mod source;
+pub mod spool;
 pub mod stats;
 pub mod stats_command;
 pub mod status_routes;

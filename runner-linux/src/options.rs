@@ -6,9 +6,12 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use dataservice_sync_core::{DeliveryMode, Duration as CoreDuration, KeyTemplate, RegisterMode};
+use dataservice_sync_core::{
+    BacklogPolicy, DeliveryMode, Duration as CoreDuration, KeyTemplate, RegisterMode,
+};
 
 use crate::endpoint::HttpUrl;
+use crate::spool::SpoolSync;
 
 /// The default Data-Service socket (the seed's).
 pub const DEFAULT_SOCKET_PATH: &str = "/tmp/dataservice.sock";
@@ -61,6 +64,18 @@ pub struct SyncOptions {
     pub status_listen: Option<SocketAddr>,
     /// `/health` is 200 when both peers worked within this many intervals.
     pub health_cycles: u32,
+    /// What is kept of undelivered changes.
+    pub backlog: BacklogPolicy,
+    /// Memory for the `history` backlog.
+    pub backlog_bytes: usize,
+    /// `history`: changes from earlier cycles sent per second at most.
+    pub replay_rate: u32,
+    /// Where undelivered `history` changes are kept across restarts.
+    pub spool_dir: Option<PathBuf>,
+    /// Most bytes the spool's files may take.
+    pub spool_max_bytes: u64,
+    /// When spooled changes are forced to the disk.
+    pub spool_sync: SpoolSync,
 }
 
 impl Default for SyncOptions {
@@ -84,6 +99,12 @@ impl Default for SyncOptions {
             heartbeat: Duration::from_secs(60),
             status_listen: Some(DEFAULT_STATUS_LISTEN),
             health_cycles: 3,
+            backlog: BacklogPolicy::Latest,
+            backlog_bytes: 4 * 1024 * 1024,
+            replay_rate: 5_000,
+            spool_dir: None,
+            spool_max_bytes: 64 * 1024 * 1024,
+            spool_sync: SpoolSync::Every(Duration::from_secs(1)),
         }
     }
 }
@@ -149,6 +170,26 @@ impl SyncOptions {
         positive("--heartbeat", self.heartbeat, Duration::from_millis(10))?;
         if self.bulk_max_bytes < 4096 {
             return Err(ConfigError("--bulk-max-bytes must be at least 4096".into()));
+        }
+        if self.spool_dir.is_some() && self.backlog != BacklogPolicy::History {
+            return Err(ConfigError(
+                "--spool-dir needs --backlog history (with 'latest' only the newest value of a tag \
+                 matters, and the polling service has it again after a restart)"
+                    .into(),
+            ));
+        }
+        if !(4096..=1 << 30).contains(&self.backlog_bytes) {
+            return Err(ConfigError(
+                "--backlog-bytes must be between 4096 and 1073741824".into(),
+            ));
+        }
+        if self.replay_rate == 0 {
+            return Err(ConfigError("--replay-rate must be at least 1".into()));
+        }
+        if self.spool_max_bytes < 64 * 1024 {
+            return Err(ConfigError(
+                "--spool-max-bytes must be at least 65536".into(),
+            ));
         }
         if !(1..=1000).contains(&self.health_cycles) {
             return Err(ConfigError(

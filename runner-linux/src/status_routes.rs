@@ -7,6 +7,7 @@ use dataservice_sync_core::report::{
 };
 use dataservice_sync_core::{Engine, TableStorage};
 
+use crate::spool::SpoolStats;
 use crate::status_server::{StatusRequest, StatusResponse, StatusServerStats};
 
 /// The page at `/`: HTML, CSS and JS in one file, nothing fetched from
@@ -100,6 +101,63 @@ pub fn append_server_metrics(body: &mut Vec<u8>, stats: &StatusServerStats) {
         let _ = write!(
             text,
             "# HELP dataservice_sync_{name} {help}\n# TYPE dataservice_sync_{name} counter\n\
+             dataservice_sync_{name} {value}\n"
+        );
+    }
+    body.extend_from_slice(text.as_bytes());
+}
+
+/// The spool's counters, after the engine's metrics.
+pub fn append_spool_metrics(body: &mut Vec<u8>, stats: &SpoolStats) {
+    let series = [
+        (
+            "spool_bytes",
+            "gauge",
+            "Bytes in the spool's segment files.",
+            stats.bytes_on_disk,
+        ),
+        (
+            "spool_records_written_total",
+            "counter",
+            "Undelivered changes written to the spool.",
+            stats.records_written_total,
+        ),
+        (
+            "spool_bytes_written_total",
+            "counter",
+            "Bytes appended to the spool.",
+            stats.bytes_written_total,
+        ),
+        (
+            "spool_errors_total",
+            "counter",
+            "Failed spool file operations.",
+            stats.errors_total,
+        ),
+        (
+            "spool_corrupt_records_total",
+            "counter",
+            "Damaged spool records skipped when reading.",
+            stats.corrupt_records_total,
+        ),
+        (
+            "spool_torn_records_total",
+            "counter",
+            "Incomplete spool records at the end of a segment.",
+            stats.torn_records_total,
+        ),
+        (
+            "spool_segments_dropped_total",
+            "counter",
+            "Spool segments deleted at the size limit with undelivered changes.",
+            stats.segments_dropped_total,
+        ),
+    ];
+    let mut text = String::new();
+    for (name, kind, help, value) in series {
+        let _ = write!(
+            text,
+            "# HELP dataservice_sync_{name} {help}\n# TYPE dataservice_sync_{name} {kind}\n\
              dataservice_sync_{name} {value}\n"
         );
     }

@@ -3,7 +3,7 @@
 
 use core::fmt::{self, Write};
 
-use crate::engine::Engine;
+use crate::engine::{BacklogPolicy, Engine};
 use crate::peer::{Health, SinkError, SourceError};
 use crate::reading::RejectReason;
 use crate::table::{TableStorage, TagSlot};
@@ -63,6 +63,16 @@ pub fn write_stats<S: TableStorage, W: Write>(
         engine.pending(),
         engine.unregistered(),
         engine.in_flight(),
+    )?;
+    let (used, capacity) = engine.backlog_bytes();
+    write!(
+        out,
+        "\"backlog\":{{\"policy\":\"{}\",\"entries\":{},\"bytes\":{used},\"capacity_bytes\":{capacity}}},",
+        match engine.config().backlog {
+            BacklogPolicy::Latest => "latest",
+            BacklogPolicy::History => "history",
+        },
+        engine.pending(),
     )?;
     write!(
         out,

@@ -90,6 +90,28 @@ pub fn write_metrics<S: TableStorage, W: Write>(
         "Tags whose latest value the Data-Service has not acknowledged yet.",
         engine.pending(),
     )?;
+    let (used, capacity) = engine.backlog_bytes();
+    single(
+        out,
+        "backlog_entries",
+        "gauge",
+        "Undelivered changes waiting (history) or tags with a pending value (latest).",
+        engine.pending(),
+    )?;
+    single(
+        out,
+        "backlog_bytes",
+        "gauge",
+        "Memory the history backlog uses now.",
+        used,
+    )?;
+    single(
+        out,
+        "backlog_capacity_bytes",
+        "gauge",
+        "Memory reserved for the history backlog (0 with latest).",
+        capacity,
+    )?;
     single(
         out,
         "in_flight_requests",
