@@ -334,7 +334,7 @@ mod tests {
             seq,
             source_time_ms: 1000 + seq,
             value,
-            on_disk: seq % 5 == 0,
+            on_disk: seq.is_multiple_of(5),
         }
     }
 

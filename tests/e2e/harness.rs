@@ -64,12 +64,19 @@ impl SyncProcess {
         } else {
             &["--status-listen", "off"]
         };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dataservice-sync"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dataservice-sync"));
+        command
             .args(args)
             .args(status_off)
             .env_remove("IPC_SOCKET_PATH")
             .env_remove("JOURNAL_STREAM")
-            .envs(envs.iter().copied())
+            .envs(envs.iter().copied());
+        Self::from_command(command)
+    }
+
+    /// Starts a prepared command with stderr captured line by line.
+    pub fn from_command(mut command: Command) -> Self {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `dataservice-sync` binary against the
 //! simulated polling service and Data-Service of PROTOCOLS.md.
 
+mod backlog;
 mod delivery;
 mod device;
 mod harness;

@@ -8,4 +8,4 @@ pub mod polling;
 pub mod pyjson;
 
 pub use dataservice::{DataServiceDouble, SinkBehaviour};
-pub use polling::{PollingDouble, PollingMode};
+pub use polling::{PollingDouble, PollingMode, generated_value};

@@ -1,0 +1,390 @@
+//! Nothing lost: the `history` backlog and the spool through the real
+//! binary. Values come from the generated document, where tag-0 of a device
+//! holds `round * 10` in the polling service's `round`-th answer, so every
+//! delivered value says which answer it came from.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use dataservice_sync::sim::PollingMode;
+use nix::sys::signal::Signal;
+use serde_json::Value;
+
+use crate::harness::{SyncProcess, stat, temp_dir, wait_until};
+use crate::{Peers, SECOND, peers};
+
+const CHANGING: PollingMode = PollingMode::Generated {
+    devices: 1,
+    tags: 3,
+    changing_percent: 100,
+};
+
+/// The rounds of `Device-0.tag-0` in the order the Data-Service got them.
+fn delivered_rounds(p: &Peers) -> Vec<u64> {
+    p.requests()
+        .iter()
+        .map(|line| serde_json::from_str::<Value>(line).expect("JSON request"))
+        .filter(|r| r["key"] == "Device-0.tag-0")
+        .map(|r| r["value"].as_u64().expect("integer") / 10)
+        .collect()
+}
+
+/// Every value of every tag, per key, in order.
+fn delivered_per_key(p: &Peers) -> BTreeMap<String, Vec<Value>> {
+    let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for line in p.requests() {
+        let r: Value = serde_json::from_str(&line).expect("JSON request");
+        assert_eq!(r["action"], "write", "{r}");
+        out.entry(r["key"].as_str().unwrap().to_string())
+            .or_default()
+            .push(r["value"].clone());
+    }
+    out
+}
+
+fn expected_values(tag: u32, rounds: &[u64]) -> Vec<Value> {
+    rounds
+        .iter()
+        .map(|&r| serde_json::from_str(&dataservice_sync::sim::generated_value(tag, r)).unwrap())
+        .collect()
+}
+
+fn history_sync(p: &Peers, extra: &[&str]) -> SyncProcess {
+    let url = p.polling.url();
+    let mut args = vec![
+        "--socket-path",
+        &p.socket,
+        "--source",
+        &url,
+        "--dataservice-url",
+        "off",
+        "--interval",
+        "0.1",
+        "--backlog",
+        "history",
+    ];
+    args.extend_from_slice(extra);
+    SyncProcess::start(&args)
+}
+
+/// Every tag got the values of exactly these rounds, in order.
+fn assert_every_round_once(p: &Peers, rounds: &[u64]) {
+    let per_key = delivered_per_key(p);
+    for tag in 0..3 {
+        let key = format!("Device-0.tag-{tag}");
+        let got = per_key.get(&key).cloned().unwrap_or_default();
+        // tag-2 is a bool that flips every round: still one change per round.
+        assert_eq!(got, expected_values(tag, rounds), "{key}");
+    }
+}
+
+#[test]
+fn a_30_s_outage_loses_nothing_with_history() {
+    let mut p = peers("history-outage", CHANGING);
+    let mut sync = history_sync(&p, &["--stats-interval", "0"]);
+    assert!(p.wait_requests(6, 10 * SECOND), "log:\n{}", sync.log());
+    p.dataservice.stop_ipc();
+    std::thread::sleep(30 * SECOND);
+    let during = p.polling.requests();
+    p.dataservice.resume_ipc().unwrap();
+    // Catch up: at least every round fetched during the outage arrives.
+    assert!(
+        wait_until(60 * SECOND, || delivered_rounds(&p).last() >= Some(&during)),
+        "log:\n{}",
+        sync.log()
+    );
+    assert!(sync.terminate().success());
+    let rounds = delivered_rounds(&p);
+    let served = p.polling.requests();
+    // Each answer the sync applied, once, in order: rounds 1..=n, where the
+    // last answer may have been cut by SIGTERM.
+    let n = *rounds.last().unwrap();
+    assert!(n + 1 >= served && n <= served, "n={n} served={served}");
+    assert_eq!(rounds, (1..=n).collect::<Vec<_>>());
+    assert!(n >= 250, "only {n} rounds in 30 s at 100 ms");
+    assert_every_round_once(&p, &rounds);
+    let stats = sync.final_stats();
+    assert_eq!(stat(&stats, "backlog_dropped_total"), 0);
+    assert_eq!(stat(&stats, "writes_ok_total"), 3 * n);
+}
+
+fn spool_dir(name: &str) -> PathBuf {
+    temp_dir(name).join("spool")
+}
+
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| {
+                    (
+                        e.file_name().to_string_lossy().into_owned(),
+                        std::fs::read(e.path()).unwrap(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_sigkill_during_an_outage_loses_nothing_with_a_spool() {
+    let mut p = peers("history-kill", CHANGING);
+    let spool = spool_dir("history-kill");
+    let spool_arg = spool.display().to_string();
+    let spool_args = ["--spool-dir", spool_arg.as_str(), "--spool-sync", "always"];
+    let mut first = history_sync(&p, &spool_args);
+    assert!(p.wait_requests(6, 10 * SECOND), "log:\n{}", first.log());
+    p.dataservice.stop_ipc();
+    let delivered_before = delivered_rounds(&p).len() as u64;
+    std::thread::sleep(3 * SECOND);
+    first.signal(Signal::SIGKILL);
+    first.wait_exit(10 * SECOND);
+    let killed_at = p.polling.requests();
+    assert!(!files(&spool).is_empty(), "nothing spooled");
+    let second = history_sync(&p, &spool_args);
+    assert!(
+        second.wait_for_log("undelivered changes replayed", 10 * SECOND),
+        "log:\n{}",
+        second.log()
+    );
+    std::thread::sleep(SECOND);
+    p.dataservice.resume_ipc().unwrap();
+    assert!(
+        wait_until(30 * SECOND, || delivered_rounds(&p).last()
+            > Some(&(killed_at + 5))),
+        "log:\n{}",
+        second.log()
+    );
+    let rounds = delivered_rounds(&p);
+    // In order, each once; every answer the first process fetched up to the
+    // kill is there (the one it was applying when killed may be missing).
+    let mut sorted = rounds.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(rounds, sorted, "out of order or twice");
+    for round in 1..killed_at.saturating_sub(1) {
+        assert!(
+            rounds.contains(&round),
+            "round {round} lost; got {rounds:?}"
+        );
+    }
+    // The second process continued with the polling service's next answers.
+    let after: Vec<u64> = rounds.iter().copied().filter(|&r| r > killed_at).collect();
+    assert_eq!(
+        after,
+        (killed_at + 1..=*after.last().unwrap()).collect::<Vec<_>>()
+    );
+    // Everything acknowledged: the spool emptied itself.
+    assert!(wait_until(10 * SECOND, || files(&spool).is_empty()));
+    let mut second = second;
+    assert!(second.terminate().success());
+    // What came back from the spool: the first process's rounds that the
+    // Data-Service had not had before the outage.
+    let from_spool = rounds.iter().filter(|&&r| r <= killed_at).count() as u64 - delivered_before;
+    assert!(from_spool >= 20, "{from_spool}");
+    assert_eq!(
+        stat(&second.final_stats(), "replayed_total"),
+        3 * from_spool
+    );
+}
+
+/// A spool segment of `rounds` changes of `Device-0.tag-0`, written the way
+/// the sync writes it.
+fn segment(rounds: std::ops::RangeInclusive<u64>) -> (Vec<u8>, Vec<usize>) {
+    use dataservice_sync_core::Value as CoreValue;
+    use dataservice_sync_core::wire::spool::{Change, MAX_FRAME_LEN, encode_change};
+    let mut bytes = Vec::new();
+    let mut starts = Vec::new();
+    for round in rounds {
+        let mut buf = [0u8; MAX_FRAME_LEN];
+        let change = Change {
+            seq: round,
+            source_time_ms: 0,
+            key: "Device-0.tag-0",
+            value: CoreValue::Int(round as i64 * 10),
+        };
+        let len = encode_change(&change, &mut buf).unwrap();
+        starts.push(bytes.len());
+        bytes.extend_from_slice(&buf[..len]);
+    }
+    (bytes, starts)
+}
+
+#[test]
+fn a_corrupt_record_and_a_torn_tail_lose_only_those_records() {
+    let p = peers("history-corrupt", PollingMode::Status(500));
+    let spool = spool_dir("history-corrupt");
+    std::fs::create_dir_all(&spool).unwrap();
+    let (mut bytes, starts) = segment(1..=10);
+    bytes[starts[4] + 20] ^= 0x55; // a flipped byte inside record 5
+    bytes.truncate(starts[9] + 7); // record 10 cut short
+    std::fs::write(spool.join("changes-00000000000000000001.spool"), &bytes).unwrap();
+    let spool_arg = spool.display().to_string();
+    let mut sync = history_sync(&p, &["--spool-dir", spool_arg.as_str()]);
+    assert!(p.wait_requests(8, 10 * SECOND), "log:\n{}", sync.log());
+    assert!(sync.terminate().success());
+    assert_eq!(delivered_rounds(&p), [1, 2, 3, 4, 6, 7, 8, 9]);
+    assert!(
+        sync.log().contains("8 undelivered changes replayed (acknowledged through #0), 1 damaged and 1 torn records skipped"),
+        "log:\n{}",
+        sync.log()
+    );
+    assert_eq!(stat(&sync.final_stats(), "replayed_total"), 8);
+    // All delivered: the damaged file is gone too, no manual wipe.
+    assert!(files(&spool).is_empty(), "{:?}", files(&spool).keys());
+}
+
+#[test]
+fn an_unusable_spool_is_one_clear_line_and_the_sync_goes_on_in_memory() {
+    let mut p = peers("history-nospool", CHANGING);
+    // A regular file where the directory should be.
+    let not_a_dir = temp_dir("history-nospool").join("spool-file");
+    std::fs::write(&not_a_dir, b"x").unwrap();
+    let spool_arg = not_a_dir.display().to_string();
+    let mut sync = history_sync(&p, &["--spool-dir", spool_arg.as_str()]);
+    assert!(
+        sync.wait_for_log("spool: cannot use", 10 * SECOND),
+        "log:\n{}",
+        sync.log()
+    );
+    assert!(p.wait_requests(6, 10 * SECOND));
+    p.dataservice.stop_ipc();
+    std::thread::sleep(2 * SECOND);
+    p.dataservice.resume_ipc().unwrap();
+    let during = p.polling.requests();
+    assert!(wait_until(20 * SECOND, || delivered_rounds(&p).last() >= Some(&during)));
+    assert!(sync.terminate().success());
+    let rounds = delivered_rounds(&p);
+    assert_eq!(rounds, (1..=*rounds.last().unwrap()).collect::<Vec<_>>());
+    assert_eq!(sync.count("spool: cannot use"), 1);
+}
+
+#[test]
+fn a_full_disk_is_one_clear_line_and_nothing_accepted_is_lost() {
+    use std::os::unix::process::CommandExt;
+    let mut p = peers("history-fsize", CHANGING);
+    let spool = spool_dir("history-fsize");
+    let url = p.polling.url();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_dataservice-sync"));
+    command.args([
+        "--socket-path",
+        &p.socket,
+        "--source",
+        &url,
+        "--dataservice-url",
+        "off",
+        "--interval",
+        "0.1",
+        "--backlog",
+        "history",
+        "--status-listen",
+        "off",
+        "--spool-dir",
+        &spool.display().to_string(),
+    ]);
+    // A 2 KiB file size limit plays a full disk: writes fail with EFBIG
+    // (SIGXFSZ ignored, as a service manager would not kill on it).
+    unsafe {
+        command.pre_exec(|| {
+            nix::sys::signal::signal(Signal::SIGXFSZ, nix::sys::signal::SigHandler::SigIgn)
+                .map_err(std::io::Error::from)?;
+            nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_FSIZE, 2048, 2048)
+                .map_err(std::io::Error::from)
+        });
+    }
+    let mut sync = SyncProcess::from_command(command);
+    assert!(p.wait_requests(6, 10 * SECOND), "log:\n{}", sync.log());
+    p.dataservice.stop_ipc();
+    assert!(
+        sync.wait_for_log("spool: File too large", 10 * SECOND),
+        "log:\n{}",
+        sync.log()
+    );
+    std::thread::sleep(SECOND);
+    p.dataservice.resume_ipc().unwrap();
+    let during = p.polling.requests();
+    assert!(wait_until(20 * SECOND, || delivered_rounds(&p).last() >= Some(&during)));
+    assert!(sync.terminate().success());
+    let rounds = delivered_rounds(&p);
+    assert_eq!(rounds, (1..=*rounds.last().unwrap()).collect::<Vec<_>>());
+    assert_eq!(sync.count("spool: File too large"), 1);
+    assert!(stat(&sync.final_stats(), "writes_ok_total") >= 3 * during);
+}
+
+#[test]
+fn a_restart_with_a_bad_configuration_leaves_the_spool_untouched() {
+    let spool = spool_dir("history-badconf");
+    std::fs::create_dir_all(&spool).unwrap();
+    let (bytes, _) = segment(1..=3);
+    std::fs::write(spool.join("changes-00000000000000000001.spool"), &bytes).unwrap();
+    let before = files(&spool);
+    let spool_arg = spool.display().to_string();
+    for bad in [
+        &[
+            "--backlog",
+            "history",
+            "--spool-dir",
+            spool_arg.as_str(),
+            "--interval",
+            "abc",
+        ][..],
+        &["--spool-dir", spool_arg.as_str()],
+        &[
+            "--backlog",
+            "history",
+            "--spool-dir",
+            spool_arg.as_str(),
+            "--source",
+            "ftp://x",
+        ],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_dataservice-sync"))
+            .args(bad)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        assert_eq!(files(&spool), before, "{bad:?}");
+    }
+}
+
+#[test]
+fn sigterm_while_the_dataservice_is_down_spools_the_backlog_for_the_next_start() {
+    let mut p = peers("history-term", CHANGING);
+    let spool = spool_dir("history-term");
+    let spool_arg = spool.display().to_string();
+    let spool_args = ["--spool-dir", spool_arg.as_str(), "--spool-sync", "never"];
+    p.dataservice.stop_ipc();
+    let mut first = history_sync(&p, &spool_args);
+    assert!(wait_until(10 * SECOND, || p.polling.requests() >= 10));
+    assert!(first.terminate().success());
+    let served = p.polling.requests();
+    assert!(
+        first.wait_for_log("spool: ", SECOND),
+        "log:\n{}",
+        first.log()
+    );
+    p.dataservice.resume_ipc().unwrap();
+    let mut second = history_sync(&p, &spool_args);
+    assert!(
+        wait_until(20 * SECOND, || delivered_rounds(&p).last()
+            > Some(&(served + 3))),
+        "log:\n{}",
+        second.log()
+    );
+    assert!(second.terminate().success());
+    let rounds = delivered_rounds(&p);
+    let n = *rounds.last().unwrap();
+    // All rounds the first process applied (all but possibly the one in
+    // flight at SIGTERM), then the second's, each once, in order.
+    let expected: Vec<u64> = (1..=n).filter(|&r| r != served).collect();
+    let without_cut: Vec<u64> = rounds.iter().copied().filter(|&r| r != served).collect();
+    assert_eq!(without_cut, expected, "first process served {served}");
+    // The first process's rounds all came back from the spool.
+    let from_first = rounds.iter().filter(|&&r| r <= served).count() as u64;
+    assert_eq!(
+        stat(&second.final_stats(), "replayed_total"),
+        3 * from_first
+    );
+}
