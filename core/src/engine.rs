@@ -29,9 +29,11 @@ use crate::key::KeyTemplate;
 use crate::peer::{ApiError, Change, Health, SinkError, SourceError, SourceProblem};
 use crate::reading::{KeyPreview, Reading, classify};
 use crate::rejections::RejectedTags;
+use crate::rules::{RuleSet, number, within_deadband};
 use crate::stats::Stats;
 use crate::table::{
-    DATA_TYPES, PointMeta, Registration, TableFull, TableStorage, TagSlot, TagTable, hash_key,
+    DATA_TYPES, NO_RULE, PointMeta, Registration, TableFull, TableStorage, TagSlot, TagTable,
+    hash_key,
 };
 use crate::text::Truncating;
 use crate::time::{Duration, Instant};
@@ -104,6 +106,8 @@ pub struct EngineConfig {
     /// `history`: undelivered changes are handed out for a spool
     /// ([`Engine::poll_spool`]).
     pub spool: bool,
+    /// Filters, mapping rules and validation.
+    pub rules: RuleSet,
 }
 
 impl EngineConfig {
@@ -124,6 +128,7 @@ impl EngineConfig {
             backlog: BacklogPolicy::Latest,
             replay_per_cycle: 10_000,
             spool: false,
+            rules: RuleSet::default(),
         }
     }
 
@@ -300,6 +305,21 @@ impl<S: TableStorage> Engine<S> {
         &self.rejected
     }
 
+    /// Applies reloaded rules, key template and heartbeat; the tag table,
+    /// the backlog and the statistics stay.
+    pub fn reload(&mut self, rules: RuleSet, key_template: KeyTemplate, heartbeat: Duration) {
+        self.config.rules = rules;
+        self.config.key_template = key_template;
+        self.config.heartbeat = heartbeat;
+        self.stats.config_reloads_total += 1;
+    }
+
+    /// A reload was refused: counted; the rules in force stay.
+    pub fn reload_refused(&mut self, now: Instant, why: core::fmt::Arguments<'_>) {
+        self.stats.config_reload_failures_total += 1;
+        self.stats.record_error(now, why);
+    }
+
     /// The polling service's health.
     pub fn source_health(&self) -> Health<SourceProblem> {
         self.source
@@ -387,22 +407,38 @@ impl<S: TableStorage> Engine<S> {
             return;
         }
         let template = self.config.key_template.clone();
+        // Out of the config while the document is walked (it borrows self).
+        let rules = core::mem::take(&mut self.config.rules);
         let mut good_reads = 0u32;
         let mut left_out = 0u32;
-        let result = parse_document(body, |entry| match classify(&entry, &template) {
+        let result = parse_document(body, |entry| match classify(&entry, &template, &rules) {
             Reading::Good {
                 key,
                 value,
                 source_time_ms,
+                rule,
             } => {
                 good_reads += 1;
                 self.stats.reads_good_total += 1;
                 match self.table.upsert(&key, value) {
-                    Ok(position) => self.decide_write(now, position, source_time_ms),
+                    Ok(position) => {
+                        if let Some(slot) = self.table.slot_mut(position) {
+                            slot.rule = rule.unwrap_or(NO_RULE);
+                        }
+                        self.decide_write(now, position, source_time_ms, &rules);
+                    }
                     Err(TableFull) => left_out += 1,
                 }
             }
-            Reading::FailedRead => self.stats.reads_failed_total += 1,
+            Reading::FailedRead { key } => {
+                self.stats.reads_failed_total += 1;
+                if let Some(position) = key.and_then(|key| self.table.find(&key))
+                    && let Some(slot) = self.table.slot_mut(position)
+                {
+                    slot.after_failed_read = true;
+                }
+            }
+            Reading::Filtered => self.stats.tags_filtered_total += 1,
             Reading::Rejected { reason, tag } => {
                 self.stats.tags_rejected_total[reason.index()] += 1;
                 self.rejected.record(&tag, reason, now);
@@ -413,6 +449,7 @@ impl<S: TableStorage> Engine<S> {
                 }
             }
         });
+        self.config.rules = rules;
         match result {
             Ok(()) => {
                 self.cycle_fetch_ok = true;
@@ -772,44 +809,46 @@ impl<S: TableStorage> Engine<S> {
     // ---- report by exception ----
 
     /// Whether the value just stored at `position` must be written: it
-    /// differs from what the Data-Service acknowledged, or the heartbeat is due.
-    fn decide_write(&mut self, now: Instant, position: usize, source_time_ms: u64) {
-        if self.config.backlog == BacklogPolicy::History {
-            self.decide_history(now, position, source_time_ms);
-            return;
-        }
-        let heartbeat = self.config.heartbeat;
+    /// differs from what the Data-Service acknowledged (`history`: from the
+    /// newest change queued) beyond the rule's deadband and the rule's
+    /// minimum interval has passed, or the heartbeat is due.
+    fn decide_write(&mut self, now: Instant, position: usize, source_time_ms: u64, rules: &RuleSet) {
+        let history = self.config.backlog == BacklogPolicy::History;
         let Some(slot) = self.table.slot_mut(position) else {
             return;
         };
-        let changed = slot.acked_hash != Some(value_hash(&slot.value));
-        let heartbeat_due = !changed && now - slot.acked_at >= heartbeat;
-        slot.pending = changed || heartbeat_due;
-        if slot.registration == Registration::Unknown {
-            self.registry_dirty = true;
-        }
-        if heartbeat_due {
-            self.stats.heartbeats_total += 1;
-        } else if !changed {
-            self.stats.writes_suppressed_total += 1;
-        }
-    }
-
-    /// `history`: a change (from the newest change queued, or from the
-    /// acknowledged value) or a due heartbeat becomes a backlog entry.
-    fn decide_history(&mut self, now: Instant, position: usize, source_time_ms: u64) {
-        let heartbeat = self.config.heartbeat;
-        let Some(slot) = self.table.slot_mut(position) else {
-            return;
-        };
+        let rule = rules.rules.get(usize::from(slot.rule));
+        let heartbeat = rule.and_then(|r| r.heartbeat).unwrap_or(self.config.heartbeat);
         let hash = value_hash(&slot.value);
-        let reference = if slot.queued > 0 {
-            Some(slot.queued_hash)
+        let queued = history && slot.queued > 0;
+        let (reference, reference_number) = if queued {
+            (Some(slot.queued_hash), slot.queued_number)
         } else {
-            slot.acked_hash
+            (slot.acked_hash, slot.acked_number)
         };
-        let changed = reference != Some(hash);
-        let heartbeat_due = !changed && slot.queued == 0 && now - slot.acked_at >= heartbeat;
+        let mut changed = reference != Some(hash);
+        let after_failed_read = core::mem::take(&mut slot.after_failed_read);
+        if changed
+            && !after_failed_read
+            && let (Some(band), Some(now_number)) =
+                (rule.and_then(|r| r.deadband), number(&slot.value))
+            && !reference_number.is_nan()
+            && within_deadband(band, reference_number, now_number)
+        {
+            changed = false;
+            self.stats.writes_deadband_total += 1;
+        }
+        if changed
+            && let Some(min) = rule.and_then(|r| r.min_interval)
+            && slot.acked_hash.is_some()
+            && (queued || now - slot.acked_at < min)
+        {
+            // Held back: the value is looked at again next cycle.
+            slot.pending = false;
+            self.stats.writes_deferred_total += 1;
+            return;
+        }
+        let heartbeat_due = !changed && !queued && now - slot.acked_at >= heartbeat;
         if slot.registration == Registration::Unknown {
             self.registry_dirty = true;
         }
@@ -817,6 +856,12 @@ impl<S: TableStorage> Engine<S> {
             self.stats.heartbeats_total += 1;
         } else if !changed {
             self.stats.writes_suppressed_total += 1;
+        }
+        if !history {
+            slot.pending = changed || heartbeat_due;
+            return;
+        }
+        if !(changed || heartbeat_due) {
             return;
         }
         let entry = BacklogEntry {
@@ -839,6 +884,7 @@ impl<S: TableStorage> Engine<S> {
                     if let Some(slot) = slots.get_mut(entry.slot as usize) {
                         slot.queued += 1;
                         slot.queued_hash = value_hash(&entry.value);
+                        slot.queued_number = number(&entry.value).unwrap_or(f64::NAN);
                     }
                     return;
                 }
@@ -880,8 +926,10 @@ impl<S: TableStorage> Engine<S> {
             slot.in_flight = false;
             slot.acked_hash = Some(slot.sent_hash);
             slot.acked_at = now;
+            slot.acked_number = f64::NAN;
             if slot.seq == slot.sent_seq {
                 slot.pending = false;
+                slot.acked_number = number(&slot.value).unwrap_or(f64::NAN);
             }
         }
     }
@@ -1369,12 +1417,13 @@ impl<S: TableStorage> Engine<S> {
             let position = slot_of(ring, offset) as usize;
             let slot = slots.get_mut(position);
             if ok {
-                let hash = value_hash(&read_entry(ring, offset).value);
+                let value = read_entry(ring, offset).value;
                 backlog.set_state(ring, offset, EntryState::Acked);
                 if let Some(slot) = slot {
                     slot.in_flight = false;
                     slot.queued = slot.queued.saturating_sub(1);
-                    slot.acked_hash = Some(hash);
+                    slot.acked_hash = Some(value_hash(&value));
+                    slot.acked_number = number(&value).unwrap_or(f64::NAN);
                     slot.acked_at = now;
                 }
                 outcomes.ok += 1;
@@ -1467,8 +1516,10 @@ impl<S: TableStorage> Engine<S> {
                 stats.writes_ok_total += 1;
                 slot.acked_hash = Some(slot.sent_hash);
                 slot.acked_at = now;
+                slot.acked_number = f64::NAN;
                 if slot.seq == slot.sent_seq {
                     slot.pending = false;
+                    slot.acked_number = number(&slot.value).unwrap_or(f64::NAN);
                 }
             } else {
                 failed += 1;

@@ -59,6 +59,7 @@ pub mod key;
 pub mod peer;
 pub mod reading;
 pub mod rejections;
+pub mod rules;
 pub mod report;
 pub mod stats;
 pub mod table;

@@ -4,6 +4,7 @@
 use core::fmt::{self, Write};
 
 use crate::key::{Key, KeyTemplate};
+use crate::rules::RuleSet;
 use crate::text::Truncating;
 use crate::value::{StringValue, Value, parse_number};
 use crate::wire::json::{JsonStr, Token};
@@ -42,11 +43,17 @@ pub enum RejectReason {
     DeviceNotObject,
     /// A tag whose value is not an object.
     TagNotObject,
+    /// A number outside a mapping rule's valid range (after mapping).
+    ValueOutOfRange,
+    /// A mapping rule's cast cannot convert the value (e.g. "abc" to float).
+    CastFailed,
+    /// A key with characters the validation does not allow.
+    KeyInvalidCharacters,
 }
 
 impl RejectReason {
     /// Every reason, in counter order.
-    pub const ALL: [RejectReason; 12] = [
+    pub const ALL: [RejectReason; 15] = [
         RejectReason::NonFiniteNumber,
         RejectReason::NumberOutOfRange,
         RejectReason::UnsupportedValueType,
@@ -59,6 +66,9 @@ impl RejectReason {
         RejectReason::StringTooLong,
         RejectReason::DeviceNotObject,
         RejectReason::TagNotObject,
+        RejectReason::ValueOutOfRange,
+        RejectReason::CastFailed,
+        RejectReason::KeyInvalidCharacters,
     ];
 
     /// The name used in logs and metrics.
@@ -76,6 +86,9 @@ impl RejectReason {
             RejectReason::StringTooLong => "string_too_long",
             RejectReason::DeviceNotObject => "device_not_object",
             RejectReason::TagNotObject => "tag_not_object",
+            RejectReason::ValueOutOfRange => "value_out_of_range",
+            RejectReason::CastFailed => "cast_failed",
+            RejectReason::KeyInvalidCharacters => "key_invalid_characters",
         }
     }
 
@@ -147,9 +160,16 @@ pub enum Reading {
         /// The polling service's `timestamp`, in ms since the Unix epoch
         /// (0: none).
         source_time_ms: u64,
+        /// The mapping rule that applied.
+        rule: Option<u8>,
     },
     /// A read the polling service marked as failed (not an error of ours).
-    FailedRead,
+    FailedRead {
+        /// Its key, when one can be built (a deadband restarts after it).
+        key: Option<Key>,
+    },
+    /// An entry the filters leave out.
+    Filtered,
     /// An entry that cannot be written.
     Rejected {
         /// Why.
@@ -159,8 +179,8 @@ pub enum Reading {
     },
 }
 
-/// Classifies one entry: good status and value, then key.
-pub fn classify(entry: &Entry<'_>, template: &KeyTemplate) -> Reading {
+/// Classifies one entry: status, filters, value, rule, key, validation.
+pub fn classify(entry: &Entry<'_>, template: &KeyTemplate, rules: &RuleSet) -> Reading {
     let rejected = |reason, device, tag_id| Reading::Rejected {
         reason,
         tag: KeyPreview::of_entry(device, tag_id),
@@ -184,8 +204,30 @@ pub fn classify(entry: &Entry<'_>, template: &KeyTemplate) -> Reading {
         Some(RawValue::Scalar(Token::Str(status))) => status,
         Some(_) => return reject(RejectReason::StatusNotString),
     };
-    if !GOOD_STATUSES.iter().any(|good| status.eq_str(good)) {
-        return Reading::FailedRead;
+    let tag = match (fields.tag_name, fields.name) {
+        (Some(RawValue::Scalar(Token::Str(name))), _) => Ok(name),
+        (Some(_), _) => Err(RejectReason::NameNotString),
+        (None, Some(RawValue::Scalar(Token::Str(name)))) => Ok(name),
+        (None, Some(_)) => Err(RejectReason::NameNotString),
+        (None, None) => Ok(tag_id),
+    };
+    // Names as text, for the filters and the rules (only when there are some).
+    let mut names = Names::default();
+    let named = rules.filters_names() || !rules.rules.is_empty();
+    if named {
+        names.fill(device, tag.unwrap_or(tag_id), tag_id);
+        if rules.filters_names() && !rules.admits(&names.device, &names.tag, &names.tag_id) {
+            return Reading::Filtered;
+        }
+    }
+    let good = &rules.filters.good_statuses;
+    if !good.iter().any(|g| status.eq_str(g)) {
+        let key = tag.ok().and_then(|tag| {
+            let mut key = Key::new();
+            template.render(device, tag, tag_id, &mut key).ok()?;
+            Some(key)
+        });
+        return Reading::FailedRead { key };
     }
     let value = match fields.value {
         None => return reject(RejectReason::MissingValue),
@@ -194,21 +236,58 @@ pub fn classify(entry: &Entry<'_>, template: &KeyTemplate) -> Reading {
             Err(reason) => return reject(reason),
         },
     };
-    let tag = match (fields.tag_name, fields.name) {
-        (Some(RawValue::Scalar(Token::Str(name))), _) => name,
-        (Some(_), _) => return reject(RejectReason::NameNotString),
-        (None, Some(RawValue::Scalar(Token::Str(name)))) => name,
-        (None, Some(_)) => return reject(RejectReason::NameNotString),
-        (None, None) => tag_id,
+    let tag = match tag {
+        Ok(tag) => tag,
+        Err(reason) => return reject(reason),
     };
+    let rule = if named {
+        rules.rule_for(&names.device, &names.tag, &names.tag_id)
+    } else {
+        None
+    };
+    let template = rule
+        .and_then(|(_, r)| r.key_template.as_ref())
+        .unwrap_or(template);
     let mut key = Key::new();
     if template.render(device, tag, tag_id, &mut key).is_err() {
         return reject(RejectReason::KeyTooLong);
+    }
+    if let Err(reason) = rules.validate_key(&key) {
+        return reject(reason);
+    }
+    let value = match rule {
+        Some((_, r)) => match r.map(value) {
+            Ok(value) => value,
+            Err(reason) => return reject(reason),
+        },
+        None => value,
+    };
+    if let Value::Str(s) = &value
+        && s.len() > rules.validation.string_max_bytes
+    {
+        return reject(RejectReason::StringTooLong);
     }
     Reading::Good {
         key,
         value,
         source_time_ms: source_time_ms(fields.timestamp),
+        rule: rule.map(|(i, _)| i),
+    }
+}
+
+/// Unescaped names, bounded like keys (longer names are cut for matching).
+#[derive(Default)]
+struct Names {
+    device: Key,
+    tag: Key,
+    tag_id: Key,
+}
+
+impl Names {
+    fn fill(&mut self, device: JsonStr<'_>, tag: JsonStr<'_>, tag_id: JsonStr<'_>) {
+        device.write_unescaped(&mut Truncating::new(&mut self.device)).ok();
+        tag.write_unescaped(&mut Truncating::new(&mut self.tag)).ok();
+        tag_id.write_unescaped(&mut Truncating::new(&mut self.tag_id)).ok();
     }
 }
 
@@ -252,7 +331,8 @@ mod tests {
     fn readings(body: &[u8]) -> heapless::Vec<Reading, 32> {
         let template = KeyTemplate::default();
         let mut out = heapless::Vec::new();
-        parse_document(body, |e| out.push(classify(&e, &template)).unwrap()).unwrap();
+        let rules = RuleSet::default();
+        parse_document(body, |e| out.push(classify(&e, &template, &rules)).unwrap()).unwrap();
         out
     }
 
@@ -265,6 +345,7 @@ mod tests {
             key: Key::try_from(key).unwrap(),
             value,
             source_time_ms,
+            rule: None,
         }
     }
 
@@ -301,7 +382,10 @@ mod tests {
         for (g, e) in goods.iter().zip(expected.iter()) {
             assert_eq!(*g, e);
         }
-        let failed = got.iter().filter(|r| **r == Reading::FailedRead).count();
+        let failed = got
+            .iter()
+            .filter(|r| matches!(r, Reading::FailedRead { .. }))
+            .count();
         assert_eq!(failed, 2);
         assert_eq!(got.len(), 8);
     }
@@ -319,7 +403,7 @@ mod tests {
                     reasons.push((*reason, tag.text.as_str())).unwrap()
                 }
                 Reading::Good { key, value, .. } => goods.push((key.as_str(), value)).unwrap(),
-                Reading::FailedRead => panic!("no failed read in hostile.json"),
+                Reading::FailedRead { .. } | Reading::Filtered => panic!("no failed read in hostile.json"),
             }
         }
         assert_eq!(
@@ -375,7 +459,7 @@ mod tests {
         let mut seen = 0;
         let deep = include_bytes!("../../../shared/fixtures/polled-values/deep-nesting.json");
         let result = parse_document(deep, |e| {
-            classify(&e, &template);
+            classify(&e, &template, &RuleSet::default());
             seen += 1;
         });
         assert_eq!(

@@ -65,6 +65,16 @@ pub struct Stats {
     pub backlog_dropped_total: u64,
     /// Changes read back from the spool at start.
     pub replayed_total: u64,
+    /// Entries the filters left out.
+    pub tags_filtered_total: u64,
+    /// Changes within a rule's deadband, not written.
+    pub writes_deadband_total: u64,
+    /// Changes held back by a rule's minimum interval.
+    pub writes_deferred_total: u64,
+    /// Configuration reloads applied (SIGHUP).
+    pub config_reloads_total: u64,
+    /// Configuration reloads refused (the old rules stayed).
+    pub config_reload_failures_total: u64,
     /// Failed fetches by kind (indexed by `SourceError::kind_index`).
     pub source_errors_by_kind: [u64; SourceError::KINDS.len()],
     /// Failed IPC requests by kind (indexed by `SinkError::kind_index`),
@@ -114,6 +124,11 @@ impl Default for Stats {
             events_dropped_total: 0,
             backlog_dropped_total: 0,
             replayed_total: 0,
+            tags_filtered_total: 0,
+            writes_deadband_total: 0,
+            writes_deferred_total: 0,
+            config_reloads_total: 0,
+            config_reload_failures_total: 0,
             source_errors_by_kind: [0; SourceError::KINDS.len()],
             sink_errors_by_kind: [0; SinkError::KINDS.len()],
             cycle_duration_total_ms: 0,
@@ -185,7 +200,7 @@ pub struct Counter {
 impl Stats {
     /// Every unlabelled counter, in log order. The per-reason, per-kind
     /// counters are separate arrays.
-    pub fn counters(&self) -> [Counter; 21] {
+    pub fn counters(&self) -> [Counter; 26] {
         let c = |name, help, value| Counter { name, help, value };
         [
             c(
@@ -292,6 +307,31 @@ impl Stats {
                 "replayed_total",
                 "Changes read back from the spool at start.",
                 self.replayed_total,
+            ),
+            c(
+                "tags_filtered_total",
+                "Entries the configured filters left out.",
+                self.tags_filtered_total,
+            ),
+            c(
+                "writes_deadband_total",
+                "Changes within a rule's deadband, not written.",
+                self.writes_deadband_total,
+            ),
+            c(
+                "writes_deferred_total",
+                "Changes held back by a rule's minimum interval.",
+                self.writes_deferred_total,
+            ),
+            c(
+                "config_reloads_total",
+                "Configuration reloads applied (SIGHUP).",
+                self.config_reloads_total,
+            ),
+            c(
+                "config_reload_failures_total",
+                "Configuration reloads refused; the old rules stayed.",
+                self.config_reload_failures_total,
             ),
         ]
     }

@@ -113,7 +113,18 @@ pub struct TagSlot {
     pub(crate) queued: u32,
     pub(crate) queued_hash: u64,
     pub(crate) walk_mark: u32,
+    /// The mapping rule that applied last (`NO_RULE`: none).
+    pub(crate) rule: u8,
+    /// A failed read came since the last good one: the deadband is skipped.
+    pub(crate) after_failed_read: bool,
+    /// The last acknowledged value as a number, and the newest queued one
+    /// (`NAN`: none), for deadbands.
+    pub(crate) acked_number: f64,
+    pub(crate) queued_number: f64,
 }
+
+/// `TagSlot::rule` when no mapping rule applied.
+pub(crate) const NO_RULE: u8 = u8::MAX;
 
 impl TagSlot {
     /// When the Data-Service last acknowledged a value of this tag.
@@ -366,6 +377,10 @@ impl<S: TableStorage> TagTable<S> {
                     queued: 0,
                     queued_hash: 0,
                     walk_mark: 0,
+                    rule: NO_RULE,
+                    after_failed_read: false,
+                    acked_number: f64::NAN,
+                    queued_number: f64::NAN,
                 };
                 self.storage.push(slot)?;
                 // position < capacity <= index.len() / 2, so it fits in u32.
