@@ -812,13 +812,21 @@ impl<S: TableStorage> Engine<S> {
     /// differs from what the Data-Service acknowledged (`history`: from the
     /// newest change queued) beyond the rule's deadband and the rule's
     /// minimum interval has passed, or the heartbeat is due.
-    fn decide_write(&mut self, now: Instant, position: usize, source_time_ms: u64, rules: &RuleSet) {
+    fn decide_write(
+        &mut self,
+        now: Instant,
+        position: usize,
+        source_time_ms: u64,
+        rules: &RuleSet,
+    ) {
         let history = self.config.backlog == BacklogPolicy::History;
         let Some(slot) = self.table.slot_mut(position) else {
             return;
         };
         let rule = rules.rules.get(usize::from(slot.rule));
-        let heartbeat = rule.and_then(|r| r.heartbeat).unwrap_or(self.config.heartbeat);
+        let heartbeat = rule
+            .and_then(|r| r.heartbeat)
+            .unwrap_or(self.config.heartbeat);
         let hash = value_hash(&slot.value);
         let queued = history && slot.queued > 0;
         let (reference, reference_number) = if queued {

@@ -285,9 +285,14 @@ struct Names {
 
 impl Names {
     fn fill(&mut self, device: JsonStr<'_>, tag: JsonStr<'_>, tag_id: JsonStr<'_>) {
-        device.write_unescaped(&mut Truncating::new(&mut self.device)).ok();
-        tag.write_unescaped(&mut Truncating::new(&mut self.tag)).ok();
-        tag_id.write_unescaped(&mut Truncating::new(&mut self.tag_id)).ok();
+        device
+            .write_unescaped(&mut Truncating::new(&mut self.device))
+            .ok();
+        tag.write_unescaped(&mut Truncating::new(&mut self.tag))
+            .ok();
+        tag_id
+            .write_unescaped(&mut Truncating::new(&mut self.tag_id))
+            .ok();
     }
 }
 
@@ -403,7 +408,9 @@ mod tests {
                     reasons.push((*reason, tag.text.as_str())).unwrap()
                 }
                 Reading::Good { key, value, .. } => goods.push((key.as_str(), value)).unwrap(),
-                Reading::FailedRead { .. } | Reading::Filtered => panic!("no failed read in hostile.json"),
+                Reading::FailedRead { .. } | Reading::Filtered => {
+                    panic!("no failed read in hostile.json")
+                }
             }
         }
         assert_eq!(

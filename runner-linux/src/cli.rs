@@ -1,13 +1,16 @@
 //! The command line: the Python service's flags, same names and defaults,
 //! plus this service's own.
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use dataservice_sync_core::rules::RuleSet;
 use dataservice_sync_core::{BacklogPolicy, DeliveryMode, RegisterMode};
 
+use crate::config_file;
 use crate::options::{
     DEFAULT_DATASERVICE_URL, DEFAULT_SOCKET_PATH, DEFAULT_SOURCE, MAX_CONNECTIONS, SyncOptions,
 };
@@ -19,7 +22,8 @@ use crate::spool::SpoolSync;
     name = "dataservice-sync",
     version,
     about,
-    args_conflicts_with_subcommands = true
+    args_conflicts_with_subcommands = true,
+    args_override_self = true
 )]
 pub struct Cli {
     /// Run the sync (the default when no subcommand is given).
@@ -37,6 +41,55 @@ pub enum Command {
     Demo(DemoArgs),
     /// Print the figures of a running service (from its status server).
     Stats(StatsArgs),
+    /// Check a configuration file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Check a peer by hand: the Data-Service socket, the polling service,
+    /// the Data-Service HTTP API.
+    #[command(subcommand)]
+    Check(CheckCommand),
+}
+
+/// `config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a file and print the effective configuration (exit 0, or 2
+    /// with the file, line and field of the first error).
+    Check {
+        /// The TOML file.
+        path: PathBuf,
+    },
+}
+
+/// `check …`. Exit codes: 0 fine, 1 the peer answered something wrong,
+/// 3 the peer could not be reached.
+#[derive(Debug, Subcommand)]
+pub enum CheckCommand {
+    /// Write a test value over the IPC socket and print the reply.
+    Ipc {
+        /// Data-Service IPC socket.
+        #[arg(long, value_name = "PATH", env = "IPC_SOCKET_PATH", default_value = DEFAULT_SOCKET_PATH)]
+        socket_path: PathBuf,
+        /// The key written.
+        #[arg(long, default_value = "dataservice_sync.check")]
+        key: String,
+        /// The value written, as JSON.
+        #[arg(long, default_value = "1")]
+        value: String,
+    },
+    /// Fetch the polling service once and count devices, tags, good and
+    /// failed reads.
+    Source {
+        /// Polling service URL.
+        #[arg(long, value_name = "URL", default_value = DEFAULT_SOURCE)]
+        source: String,
+    },
+    /// Ask the Data-Service HTTP API for its health and its keys.
+    Dataservice {
+        /// Data-Service HTTP API.
+        #[arg(long, value_name = "URL", default_value = DEFAULT_DATASERVICE_URL)]
+        dataservice_url: String,
+    },
 }
 
 /// `stats` settings.
@@ -53,6 +106,10 @@ pub struct StatsArgs {
 /// The sync's settings.
 #[derive(Debug, Args)]
 pub struct RunArgs {
+    /// A TOML file with any of these options (by flag name) and the rules;
+    /// the command line overrides it; SIGHUP reloads it.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
     /// Data-Service IPC socket.
     #[arg(long, value_name = "PATH", env = "IPC_SOCKET_PATH", default_value = DEFAULT_SOCKET_PATH)]
     pub socket_path: PathBuf,
@@ -226,6 +283,9 @@ impl RunArgs {
             spool_dir: self.spool_dir.clone(),
             spool_max_bytes: self.spool_max_bytes,
             spool_sync: self.spool_sync,
+            rules: RuleSet::default(),
+            config_file: self.config.clone(),
+            command_line: Vec::new(),
         }
     }
 }
@@ -248,6 +308,68 @@ pub struct DemoArgs {
     /// The sync's status server (web page at http://ADDR/): ADDRESS:PORT or 'off'.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9108", value_parser = listen_address)]
     pub status_listen: ListenAddress,
+}
+
+/// A command line that cannot be used: the message, and whether it came
+/// from the configuration file.
+#[derive(Debug)]
+pub enum CliError {
+    /// clap's own error (help and version included).
+    Clap(clap::Error),
+    /// The configuration file, with file, line and field.
+    File(String),
+}
+
+/// Parses `args` (program name first), merging the `--config` file under
+/// the command line: the file's options come first, so the command line's
+/// win; `IPC_SOCKET_PATH` in the environment also beats the file.
+pub fn parse(args: &[OsString]) -> Result<(Cli, RuleSet), CliError> {
+    let cli = Cli::try_parse_from(args).map_err(CliError::Clap)?;
+    let Some(path) = cli.run.config.clone().filter(|_| cli.command.is_none()) else {
+        return Ok((cli, RuleSet::default()));
+    };
+    let file = file_arguments(&path, args.first())?;
+    let mut merged: Vec<OsString> = args.first().cloned().into_iter().collect();
+    merged.extend(file.0);
+    merged.extend(args.iter().skip(1).cloned());
+    let cli = Cli::try_parse_from(&merged).map_err(CliError::Clap)?;
+    Ok((cli, file.1))
+}
+
+/// The file's options as arguments, each checked alone so that an error
+/// names its line; and its rules.
+fn file_arguments(
+    path: &Path,
+    program: Option<&OsString>,
+) -> Result<(Vec<OsString>, RuleSet), CliError> {
+    let command = Cli::command();
+    let flags: Vec<(String, bool)> = command
+        .get_arguments()
+        .filter_map(|a| Some((a.get_long()?.to_string(), a.get_action().takes_values())))
+        .collect();
+    let settings = config_file::load(path, &flags).map_err(|e| CliError::File(e.to_string()))?;
+    let program = program
+        .cloned()
+        .unwrap_or_else(|| "dataservice-sync".into());
+    let mut out = Vec::new();
+    for (name, value, line) in settings.args {
+        if name == "socket-path" && std::env::var_os("IPC_SOCKET_PATH").is_some() {
+            continue;
+        }
+        let mut one = vec![program.clone(), format!("--{name}").into()];
+        one.extend(value.map(OsString::from));
+        if let Err(e) = Cli::try_parse_from(&one) {
+            let rendered = e.render().to_string();
+            let first = rendered.lines().next().unwrap_or("invalid value");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            return Err(CliError::File(format!(
+                "{}:{line}: {name}: {first}",
+                path.display()
+            )));
+        }
+        out.extend(one.into_iter().skip(1));
+    }
+    Ok((out, settings.rules))
 }
 
 fn seconds_or_zero(text: &str) -> Result<Duration, String> {

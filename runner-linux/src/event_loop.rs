@@ -99,6 +99,7 @@ impl Runner {
         let per_cycle = (f64::from(options.replay_rate) * options.interval.as_secs_f64()).ceil();
         config.replay_per_cycle = (per_cycle as u32).max(1);
         config.spool = options.spool_dir.is_some();
+        config.rules = options.rules.clone();
         let mut engine = Engine::new(
             config,
             HeapStorage::with_capacity(
@@ -517,13 +518,110 @@ impl Runner {
         }
         for signo in received {
             match Signal::try_from(signo) {
-                Ok(Signal::SIGHUP) => self.log.info(format_args!(
-                    "SIGHUP received: nothing to reload (this build takes its settings from the command line)"
-                )),
+                Ok(Signal::SIGHUP) => self.reload(now),
                 Ok(signal) => self.begin_shutdown(now, signal.as_str()),
                 Err(_) => {}
             }
         }
+    }
+
+    /// SIGHUP: reads the `--config` file again (under the same command
+    /// line). A valid file's rules, filters, validation, key template and
+    /// heartbeat apply at once, keeping the tag table, the backlog and the
+    /// statistics; other changed settings are named and wait for a restart.
+    /// An invalid file is refused and the rules in force stay.
+    fn reload(&mut self, now: Instant) {
+        let old = &self.settings.options;
+        let Some(path) = old.config_file.clone() else {
+            self.log.info(format_args!(
+                "SIGHUP received: no --config file, nothing to reload"
+            ));
+            return;
+        };
+        let command_line = if old.command_line.is_empty() {
+            vec![
+                "dataservice-sync".into(),
+                "--config".into(),
+                path.clone().into(),
+            ]
+        } else {
+            old.command_line.clone()
+        };
+        let parsed = crate::cli::parse(&command_line).map_err(|e| match e {
+            crate::cli::CliError::Clap(e) => e
+                .render()
+                .to_string()
+                .lines()
+                .next()
+                .unwrap_or("invalid")
+                .to_string(),
+            crate::cli::CliError::File(e) => e,
+        });
+        let new = parsed.and_then(|(cli, rules)| {
+            let mut options = cli.run.to_options();
+            options.rules = rules;
+            options.command_line = command_line.clone();
+            let resolved = options.resolve().map_err(|e| e.to_string())?;
+            Ok(resolved)
+        });
+        let resolved = match new {
+            Ok(resolved) => resolved,
+            Err(why) => {
+                self.log.warn(format_args!(
+                    "configuration reload refused, the rules in force stay: {why}"
+                ));
+                self.engine
+                    .reload_refused(now, format_args!("configuration reload refused: {why}"));
+                return;
+            }
+        };
+        let new = &resolved.options;
+        let restart_only: Vec<&str> = [
+            ("socket-path", old.socket_path != new.socket_path),
+            ("interval", old.interval != new.interval),
+            ("source", old.source != new.source),
+            (
+                "dataservice-url",
+                old.dataservice_url != new.dataservice_url,
+            ),
+            ("register", old.register != new.register),
+            ("delivery", old.delivery != new.delivery),
+            ("status-listen", old.status_listen != new.status_listen),
+            ("backlog", old.backlog != new.backlog),
+            ("backlog-bytes", old.backlog_bytes != new.backlog_bytes),
+            ("spool-dir", old.spool_dir != new.spool_dir),
+            (
+                "max-connections",
+                old.max_connections != new.max_connections,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(name, changed)| changed.then_some(name))
+        .collect();
+        self.engine.reload(
+            new.rules.clone(),
+            resolved.template.clone(),
+            core_duration(new.heartbeat),
+        );
+        self.log.info(format_args!(
+            "configuration reloaded from {}: {} rules, key template {}{}",
+            path.display(),
+            new.rules.rules.len(),
+            resolved.template.as_str(),
+            if restart_only.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; changed but applied only at the next start: {}",
+                    restart_only.join(", ")
+                )
+            }
+        ));
+        let options = &mut self.settings.options;
+        options.rules = resolved.options.rules.clone();
+        options.key_template = resolved.options.key_template.clone();
+        options.heartbeat = resolved.options.heartbeat;
+        self.settings.template = resolved.template;
     }
 
     fn on_wake(&mut self, now: Instant) {

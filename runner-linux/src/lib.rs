@@ -7,9 +7,12 @@
 
 #![deny(missing_docs)]
 
+pub mod check;
 pub mod cli;
 pub mod clock;
+pub mod config_file;
 pub mod demo;
+pub mod effective;
 pub mod endpoint;
 mod event_loop;
 pub mod http;

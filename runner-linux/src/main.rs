@@ -2,20 +2,20 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use dataservice_sync::cli::{Cli, Command};
+use dataservice_sync::cli::{CheckCommand, CliError, Command, ConfigCommand};
 use dataservice_sync::log::{Logger, Severity};
-use dataservice_sync::{SyncService, demo, stats_command};
+use dataservice_sync::{SyncOptions, SyncService, check, cli, demo, effective, stats_command};
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) if !e.use_stderr() => {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let (cli, rules) = match cli::parse(&args) {
+        Ok(parsed) => parsed,
+        Err(CliError::Clap(e)) if !e.use_stderr() => {
             // --help, --version
             let _ = e.print();
             return ExitCode::SUCCESS;
         }
-        Err(e) => {
+        Err(CliError::Clap(e)) => {
             // One line, not clap's usage block: it lands in a journal.
             let rendered = e.render().to_string();
             let first = rendered
@@ -25,16 +25,63 @@ fn main() -> ExitCode {
             eprintln!("{first} (see --help)");
             return ExitCode::from(2);
         }
+        Err(CliError::File(e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
     };
     match cli.command {
         Some(Command::Demo(args)) => demo::run(&args),
         Some(Command::Stats(args)) => stats_command::run(args.status_address, args.json),
-        None => run(&cli),
+        Some(Command::Config(ConfigCommand::Check { path })) => config_check(&args[0], &path),
+        Some(Command::Check(CheckCommand::Ipc {
+            socket_path,
+            key,
+            value,
+        })) => check::report(check::ipc(&socket_path, &key, &value)),
+        Some(Command::Check(CheckCommand::Source { source })) => {
+            check::report(check::source(&source))
+        }
+        Some(Command::Check(CheckCommand::Dataservice { dataservice_url })) => {
+            check::report(check::dataservice(&dataservice_url))
+        }
+        None => {
+            let mut options = cli.run.to_options();
+            options.rules = rules;
+            options.command_line = args;
+            run(options)
+        }
     }
 }
 
-fn run(cli: &Cli) -> ExitCode {
-    let options = cli.run.to_options();
+/// `config check PATH`: the file merged over the defaults, validated and
+/// printed as the effective configuration.
+fn config_check(program: &std::ffi::OsString, path: &std::path::Path) -> ExitCode {
+    let args = [program.clone(), "--config".into(), path.into()];
+    match cli::parse(&args) {
+        Ok((cli, rules)) => {
+            let mut options = cli.run.to_options();
+            options.rules = rules;
+            if let Err(e) = SyncService::new(options.clone()) {
+                eprintln!("error: {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+            print!("{}", effective::to_toml(&options));
+            ExitCode::SUCCESS
+        }
+        Err(CliError::Clap(e)) => {
+            let rendered = e.render().to_string();
+            eprintln!("{}", rendered.lines().next().unwrap_or("error"));
+            ExitCode::from(2)
+        }
+        Err(CliError::File(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(options: SyncOptions) -> ExitCode {
     let log = Logger::new(options.no_logging);
     let service = match SyncService::new(options) {
         Ok(service) => service,

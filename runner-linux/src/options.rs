@@ -1,11 +1,13 @@
 //! The service's settings, as the library takes them and as the command
 //! line fills them in, validated once at start.
 
+use std::ffi::OsString;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use dataservice_sync_core::rules::RuleSet;
 use dataservice_sync_core::{
     BacklogPolicy, DeliveryMode, Duration as CoreDuration, KeyTemplate, RegisterMode,
 };
@@ -76,6 +78,13 @@ pub struct SyncOptions {
     pub spool_max_bytes: u64,
     /// When spooled changes are forced to the disk.
     pub spool_sync: SpoolSync,
+    /// Filters, mapping rules and validation.
+    pub rules: RuleSet,
+    /// The `--config` file, reloaded on SIGHUP.
+    pub config_file: Option<PathBuf>,
+    /// The command line it was merged with (program name first), for the
+    /// reload.
+    pub command_line: Vec<OsString>,
 }
 
 impl Default for SyncOptions {
@@ -105,6 +114,9 @@ impl Default for SyncOptions {
             spool_dir: None,
             spool_max_bytes: 64 * 1024 * 1024,
             spool_sync: SpoolSync::Every(Duration::from_secs(1)),
+            rules: RuleSet::default(),
+            config_file: None,
+            command_line: Vec::new(),
         }
     }
 }

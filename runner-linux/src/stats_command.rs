@@ -1,15 +1,13 @@
 //! `dataservice-sync stats`: the running service's figures in the terminal,
 //! read from its status server's `/api/stats`.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use serde_json::Value;
 
-/// Largest `/api/stats` answer read (100 errors of 120 bytes fit many times).
-const MAX_ANSWER_BYTES: u64 = 1024 * 1024;
+use crate::check::http_get;
+use crate::endpoint::HttpUrl;
 
 /// Prints the service's statistics; exit code 0, or 1 when it cannot be
 /// reached or answers something else.
@@ -39,36 +37,14 @@ pub fn run(address: SocketAddr, json: bool) -> ExitCode {
     }
 }
 
-/// GETs `path` and returns the body of a 200 answer.
+/// GETs `path` from the status server and returns the body of a 200 answer.
 pub fn fetch(address: SocketAddr, path: &str) -> Result<String, String> {
-    let timeout = Duration::from_secs(5);
-    let mut stream = TcpStream::connect_timeout(&address, timeout).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    stream
-        .set_write_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| e.to_string())?;
-    let mut answer = Vec::new();
-    stream
-        .take(MAX_ANSWER_BYTES)
-        .read_to_end(&mut answer)
-        .map_err(|e| e.to_string())?;
-    let mut headers = [httparse::EMPTY_HEADER; 32];
-    let mut response = httparse::Response::new(&mut headers);
-    let head_len = match response.parse(&answer) {
-        Ok(httparse::Status::Complete(len)) => len,
-        _ => return Err("not an HTTP response".into()),
-    };
-    if response.code != Some(200) {
-        return Err(format!("HTTP status {}", response.code.unwrap_or(0)));
+    let url = HttpUrl::parse(&format!("http://{address}{path}")).map_err(|e| e.to_string())?;
+    let (status, body) = http_get(&url, None).map_err(|e| e.message)?;
+    if status != 200 {
+        return Err(format!("HTTP status {status}"));
     }
-    String::from_utf8(answer[head_len..].to_vec()).map_err(|_| "body is not UTF-8".into())
+    String::from_utf8(body).map_err(|_| "body is not UTF-8".into())
 }
 
 /// The figures as aligned lines.

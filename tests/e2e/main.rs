@@ -5,6 +5,7 @@ mod backlog;
 mod delivery;
 mod device;
 mod harness;
+mod rules;
 mod status;
 
 use std::time::{Duration, Instant};

@@ -349,7 +349,7 @@ fn stats_subcommand_without_a_service_says_so() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(
-        err.starts_with("error: cannot read http://127.0.0.1:1/api/stats: Connection refused"),
+        err.starts_with("error: cannot read http://127.0.0.1:1/api/stats: cannot connect to 127.0.0.1:1: Connection refused"),
         "{err}"
     );
 }

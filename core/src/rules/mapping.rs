@@ -86,10 +86,10 @@ impl Rule {
     /// Applies the rule's transformation to `value`.
     pub fn map(&self, value: Value) -> Result<Value, RejectReason> {
         let mut value = value;
-        if self.scale.is_some() || self.offset.is_some() {
-            if let Some(x) = number(&value) {
-                value = finite(x * self.scale.unwrap_or(1.0) + self.offset.unwrap_or(0.0))?;
-            }
+        if (self.scale.is_some() || self.offset.is_some())
+            && let Some(x) = number(&value)
+        {
+            value = finite(x * self.scale.unwrap_or(1.0) + self.offset.unwrap_or(0.0))?;
         }
         if let (Some((low, high)), Some(x)) = (self.clamp, number(&value)) {
             let clamped = if x < low {
@@ -140,7 +140,7 @@ fn finite(x: f64) -> Result<Value, RejectReason> {
 /// Rounds half away from zero to an integer value.
 fn round_half_away(x: f64) -> f64 {
     // Beyond 2^52 every float is an integer already.
-    if !(x.abs() < 4_503_599_627_370_496.0) {
+    if x.is_nan() || x.abs() >= 4_503_599_627_370_496.0 {
         return x;
     }
     let truncated = x as i64 as f64;
@@ -169,7 +169,7 @@ fn round_to(x: f64, decimals: u8) -> f64 {
 fn int_of(x: f64) -> Result<Value, RejectReason> {
     let rounded = round_half_away(x);
     // i64::MAX as f64 rounds up to 2^63, which does not fit: strict bound.
-    if rounded.is_finite() && rounded >= -9_223_372_036_854_775_808.0 && rounded < 9_223_372_036_854_775_808.0 {
+    if (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&rounded) {
         Ok(Value::Int(rounded as i64))
     } else {
         Err(RejectReason::NumberOutOfRange)
@@ -253,7 +253,10 @@ mod tests {
         assert_eq!(r.map(Value::Float(725.0)), Ok(Value::Int(33)));
         assert_eq!(r.map(Value::Float(-5.0)), Ok(Value::Int(-41)));
         r.valid_range = Some((-40.0, 30.0));
-        assert_eq!(r.map(Value::Float(725.0)), Err(RejectReason::ValueOutOfRange));
+        assert_eq!(
+            r.map(Value::Float(725.0)),
+            Err(RejectReason::ValueOutOfRange)
+        );
         assert_eq!(r.map(Value::Float(600.0)), Ok(Value::Int(20)));
         // Strings and bools pass the numeric steps untouched.
         r.cast = None;
@@ -294,9 +297,15 @@ mod tests {
         assert_eq!(cast(Cast::Float, Value::Bool(true)), Ok(Value::Float(1.0)));
         assert_eq!(cast(Cast::Float, s(" 2.5 ")), Ok(Value::Float(2.5)));
         assert_eq!(cast(Cast::Float, s("abc")), Err(RejectReason::CastFailed));
-        assert_eq!(cast(Cast::Float, s("inf")), Err(RejectReason::NonFiniteNumber));
+        assert_eq!(
+            cast(Cast::Float, s("inf")),
+            Err(RejectReason::NonFiniteNumber)
+        );
         assert_eq!(cast(Cast::Int, Value::Float(2.5)), Ok(Value::Int(3)));
-        assert_eq!(cast(Cast::Int, Value::Float(1e19)), Err(RejectReason::NumberOutOfRange));
+        assert_eq!(
+            cast(Cast::Int, Value::Float(1e19)),
+            Err(RejectReason::NumberOutOfRange)
+        );
         assert_eq!(cast(Cast::Int, Value::Bool(false)), Ok(Value::Int(0)));
         assert_eq!(cast(Cast::Int, s("42")), Ok(Value::Int(42)));
         assert_eq!(cast(Cast::Int, s("4.4")), Ok(Value::Int(4)));
@@ -315,10 +324,16 @@ mod tests {
     fn overflow_is_a_rejection_not_infinity() {
         let mut r = rule();
         r.scale = Some(1e300);
-        assert_eq!(r.map(Value::Float(1e300)), Err(RejectReason::NonFiniteNumber));
+        assert_eq!(
+            r.map(Value::Float(1e300)),
+            Err(RejectReason::NonFiniteNumber)
+        );
         r.scale = Some(1.0);
         r.offset = Some(f64::MAX);
-        assert_eq!(r.map(Value::Float(f64::MAX)), Err(RejectReason::NonFiniteNumber));
+        assert_eq!(
+            r.map(Value::Float(f64::MAX)),
+            Err(RejectReason::NonFiniteNumber)
+        );
     }
 
     #[test]

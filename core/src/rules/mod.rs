@@ -25,6 +25,8 @@ pub const MAX_CHAR_RANGES: usize = 16;
 
 /// A glob pattern.
 pub type Pattern = heapless::String<MAX_PATTERN_LEN>;
+/// A filter's patterns.
+pub type PatternList = heapless::Vec<Pattern, MAX_PATTERNS>;
 /// A status name.
 pub type Status = heapless::String<32>;
 
@@ -32,13 +34,13 @@ pub type Status = heapless::String<32>;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Filters {
     /// Devices taken (empty: all).
-    pub include_devices: heapless::Vec<Pattern, MAX_PATTERNS>,
+    pub include_devices: PatternList,
     /// Devices left out.
-    pub exclude_devices: heapless::Vec<Pattern, MAX_PATTERNS>,
+    pub exclude_devices: PatternList,
     /// Tags taken, by name or id (empty: all).
-    pub include_tags: heapless::Vec<Pattern, MAX_PATTERNS>,
+    pub include_tags: PatternList,
     /// Tags left out, by name or id.
-    pub exclude_tags: heapless::Vec<Pattern, MAX_PATTERNS>,
+    pub exclude_tags: PatternList,
     /// Statuses that mean a good read.
     pub good_statuses: heapless::Vec<Status, MAX_STATUSES>,
 }
@@ -48,7 +50,9 @@ impl Default for Filters {
         let mut good_statuses = heapless::Vec::new();
         for status in GOOD_STATUSES {
             // Four short statuses fit in eight.
-            good_statuses.push(Status::try_from(status).unwrap_or_default()).ok();
+            good_statuses
+                .push(Status::try_from(status).unwrap_or_default())
+                .ok();
         }
         Filters {
             include_devices: heapless::Vec::new(),
@@ -182,7 +186,9 @@ mod tests {
     use super::*;
 
     fn patterns(list: &[&str]) -> heapless::Vec<Pattern, MAX_PATTERNS> {
-        list.iter().map(|p| Pattern::try_from(*p).unwrap()).collect()
+        list.iter()
+            .map(|p| Pattern::try_from(*p).unwrap())
+            .collect()
     }
 
     #[test]
@@ -208,10 +214,18 @@ mod tests {
     #[test]
     fn the_first_matching_rule_wins() {
         let mut set = RuleSet::default();
-        set.rules.push(Rule::matching("Boiler-*", "t-00?").unwrap()).unwrap();
+        set.rules
+            .push(Rule::matching("Boiler-*", "t-00?").unwrap())
+            .unwrap();
         set.rules.push(Rule::matching("*", "*").unwrap()).unwrap();
-        assert_eq!(set.rule_for("Boiler-1", "Mode", "t-005").map(|r| r.0), Some(0));
-        assert_eq!(set.rule_for("Boiler-1", "t-010", "t-010").map(|r| r.0), Some(1));
+        assert_eq!(
+            set.rule_for("Boiler-1", "Mode", "t-005").map(|r| r.0),
+            Some(0)
+        );
+        assert_eq!(
+            set.rule_for("Boiler-1", "t-010", "t-010").map(|r| r.0),
+            Some(1)
+        );
         set.rules.pop();
         assert!(set.rule_for("Pump", "x", "y").is_none());
     }
@@ -223,10 +237,16 @@ mod tests {
         assert_eq!(set.validate_key("a\u{7}b"), Ok(()));
         set.validation.key_allowed = parse_char_ranges("A-Za-z0-9_.-").unwrap();
         assert_eq!(set.validate_key("Boiler-1.t_1"), Ok(()));
-        assert_eq!(set.validate_key("Boiler 1.t"), Err(RejectReason::KeyInvalidCharacters));
+        assert_eq!(
+            set.validate_key("Boiler 1.t"),
+            Err(RejectReason::KeyInvalidCharacters)
+        );
         set.validation.key_max_bytes = 5;
         assert_eq!(set.validate_key("abcdef"), Err(RejectReason::KeyTooLong));
         assert_eq!(parse_char_ranges("z-a"), Err(CharSetError::Reversed));
-        assert_eq!(parse_char_ranges("-a").unwrap().as_slice(), &[('-', '-'), ('a', 'a')]);
+        assert_eq!(
+            parse_char_ranges("-a").unwrap().as_slice(),
+            &[('-', '-'), ('a', 'a')]
+        );
     }
 }

@@ -1,0 +1,306 @@
+//! Rules from a configuration file through the real binary: the file and
+//! the command line, `config check`, filters and mapping with exact
+//! values, SIGHUP reload under load, and the `check` subcommands.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use dataservice_sync::sim::PollingMode;
+use nix::sys::signal::Signal;
+use serde_json::{Value, json};
+
+use crate::harness::{SyncProcess, fixture, stat, temp_dir, wait_until, writes};
+use crate::{SECOND, peers};
+
+fn config(name: &str, text: &str) -> PathBuf {
+    let path = temp_dir(name).join("sync.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn binary(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_dataservice-sync"))
+        .args(args)
+        .env_remove("IPC_SOCKET_PATH")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn path_str(path: &Path) -> String {
+    path.display().to_string()
+}
+
+const RULES: &str = r#"
+key-template = "{device}:{tag}"
+heartbeat = 3600
+
+[filter]
+exclude-devices = ["Pump*"]
+good-statuses = ["ok", "SUCCESS", "success"]
+
+[validation]
+string-max-bytes = 5
+
+[[rule]]
+device = "Boiler-1"
+tag = "t-001"
+scale = 0.5
+offset = -10
+round = 1
+
+[[rule]]
+device = "Boiler-*"
+tag = "t-002"
+cast = "string"
+key-template = "{device}/{tag_id}"
+
+[[rule]]
+device = "Kühl*"
+max = -20
+"#;
+
+#[test]
+fn a_config_file_sets_options_and_rules_and_the_command_line_wins() {
+    let p = peers("rules-file", PollingMode::Body(fixture("basic.json")));
+    let file = config("rules-file", &format!("interval = 0.05\n{RULES}"));
+    // The command line's interval wins over the file's 0.05 s.
+    let mut sync = p.start_sync(&[
+        "--config",
+        &path_str(&file),
+        "--interval",
+        "3600",
+        "--dataservice-url",
+        "off",
+    ]);
+    assert!(p.wait_requests(3, 10 * SECOND), "log:\n{}", sync.log());
+    std::thread::sleep(SECOND);
+    assert!(sync.terminate().success());
+    assert_eq!(
+        writes(&p.requests()),
+        [
+            // 71.25 * 0.5 - 10, rounded to one decimal.
+            ("Boiler-1:t-001".to_string(), json!(25.6)),
+            ("Boiler-1/t-002".to_string(), json!("3")),
+            ("Boiler-1:t-003".to_string(), json!(true)),
+        ]
+    );
+    let stats = sync.final_stats();
+    // One cycle: Pump Station 2's two tags filtered; "OK" is not a good
+    // status any more; RUNNING is longer than 5 bytes; -18.4 > max -20.
+    assert_eq!(stat(&stats, "sync_cycles_total"), 1);
+    assert_eq!(stat(&stats, "tags_filtered_total"), 2);
+    assert_eq!(stat(&stats, "reads_failed_total"), 1);
+    assert_eq!(stat(&stats, "rejected.string_too_long"), 1);
+    assert_eq!(stat(&stats, "rejected.value_out_of_range"), 1);
+}
+
+#[test]
+fn config_check_prints_the_effective_configuration_or_the_error_with_its_line() {
+    let file = config("rules-check", RULES);
+    let (code, out, err) = binary(&["config", "check", &path_str(&file)]);
+    assert_eq!(code, Some(0), "{err}");
+    for expected in [
+        "key-template = \"{device}:{tag}\"\n",
+        "heartbeat = 3600\n",
+        "interval = 1\n",
+        "exclude-devices = [\"Pump*\"]\n",
+        "good-statuses = [\"ok\", \"SUCCESS\", \"success\"]\n",
+        "string-max-bytes = 5\n",
+        "[[rule]]\ndevice = \"Boiler-1\"\ntag = \"t-001\"\nscale = 0.5\noffset = -10.0\nround = 1\n",
+        "[[rule]]\ndevice = \"Kühl*\"\ntag = \"*\"\nmax = -20.0\n",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    // What it prints reads back to the same configuration.
+    let again = config("rules-check-again", &out);
+    let (code, out_again, _) = binary(&["config", "check", &path_str(&again)]);
+    assert_eq!((code, &out_again), (Some(0), &out));
+    for (text, expected) in [
+        (
+            "interval = 0.5\nsocket-path = 3\n[filter]\nexclude-tags = [1]\n",
+            ":4: filter.exclude-tags: must be a list of strings",
+        ),
+        (
+            "interval = 0.001\n",
+            ":1: interval: invalid value '0.001' for '--interval <SECONDS>': \"0.001\" is less than 0.01 seconds",
+        ),
+        (
+            "\n\n[[rule]]\nround = 12\n",
+            ":4: rule[1].round: must be 0 to 9 decimals",
+        ),
+        ("intervall = 1\n", ":1: intervall: unknown setting"),
+        (
+            "key-template = \"{device}\"\n",
+            ": --key-template \"{device}\": key template needs {tag} or {tag_id}",
+        ),
+    ] {
+        let bad = config("rules-check-bad", text);
+        let (code, out, err) = binary(&["config", "check", &path_str(&bad)]);
+        assert_eq!(code, Some(2), "{text:?}");
+        assert_eq!(out, "");
+        let expected = format!("error: {}{expected}\n", bad.display());
+        assert_eq!(err, expected, "{text:?}");
+    }
+}
+
+/// The round of `Device-0.tag-0` in a written value: `round * 10`, plus a
+/// million under the reloaded rule.
+fn round_of(value: &Value) -> (bool, u64) {
+    let v = value.as_f64().expect("number") as u64;
+    if v >= 1_000_000 {
+        (true, (v - 1_000_000) / 10)
+    } else {
+        (false, v / 10)
+    }
+}
+
+#[test]
+fn sighup_applies_a_new_file_under_load_without_a_lost_or_duplicated_write() {
+    let p = peers(
+        "rules-reload",
+        PollingMode::Generated {
+            devices: 1,
+            tags: 3,
+            changing_percent: 100,
+        },
+    );
+    let file = config(
+        "rules-reload",
+        "[[rule]]\ntag = \"tag-0\"\ncast = \"int\"\n",
+    );
+    let mut sync = p.start_sync(&[
+        "--config",
+        &path_str(&file),
+        "--interval",
+        "0.05",
+        "--dataservice-url",
+        "off",
+    ]);
+    assert!(p.wait_requests(30, 10 * SECOND), "log:\n{}", sync.log());
+    std::fs::write(
+        &file,
+        "[[rule]]\ntag = \"tag-0\"\noffset = 1000000\ncast = \"int\"\n",
+    )
+    .unwrap();
+    sync.signal(Signal::SIGHUP);
+    assert!(
+        sync.wait_for_log("configuration reloaded from", 5 * SECOND),
+        "log:\n{}",
+        sync.log()
+    );
+    let reloaded_at = p.requests().len();
+    assert!(p.wait_requests(reloaded_at + 30, 10 * SECOND));
+    // A broken file is refused; the rules in force stay.
+    std::fs::write(&file, "[[rule]]\ntag = \"tag-0\"\nscale = \"x\"\n").unwrap();
+    sync.signal(Signal::SIGHUP);
+    assert!(sync.wait_for_log("configuration reload refused", 5 * SECOND));
+    let refused_at = p.requests().len();
+    assert!(p.wait_requests(refused_at + 30, 10 * SECOND));
+    assert!(sync.terminate().success());
+    let rounds: Vec<(bool, u64)> = writes(&p.requests())
+        .iter()
+        .filter(|(key, _)| key == "Device-0.tag-0")
+        .map(|(_, v)| round_of(v))
+        .collect();
+    // Every round once, in order; the old rule up to the reload, the new
+    // one from then on, never both.
+    let numbers: Vec<u64> = rounds.iter().map(|r| r.1).collect();
+    assert_eq!(numbers, (1..=numbers.len() as u64).collect::<Vec<_>>());
+    let switch = rounds
+        .iter()
+        .position(|r| r.0)
+        .expect("the new rule applied");
+    assert!(rounds[..switch].iter().all(|r| !r.0) && rounds[switch..].iter().all(|r| r.0));
+    let stats = sync.final_stats();
+    assert_eq!(stat(&stats, "config_reloads_total"), 1);
+    assert_eq!(stat(&stats, "config_reload_failures_total"), 1);
+    assert!(
+        sync.log().contains(&format!(
+            "configuration reload refused, the rules in force stay: {}:3: rule[1].scale: must be a number",
+            file.display()
+        )),
+        "log:\n{}",
+        sync.log()
+    );
+}
+
+#[test]
+fn check_subcommands_talk_to_the_peers_with_clear_exit_codes() {
+    let p = peers(
+        "rules-check-peers",
+        PollingMode::Body(fixture("basic.json")),
+    );
+    p.dataservice
+        .register("dataservice_sync.check", "int")
+        .unwrap();
+    let (code, out, err) = binary(&["check", "ipc", "--socket-path", &p.socket]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        out,
+        "sent:  {\"action\":\"write\",\"key\":\"dataservice_sync.check\",\"value\":1}\nreply: {\"ok\": true}\n\
+         ok: the Data-Service answered (it answers ok for unregistered keys too, and drops those writes)\n"
+    );
+    assert_eq!(p.dataservice.values()["dataservice_sync.check"], json!(1));
+    let missing = format!("{}.gone", p.socket);
+    let (code, _, err) = binary(&["check", "ipc", "--socket-path", &missing]);
+    assert_eq!(code, Some(3));
+    assert!(
+        err.starts_with(&format!("error: cannot connect to {missing}: No such file")),
+        "{err}"
+    );
+
+    let (code, out, err) = binary(&["check", "source", "--source", &p.polling.url()]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        out,
+        format!(
+            "{:<32} {:>6} {:>6} {:>6} {:>8}\n{:<32} {:>6} {:>6} {:>6} {:>8}\n{:<32} {:>6} {:>6} {:>6} {:>8}\n\
+             {:<32} {:>6} {:>6} {:>6} {:>8}\n{:<32} {:>6} {:>6} {:>6} {:>8}\n",
+            "device",
+            "tags",
+            "good",
+            "failed",
+            "rejected",
+            "Boiler-1",
+            5,
+            4,
+            1,
+            0,
+            "Pump Station 2",
+            2,
+            1,
+            1,
+            0,
+            "Kühlraum \"Nord\"",
+            1,
+            1,
+            0,
+            0,
+            "3 devices",
+            8,
+            6,
+            2,
+            0,
+        )
+    );
+    let (code, _, err) = binary(&["check", "source", "--source", "http://127.0.0.1:1/x"]);
+    assert_eq!(code, Some(3), "{err}");
+
+    let (code, out, err) = binary(&[
+        "check",
+        "dataservice",
+        "--dataservice-url",
+        &p.dataservice.http_url(),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.ends_with("registered keys: 1 (1 with an address)\n"),
+        "{out}"
+    );
+    assert!(out.starts_with("health: {"), "{out}");
+}
