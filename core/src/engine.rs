@@ -2400,3 +2400,6 @@ mod registry_tests {
 
 #[cfg(test)]
 mod history_tests;
+
+#[cfg(test)]
+mod rules_tests;

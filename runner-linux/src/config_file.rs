@@ -87,7 +87,8 @@ pub fn load(path: &Path, flags: &[(String, bool)]) -> Result<FileSettings, FileE
     })?;
     let mut settings = FileSettings::default();
     for (name, value) in &table {
-        let line = Some(find_line(&text, None, name));
+        let line_number = find_line(&text, None, name);
+        let line = Some(line_number);
         let field = || Some(name.clone());
         match name.as_str() {
             "filter" => parse_filter(&text, value, &mut settings.rules)
@@ -107,7 +108,7 @@ pub fn load(path: &Path, flags: &[(String, bool)]) -> Result<FileSettings, FileE
                 let Some((_, takes_value)) = flags.iter().find(|(flag, _)| flag == name) else {
                     return Err(error(line, field(), "unknown setting".into()));
                 };
-                let line = line.unwrap_or(0);
+                let line = line_number;
                 match (value, takes_value) {
                     (Value::Boolean(true), false) => settings.args.push((name.clone(), None, line)),
                     (Value::Boolean(false), false) => {}
@@ -236,7 +237,7 @@ fn parse_rules(text: &str, value: &Value, rules: &mut RuleSet) -> Result<(), Fie
                 "must be a table".into(),
             ));
         };
-        let mut rule = Rule::matching("*", "*").unwrap_or_else(|| unreachable_rule());
+        let mut rule = Rule::any();
         let (mut clamp_min, mut clamp_max, mut min, mut max) = (None, None, None, None);
         for (name, value) in table {
             let field = format!("rule[{}].{name}", index + 1);
@@ -347,24 +348,6 @@ fn parse_rules(text: &str, value: &Value, rules: &mut RuleSet) -> Result<(), Fie
         rules.rules.push(rule).ok();
     }
     Ok(())
-}
-
-/// `Rule::matching("*", "*")` cannot fail; this keeps `unwrap` out.
-fn unreachable_rule() -> Rule {
-    Rule {
-        device: Pattern::new(),
-        tag: Pattern::new(),
-        key_template: None,
-        scale: None,
-        offset: None,
-        clamp: None,
-        round: None,
-        cast: None,
-        valid_range: None,
-        deadband: None,
-        min_interval: None,
-        heartbeat: None,
-    }
 }
 
 fn as_table<'v>(text: &str, name: &str, value: &'v Value) -> Result<&'v Table, FieldError> {

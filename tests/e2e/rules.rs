@@ -9,7 +9,7 @@ use dataservice_sync::sim::PollingMode;
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
-use crate::harness::{SyncProcess, fixture, stat, temp_dir, wait_until, writes};
+use crate::harness::{fixture, stat, temp_dir, writes};
 use crate::{SECOND, peers};
 
 fn config(name: &str, text: &str) -> PathBuf {

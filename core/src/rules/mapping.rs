@@ -1,5 +1,6 @@
 //! Mapping rules: how a matched tag's value is transformed, in this order:
-//! scale and offset, clamp, rounding, cast, then the valid range. Every
+//! scale and offset, rounding, clamp (so the bounds hold exactly), cast,
+//! then the valid range. Every
 //! step works in fixed memory and cannot panic or overflow silently: a
 //! result that is not finite or does not fit its type is a rejection.
 
@@ -48,10 +49,10 @@ pub struct Rule {
     pub scale: Option<f64>,
     /// Then add this.
     pub offset: Option<f64>,
-    /// Then keep numbers within these bounds.
-    pub clamp: Option<(f64, f64)>,
     /// Then round floats to this many decimals (0..=9).
     pub round: Option<u8>,
+    /// Then keep numbers within these bounds.
+    pub clamp: Option<(f64, f64)>,
     /// Then cast.
     pub cast: Option<Cast>,
     /// Then reject numbers outside this range (`value_out_of_range`).
@@ -65,6 +66,26 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// A rule matching every tag that changes nothing.
+    pub fn any() -> Rule {
+        let mut star = Pattern::new();
+        star.push('*').ok();
+        Rule {
+            device: star.clone(),
+            tag: star,
+            key_template: None,
+            scale: None,
+            offset: None,
+            clamp: None,
+            round: None,
+            cast: None,
+            valid_range: None,
+            deadband: None,
+            min_interval: None,
+            heartbeat: None,
+        }
+    }
+
     /// A rule matching `device` and `tag` that changes nothing.
     pub fn matching(device: &str, tag: &str) -> Option<Rule> {
         Some(Rule {
@@ -91,6 +112,9 @@ impl Rule {
         {
             value = finite(x * self.scale.unwrap_or(1.0) + self.offset.unwrap_or(0.0))?;
         }
+        if let (Some(decimals), Value::Float(x)) = (self.round, &value) {
+            value = finite(round_to(*x, decimals))?;
+        }
         if let (Some((low, high)), Some(x)) = (self.clamp, number(&value)) {
             let clamped = if x < low {
                 low
@@ -101,12 +125,10 @@ impl Rule {
             };
             value = match value {
                 Value::Int(_) if clamped == x => value,
-                Value::Int(_) => int_of(clamped)?,
+                // An integer stays one when the bound is a whole number.
+                Value::Int(_) if clamped == round_half_away(clamped) => int_of(clamped)?,
                 _ => Value::Float(clamped),
             };
-        }
-        if let (Some(decimals), Value::Float(x)) = (self.round, &value) {
-            value = finite(round_to(*x, decimals))?;
         }
         if let Some(cast) = self.cast {
             value = cast_value(value, cast)?;
@@ -237,7 +259,7 @@ mod tests {
     }
 
     #[test]
-    fn scale_offset_clamp_round_cast_range_in_that_order() {
+    fn scale_offset_round_clamp_cast_range_in_that_order() {
         let mut r = rule();
         r.scale = Some(0.1);
         r.offset = Some(-40.0);

@@ -5,6 +5,8 @@
 
 mod glob;
 mod mapping;
+#[cfg(test)]
+mod proptests;
 
 pub use glob::glob_match;
 pub use mapping::{Cast, Deadband, Rule, number, within_deadband};
