@@ -81,21 +81,32 @@ pub fn load(path: &Path, flags: &[(String, bool)]) -> Result<FileSettings, FileE
     }
     let text = std::fs::read_to_string(path)
         .map_err(|e| error(None, None, format!("cannot read: {e}")))?;
+    parse(&text, path, flags)
+}
+
+/// Checks the text of a configuration file (`path` only names it in errors).
+pub fn parse(text: &str, path: &Path, flags: &[(String, bool)]) -> Result<FileSettings, FileError> {
+    let error = |line: Option<usize>, field: Option<String>, message: String| FileError {
+        path: path.to_path_buf(),
+        line,
+        field,
+        message,
+    };
     let table: Table = text.parse().map_err(|e: toml::de::Error| {
-        let line = e.span().map(|span| line_at(&text, span.start));
+        let line = e.span().map(|span| line_at(text, span.start));
         error(line, None, e.message().trim().to_string())
     })?;
     let mut settings = FileSettings::default();
     for (name, value) in &table {
-        let line_number = find_line(&text, None, name);
+        let line_number = find_line(text, None, name);
         let line = Some(line_number);
         let field = || Some(name.clone());
         match name.as_str() {
-            "filter" => parse_filter(&text, value, &mut settings.rules)
+            "filter" => parse_filter(text, value, &mut settings.rules)
                 .map_err(|(field, line, message)| error(line, Some(field), message))?,
-            "validation" => parse_validation(&text, value, &mut settings.rules)
+            "validation" => parse_validation(text, value, &mut settings.rules)
                 .map_err(|(field, line, message)| error(line, Some(field), message))?,
-            "rule" => parse_rules(&text, value, &mut settings.rules)
+            "rule" => parse_rules(text, value, &mut settings.rules)
                 .map_err(|(field, line, message)| error(line, Some(field), message))?,
             "config" => {
                 return Err(error(

@@ -1,0 +1,358 @@
+//! The fault matrix: one test per fault, through the real binary. For each:
+//! no crash, no hang past the configured timeouts, one clear log line, a
+//! counter, and nothing accepted lost (the newest values arrive once the
+//! fault is gone). The table in the README lists them.
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::time::{Duration, Instant};
+
+use dataservice_sync::sim::{PollingMode, SinkBehaviour, generated_value};
+use nix::sys::signal::Signal;
+use serde_json::Value;
+
+use crate::harness::{SyncProcess, stat, temp_dir, wait_until};
+use crate::{Peers, SECOND, peers};
+
+const CHANGING: PollingMode = PollingMode::Generated {
+    devices: 1,
+    tags: 3,
+    changing_percent: 100,
+};
+
+/// Peers whose Data-Service has the generated document's three keys.
+fn changing(name: &str) -> Peers {
+    let p = peers(name, CHANGING);
+    for (tag, data_type) in ["int", "float", "bool"].iter().enumerate() {
+        p.dataservice
+            .register(&format!("Device-0.tag-{tag}"), data_type)
+            .unwrap();
+    }
+    p
+}
+
+/// The Data-Service holds the values of a round at least as new as `round`.
+fn has_round(p: &Peers, round: u64) -> bool {
+    let values = p.dataservice.values();
+    (0..3).all(|tag| {
+        let want: Value = serde_json::from_str(&generated_value(tag, round)).unwrap();
+        match (values.get(&format!("Device-0.tag-{tag}")), tag) {
+            (Some(v), 0) => v.as_u64() >= want.as_u64(),
+            (Some(_), _) => true,
+            (None, _) => false,
+        }
+    })
+}
+
+/// After the fault: the newest round reaches the Data-Service; then stop.
+fn recovers_and_stops(p: &Peers, sync: &mut SyncProcess) {
+    let round = p.polling.requests();
+    assert!(
+        wait_until(20 * SECOND, || has_round(p, round)),
+        "the newest values did not arrive after the fault; log:\n{}",
+        sync.log()
+    );
+    let started = Instant::now();
+    assert!(sync.terminate().success());
+    assert!(started.elapsed() < 10 * SECOND);
+}
+
+fn once(sync: &SyncProcess, line: &str) {
+    assert!(
+        sync.wait_for_log(line, 15 * SECOND),
+        "no {line:?}; log:\n{}",
+        sync.log()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(sync.count(line), 1, "log:\n{}", sync.log());
+}
+
+// ---- the polling service ----
+
+fn source_fault(name: &str, mode: PollingMode, line: &str, counter: &str, extra: &[&str]) {
+    let p = changing(name);
+    p.polling.set_mode(mode);
+    let mut args = vec!["--interval", "0.1", "--dataservice-url", "off"];
+    args.extend_from_slice(extra);
+    let mut sync = p.start_sync(&args);
+    once(&sync, line);
+    p.polling.set_mode(CHANGING);
+    recovers_and_stops(&p, &mut sync);
+    assert!(stat(&sync.final_stats(), counter) >= 1);
+}
+
+#[test]
+fn source_answers_404() {
+    source_fault(
+        "fault-404",
+        PollingMode::Status(404),
+        "source down: fetch failed: HTTP status 404",
+        "source_errors_total",
+        &[],
+    );
+}
+
+#[test]
+fn source_answers_malformed_json() {
+    source_fault(
+        "fault-malformed",
+        PollingMode::Body(br#"{"Boiler-1": {"t": {"value": 1, "status": "ok"},,}}"#.to_vec()),
+        "source down: document rejected, nothing applied: ",
+        "documents_rejected_total",
+        &[],
+    );
+}
+
+#[test]
+fn source_answers_a_truncated_body() {
+    source_fault(
+        "fault-truncated",
+        PollingMode::Truncated(crate::harness::fixture("basic.json")),
+        "source down: fetch failed: connection closed before the body ended",
+        "source_errors_total",
+        &[],
+    );
+}
+
+#[test]
+fn source_answers_50_mb() {
+    let big = vec![b' '; 50 * 1024 * 1024];
+    source_fault(
+        "fault-50mb",
+        PollingMode::Body(big),
+        "source down: fetch failed: body larger than --max-body-bytes",
+        "source_errors_total",
+        &[],
+    );
+}
+
+#[test]
+fn source_answers_one_byte_per_second() {
+    source_fault(
+        "fault-trickle",
+        PollingMode::Trickle(crate::harness::fixture("basic.json"), SECOND),
+        "source down: fetch failed: timed out",
+        "source_errors_total",
+        &["--source-timeout", "1.5"],
+    );
+}
+
+#[test]
+fn source_refuses_connections() {
+    let p = changing("fault-refused");
+    let sync = SyncProcess::start(&[
+        "--socket-path",
+        &p.socket,
+        "--source",
+        "http://127.0.0.1:1/deploy/api/io/polled-values",
+        "--interval",
+        "0.1",
+    ]);
+    once(&sync, "source down: fetch failed: connection refused");
+    let mut sync = sync;
+    assert!(sync.terminate().success());
+    assert!(stat(&sync.final_stats(), "source_errors_total") >= 3);
+}
+
+// ---- the Data-Service ----
+
+#[test]
+fn dataservice_socket_is_not_a_socket() {
+    let mut p = changing("fault-notsock");
+    p.dataservice.stop_ipc();
+    std::fs::write(&p.socket, b"a regular file").unwrap();
+    let mut sync = p.start_sync(&["--interval", "0.1", "--dataservice-url", "off"]);
+    once(&sync, "sink down: path is not a socket");
+    std::fs::remove_file(&p.socket).unwrap();
+    p.dataservice.resume_ipc().unwrap();
+    recovers_and_stops(&p, &mut sync);
+    assert!(stat(&sync.final_stats(), "writes_failed_total") >= 1);
+}
+
+#[test]
+fn dataservice_socket_refuses() {
+    let mut p = changing("fault-refuses");
+    p.dataservice.stop_ipc();
+    // A socket file nobody listens on.
+    let listener = std::os::unix::net::UnixListener::bind(&p.socket).unwrap();
+    drop(listener);
+    let mut sync = p.start_sync(&["--interval", "0.1", "--dataservice-url", "off"]);
+    once(&sync, "sink down: connection refused");
+    std::fs::remove_file(&p.socket).unwrap();
+    p.dataservice.resume_ipc().unwrap();
+    recovers_and_stops(&p, &mut sync);
+    assert!(stat(&sync.final_stats(), "writes_failed_total") >= 1);
+}
+
+#[test]
+fn dataservice_socket_permission_denied() {
+    let p = changing("fault-perm");
+    std::fs::set_permissions(&p.socket, std::fs::Permissions::from_mode(0o000)).unwrap();
+    // Root passes file permissions: run the sync as nobody then.
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_dataservice-sync"));
+    command.args([
+        "--socket-path",
+        &p.socket,
+        "--source",
+        &p.polling.url(),
+        "--dataservice-url",
+        "off",
+        "--interval",
+        "0.1",
+        "--status-listen",
+        "off",
+    ]);
+    if nix::unistd::geteuid().is_root() {
+        command.uid(65534).gid(65534);
+    }
+    let mut sync = SyncProcess::from_command(command);
+    once(&sync, "sink down: permission denied");
+    std::fs::set_permissions(&p.socket, std::fs::Permissions::from_mode(0o777)).unwrap();
+    recovers_and_stops(&p, &mut sync);
+    assert!(stat(&sync.final_stats(), "writes_failed_total") >= 1);
+}
+
+fn misbehaving_sink(name: &str, behaviour: SinkBehaviour, line: &str) {
+    let p = changing(name);
+    p.dataservice.set_behaviour(behaviour);
+    let mut sync = p.start_sync(&[
+        "--interval",
+        "0.1",
+        "--dataservice-url",
+        "off",
+        "--write-timeout",
+        "0.5",
+    ]);
+    once(&sync, line);
+    p.dataservice.set_behaviour(SinkBehaviour::Normal);
+    recovers_and_stops(&p, &mut sync);
+    assert!(stat(&sync.final_stats(), "writes_failed_total") >= 1);
+}
+
+#[test]
+fn dataservice_answers_garbage() {
+    misbehaving_sink(
+        "fault-garbage",
+        SinkBehaviour::Garbage,
+        "sink down: answer is not a valid response line",
+    );
+}
+
+#[test]
+fn dataservice_answers_a_1_mb_line() {
+    misbehaving_sink(
+        "fault-huge",
+        SinkBehaviour::HugeLine,
+        "sink down: answer is not a valid response line",
+    );
+}
+
+#[test]
+fn dataservice_closes_early() {
+    misbehaving_sink(
+        "fault-close",
+        SinkBehaviour::CloseEarly,
+        "sink down: closed without answering",
+    );
+}
+
+#[test]
+fn dataservice_accepts_and_never_answers() {
+    misbehaving_sink(
+        "fault-frozen",
+        SinkBehaviour::Frozen,
+        "sink down: no answer within the write timeout",
+    );
+}
+
+#[test]
+fn dataservice_is_slow() {
+    let p = changing("fault-slow");
+    p.dataservice.set_behaviour(SinkBehaviour::SlowMillis(300));
+    let mut sync = p.start_sync(&[
+        "--interval",
+        "0.1",
+        "--dataservice-url",
+        "off",
+        "--write-timeout",
+        "2",
+    ]);
+    // Slow is not down: cycles overrun, values keep arriving, no failure.
+    once(&sync, "cycle overrun");
+    p.dataservice.set_behaviour(SinkBehaviour::Normal);
+    recovers_and_stops(&p, &mut sync);
+    let stats = sync.final_stats();
+    assert!(stat(&stats, "cycles_overrun_total") >= 1);
+    assert_eq!(stat(&stats, "writes_failed_total"), 0);
+}
+
+// ---- signals and limits ----
+
+#[test]
+fn twenty_sighups_in_a_second_reload_twenty_times_and_lose_nothing() {
+    let p = changing("fault-sighup");
+    let file = temp_dir("fault-sighup").join("sync.toml");
+    std::fs::write(&file, "interval = 0.05\n").unwrap();
+    let mut sync = p.start_sync(&[
+        "--config",
+        &file.display().to_string(),
+        "--dataservice-url",
+        "off",
+    ]);
+    assert!(p.wait_requests(10, 10 * SECOND));
+    for _ in 0..20 {
+        sync.signal(Signal::SIGHUP);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(wait_until(10 * SECOND, || sync
+        .count("configuration reloaded from")
+        == 20));
+    recovers_and_stops(&p, &mut sync);
+    let stats = sync.final_stats();
+    assert_eq!(stat(&stats, "config_reloads_total"), 20);
+    assert_eq!(stat(&stats, "writes_failed_total"), 0);
+    // Every round of tag-0 once, in order.
+    let rounds: Vec<u64> = crate::harness::writes(&p.requests())
+        .iter()
+        .filter(|(k, _)| k == "Device-0.tag-0")
+        .map(|(_, v)| v.as_u64().unwrap() / 10)
+        .collect();
+    assert_eq!(rounds, (1..=rounds.len() as u64).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_limit_of_32_file_descriptors_is_enough() {
+    let p = changing("fault-fds");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_dataservice-sync"));
+    command.args([
+        "--socket-path",
+        &p.socket,
+        "--source",
+        &p.polling.url(),
+        "--dataservice-url",
+        &p.dataservice.http_url(),
+        "--interval",
+        "0.05",
+        "--delivery",
+        "write",
+        "--max-connections",
+        "16",
+        "--status-listen",
+        "127.0.0.1:0",
+    ]);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, 32, 32)
+                .map_err(std::io::Error::from)
+        });
+    }
+    let mut sync = SyncProcess::from_command(command);
+    assert!(p.wait_requests(60, 10 * SECOND), "log:\n{}", sync.log());
+    recovers_and_stops(&p, &mut sync);
+    assert!(
+        !sync.log().contains("Too many open files"),
+        "log:\n{}",
+        sync.log()
+    );
+}

@@ -1,0 +1,24 @@
+//! The Data-Service's answer lines: the framer over caller storage, fed in
+//! two pieces, and the response decoder with its per-update results.
+#![no_main]
+
+use dataservice_sync_core::wire::ipc::{LineFramer, Response};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let mut storage = [0u8; 4096];
+    let mut framer = LineFramer::new();
+    let cut = data.len() / 2;
+    for piece in [&data[..cut], &data[cut..]] {
+        if let Ok(true) = framer.push(&mut storage, piece) {
+            let line = framer.line(&storage);
+            assert!(line.len() <= storage.len());
+            break;
+        }
+    }
+    if let Ok(response) = Response::decode(data) {
+        let mut count = 0usize;
+        response.for_each_result(|_| count += 1);
+        assert!(count <= data.len());
+    }
+});
