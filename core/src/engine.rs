@@ -1252,6 +1252,18 @@ impl<S: TableStorage> Engine<S> {
         }
         let first = first?;
         let len = encoder.finish();
+        Some(self.bulk_sent(request, first, count, false, len))
+    }
+
+    /// Books a bulk request that was just encoded.
+    fn bulk_sent(
+        &mut self,
+        request: RequestId,
+        first: usize,
+        count: usize,
+        backlog: bool,
+        len: usize,
+    ) -> Transmit {
         self.next_request_id();
         self.stats.bulk_requests_total += 1;
         // `poll_transmit` checked that a place is free.
@@ -1261,10 +1273,10 @@ impl<S: TableStorage> Engine<S> {
                 first,
                 count,
                 bulk: true,
-                backlog: false,
+                backlog,
             })
             .ok();
-        Some(Transmit { request, len })
+        Transmit { request, len }
     }
 
     fn next_single(&mut self, buf: &mut [u8]) -> Option<Transmit> {
@@ -1389,18 +1401,7 @@ impl<S: TableStorage> Engine<S> {
         };
         let len = encoder.finish();
         self.replayed_in_cycle += replayed;
-        self.next_request_id();
-        self.stats.bulk_requests_total += 1;
-        self.in_flight
-            .push(InFlight {
-                request,
-                first,
-                count,
-                bulk: true,
-                backlog: true,
-            })
-            .ok();
-        Some(Transmit { request, len })
+        Some(self.bulk_sent(request, first, count, true, len))
     }
 
     /// Applies the answers to a backlog request, in order: `results` for a

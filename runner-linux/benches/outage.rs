@@ -15,10 +15,13 @@ use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dataservice_sync::sim::{DataServiceDouble, PollingDouble, PollingMode, generated_value};
+use dataservice_sync::sim::{DataServiceDouble, generated_value};
 use dataservice_sync::stats_command::fetch;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+
+mod common;
+use common::BenchPeers;
 
 struct Setup {
     tags: u32,
@@ -55,41 +58,16 @@ fn metric(text: &str, name: &str) -> f64 {
 fn run(setup: &Setup, replay_rate: u32) -> String {
     let devices = 10;
     let per_device = setup.tags / devices;
-    let dir = std::env::temp_dir().join(format!("dss-outage-{}-{replay_rate}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let socket = dir.join("dataservice.sock");
-    let mut dataservice = DataServiceDouble::start(&socket).expect("data-service double");
-    for d in 0..devices {
-        for t in 0..per_device {
-            let data_type = ["int", "float", "bool"][(t % 3) as usize];
-            dataservice
-                .register_at(
-                    &format!("Device-{d}.tag-{t}"),
-                    data_type,
-                    100_000 + d * per_device + t,
-                )
-                .expect("register");
-        }
-    }
-    let polling = PollingDouble::tcp(
-        "127.0.0.1:0",
-        PollingMode::Generated {
-            devices,
-            tags: per_device,
-            changing_percent: 100,
-        },
-    )
-    .expect("polling double");
-    let binary = std::env::var("DSS_BENCH_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_dataservice-sync").to_string());
+    let mut peers = BenchPeers::start(&format!("outage-{replay_rate}"), devices, per_device, 100);
+    let dir = peers.dir.clone();
+    let binary = common::binary();
     let status: SocketAddr = format!("127.0.0.1:{}", 19200 + replay_rate % 1000)
         .parse()
         .expect("address");
     let mut child = Command::new(binary)
-        .args(["--socket-path", socket.to_str().unwrap_or_default()])
-        .args(["--source", &polling.url()])
-        .args(["--dataservice-url", &dataservice.http_url()])
+        .args(["--socket-path", peers.socket_arg()])
+        .args(["--source", &peers.polling.url()])
+        .args(["--dataservice-url", &peers.dataservice.http_url()])
         .args(["--interval", &setup.interval.to_string()])
         .args(["--backlog", "history", "--backlog-bytes", "67108864"])
         .args(["--replay-rate", &replay_rate.to_string()])
@@ -114,20 +92,21 @@ fn run(setup: &Setup, replay_rate: u32) -> String {
     wait_for(
         "first writes",
         Duration::from_secs(60),
-        Box::new(|| dataservice.store().applied > 0),
+        Box::new(|| peers.dataservice.store().applied > 0),
     );
     std::thread::sleep(Duration::from_secs_f64(setup.interval * 2.0));
-    dataservice.stop_ipc();
+    peers.dataservice.stop_ipc();
     std::thread::sleep(Duration::from_secs_f64(setup.outage));
     let during = fetch(status, "/metrics").unwrap_or_default();
     let entries = metric(&during, "dataservice_sync_backlog_entries");
     let bytes = metric(&during, "dataservice_sync_backlog_bytes");
     let spool_bytes = metric(&during, "dataservice_sync_spool_bytes_written_total");
     let spool_records = metric(&during, "dataservice_sync_spool_records_written_total");
-    dataservice.resume_ipc().expect("resume");
+    peers.dataservice.resume_ipc().expect("resume");
     let back = Instant::now();
     // Live stall: until the Data-Service holds the current round's value of
     // every tag (the round keeps moving while we wait).
+    let polling = &peers.polling;
     let current = |ds: &DataServiceDouble| {
         let round = polling.requests().saturating_sub(1).max(1);
         let values = ds.values();
@@ -145,7 +124,7 @@ fn run(setup: &Setup, replay_rate: u32) -> String {
     wait_for(
         "catch-up",
         Duration::from_secs(600),
-        Box::new(|| current(&dataservice)),
+        Box::new(|| current(&peers.dataservice)),
     );
     let stall = back.elapsed().as_secs_f64();
     wait_for(
@@ -159,8 +138,7 @@ fn run(setup: &Setup, replay_rate: u32) -> String {
     let drained = back.elapsed().as_secs_f64();
     let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
     let _ = child.wait();
-    drop(polling);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(peers);
     format!(
         "| {replay_rate} | {:.0} | {:.1} B | {:.1} B | {:.0} changes/s | {stall:.1} s |",
         entries,

@@ -18,9 +18,11 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dataservice_sync::sim::{DataServiceDouble, PollingDouble, PollingMode};
 use nix::sys::signal::{Signal, kill};
-use nix::unistd::{Pid, SysconfVar, sysconf};
+use nix::unistd::Pid;
+
+mod common;
+use common::BenchPeers;
 
 #[derive(Clone, Debug)]
 struct Run {
@@ -82,25 +84,6 @@ fn parse_args() -> Vec<Run> {
     runs
 }
 
-/// (user + system CPU seconds, peak RSS KiB) of a process.
-fn usage(pid: &str) -> (f64, u64) {
-    let ticks = sysconf(SysconfVar::CLK_TCK).ok().flatten().unwrap_or(100) as f64;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // After the parenthesised command name, utime and stime are fields 12 and 13.
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let cpu = fields.get(11..13).map_or(0.0, |f| {
-        f.iter().filter_map(|v| v.parse::<f64>().ok()).sum::<f64>() / ticks
-    });
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let hwm = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0);
-    (cpu, hwm)
-}
-
 fn stat_of(line: &str, name: &str) -> String {
     line.split(' ')
         .find_map(|pair| pair.strip_prefix(&format!("{name}=")))
@@ -110,35 +93,12 @@ fn stat_of(line: &str, name: &str) -> String {
 
 fn bench(run: &Run) -> String {
     let devices = 10;
-    let per_device = run.tags / devices;
-    let dir = std::env::temp_dir().join(format!("dss-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let socket = dir.join("dataservice.sock");
-    let dataservice = DataServiceDouble::start(&socket).expect("data-service double");
-    for d in 0..devices {
-        for t in 0..per_device {
-            let data_type = ["int", "float", "bool"][(t % 3) as usize];
-            let address = 100_000 + d * per_device + t;
-            dataservice
-                .register_at(&format!("Device-{d}.tag-{t}"), data_type, address)
-                .expect("register");
-        }
-    }
-    let polling = PollingDouble::tcp(
-        "127.0.0.1:0",
-        PollingMode::Generated {
-            devices,
-            tags: per_device,
-            changing_percent: run.changing,
-        },
-    )
-    .expect("polling double");
-    // DSS_BENCH_BIN measures another build (e.g. `--profile profiling`).
-    let binary = std::env::var("DSS_BENCH_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_dataservice-sync").to_string());
+    let peers = BenchPeers::start("bench", devices, run.tags / devices, run.changing);
+    let dataservice = &peers.dataservice;
+    let binary = common::binary();
     let mut child = Command::new(binary)
-        .args(["--socket-path", socket.to_str().unwrap_or_default()])
-        .args(["--source", &polling.url()])
+        .args(["--socket-path", peers.socket_arg()])
+        .args(["--source", &peers.polling.url()])
         .args(["--dataservice-url", &dataservice.http_url()])
         .args(["--interval", &run.interval.to_string()])
         .args(["--delivery", run.delivery])
@@ -166,22 +126,21 @@ fn bench(run: &Run) -> String {
     while dataservice.store().applied == 0 && ready.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(5));
     }
-    let (sync_cpu_start, _) = usage(&pid);
-    let (peers_cpu_start, _) = usage("self");
+    let sync_cpu_start = common::sample(&pid).cpu;
+    let peers_cpu_start = common::sample("self").cpu;
     let applied_start = dataservice.store().applied;
     let started = Instant::now();
     std::thread::sleep(Duration::from_secs_f64(run.seconds));
     let elapsed = started.elapsed().as_secs_f64();
     let applied = dataservice.store().applied - applied_start;
-    let (sync_cpu_end, sync_hwm) = usage(&pid);
-    let (peers_cpu_end, _) = usage("self");
+    let end = common::sample(&pid);
+    let (sync_cpu_end, sync_hwm) = (end.cpu, end.peak_rss_kib);
+    let peers_cpu_end = common::sample("self").cpu;
     let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
     let _ = child.wait();
     let _ = reader.join();
     let line = last_line.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    drop(dataservice);
-    drop(polling);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(peers);
     let sync_cpu = sync_cpu_end - sync_cpu_start;
     format!(
         "| {} | {} % | {} s | {} | {:.0} | {:.2} µs | {} / {} / {} ms | {} | {:.2} MiB | {:.2} s | {:.2} s |",

@@ -7,6 +7,7 @@ use dataservice_sync_core::report::{
 };
 use dataservice_sync_core::{Engine, TableStorage};
 
+use crate::endpoint::percent_decode;
 use crate::spool::SpoolStats;
 use crate::status_server::{StatusRequest, StatusResponse, StatusServerStats};
 
@@ -169,8 +170,9 @@ fn tag_query(query: &str) -> Result<(String, usize, usize), String> {
     let (mut contains, mut offset, mut limit) = (String::new(), 0, DEFAULT_TAG_PAGE);
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let value =
-            percent_decode(value).ok_or_else(|| format!("{name}: bad percent-encoding\n"))?;
+        // A form's `+` is a space; `%2B` stays a plus.
+        let value = percent_decode(&value.replace('+', " "))
+            .ok_or_else(|| format!("{name}: bad percent-encoding\n"))?;
         let number = || {
             value
                 .parse::<usize>()
@@ -187,26 +189,6 @@ fn tag_query(query: &str) -> Result<(String, usize, usize), String> {
         return Err("q: longer than 128 bytes\n".into());
     }
     Ok((contains, offset, limit))
-}
-
-/// Decodes `%XX` and `+`; `None` for a bad escape or bytes that are not UTF-8.
-fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]

@@ -267,8 +267,8 @@ fn a_full_disk_is_one_clear_line_and_nothing_accepted_is_lost() {
     let mut p = peers("history-fsize", CHANGING);
     let spool = spool_dir("history-fsize");
     let url = p.polling.url();
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_dataservice-sync"));
-    command.args([
+    let spool_arg = spool.display().to_string();
+    let mut command = crate::harness::sync_command(&[
         "--socket-path",
         &p.socket,
         "--source",
@@ -279,10 +279,8 @@ fn a_full_disk_is_one_clear_line_and_nothing_accepted_is_lost() {
         "0.1",
         "--backlog",
         "history",
-        "--status-listen",
-        "off",
         "--spool-dir",
-        &spool.display().to_string(),
+        &spool_arg,
     ]);
     // A 2 KiB file size limit plays a full disk: writes fail with EFBIG
     // (SIGXFSZ ignored, as a service manager would not kill on it).

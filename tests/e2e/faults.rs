@@ -11,7 +11,7 @@ use dataservice_sync::sim::{PollingMode, SinkBehaviour, generated_value};
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
-use crate::harness::{SyncProcess, stat, temp_dir, wait_until};
+use crate::harness::{SyncProcess, stat, sync_command, temp_dir, wait_until};
 use crate::{Peers, SECOND, peers};
 
 const CHANGING: PollingMode = PollingMode::Generated {
@@ -189,8 +189,7 @@ fn dataservice_socket_permission_denied() {
     let p = changing("fault-perm");
     std::fs::set_permissions(&p.socket, std::fs::Permissions::from_mode(0o000)).unwrap();
     // Root passes file permissions: run the sync as nobody then.
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_dataservice-sync"));
-    command.args([
+    let mut command = sync_command(&[
         "--socket-path",
         &p.socket,
         "--source",
@@ -199,8 +198,6 @@ fn dataservice_socket_permission_denied() {
         "off",
         "--interval",
         "0.1",
-        "--status-listen",
-        "off",
     ]);
     if nix::unistd::geteuid().is_root() {
         command.uid(65534).gid(65534);
@@ -323,8 +320,7 @@ fn twenty_sighups_in_a_second_reload_twenty_times_and_lose_nothing() {
 #[test]
 fn a_limit_of_32_file_descriptors_is_enough() {
     let p = changing("fault-fds");
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_dataservice-sync"));
-    command.args([
+    let mut command = sync_command(&[
         "--socket-path",
         &p.socket,
         "--source",

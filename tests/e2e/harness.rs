@@ -58,19 +58,8 @@ impl SyncProcess {
 
     /// Same, with extra environment variables.
     pub fn start_with_env(args: &[&str], envs: &[(&str, &str)]) -> Self {
-        // Tests run in parallel: no status server unless a test asks for one.
-        let status_off: &[&str] = if args.contains(&"--status-listen") {
-            &[]
-        } else {
-            &["--status-listen", "off"]
-        };
-        let mut command = Command::new(env!("CARGO_BIN_EXE_dataservice-sync"));
-        command
-            .args(args)
-            .args(status_off)
-            .env_remove("IPC_SOCKET_PATH")
-            .env_remove("JOURNAL_STREAM")
-            .envs(envs.iter().copied());
+        let mut command = sync_command(args);
+        command.envs(envs.iter().copied());
         Self::from_command(command)
     }
 
@@ -161,6 +150,21 @@ impl SyncProcess {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
     }
+}
+
+/// `dataservice-sync ARGS`, not started: without the status server unless
+/// the arguments ask for one (tests run in parallel), and without the
+/// caller's `IPC_SOCKET_PATH`.
+pub fn sync_command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dataservice-sync"));
+    command.args(args);
+    if !args.contains(&"--status-listen") {
+        command.args(["--status-listen", "off"]);
+    }
+    command
+        .env_remove("IPC_SOCKET_PATH")
+        .env_remove("JOURNAL_STREAM");
+    command
 }
 
 impl Drop for SyncProcess {

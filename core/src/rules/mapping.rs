@@ -91,16 +91,7 @@ impl Rule {
         Some(Rule {
             device: Pattern::try_from(device).ok()?,
             tag: Pattern::try_from(tag).ok()?,
-            key_template: None,
-            scale: None,
-            offset: None,
-            clamp: None,
-            round: None,
-            cast: None,
-            valid_range: None,
-            deadband: None,
-            min_interval: None,
-            heartbeat: None,
+            ..Rule::any()
         })
     }
 

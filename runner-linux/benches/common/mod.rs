@@ -1,0 +1,106 @@
+// Each benchmark uses a part of this module.
+#![allow(dead_code)]
+
+//! What the benchmarks share: the simulated peers with registered keys,
+//! the binary under test, and /proc readings of a process.
+
+use std::path::PathBuf;
+
+use dataservice_sync::sim::{DataServiceDouble, PollingDouble, PollingMode};
+use nix::unistd::{SysconfVar, sysconf};
+
+/// The simulated peers: `devices` × `per_device` generated tags, every key
+/// registered at an explicit address (the automatic ranges hold 1,000 per
+/// type), and the temporary directory they live in.
+pub struct BenchPeers {
+    pub dir: PathBuf,
+    pub socket: PathBuf,
+    pub dataservice: DataServiceDouble,
+    pub polling: PollingDouble,
+}
+
+impl BenchPeers {
+    pub fn start(name: &str, devices: u32, per_device: u32, changing_percent: u32) -> Self {
+        let dir = std::env::temp_dir().join(format!("dss-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let socket = dir.join("dataservice.sock");
+        let dataservice = DataServiceDouble::start(&socket).expect("data-service double");
+        for d in 0..devices {
+            for t in 0..per_device {
+                let data_type = ["int", "float", "bool"][(t % 3) as usize];
+                let address = 100_000 + d * per_device + t;
+                dataservice
+                    .register_at(&format!("Device-{d}.tag-{t}"), data_type, address)
+                    .expect("register");
+            }
+        }
+        let polling = PollingDouble::tcp(
+            "127.0.0.1:0",
+            PollingMode::Generated {
+                devices,
+                tags: per_device,
+                changing_percent,
+            },
+        )
+        .expect("polling double");
+        BenchPeers {
+            dir,
+            socket,
+            dataservice,
+            polling,
+        }
+    }
+
+    pub fn socket_arg(&self) -> &str {
+        self.socket.to_str().unwrap_or_default()
+    }
+}
+
+impl Drop for BenchPeers {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The binary to measure: this build's, or `DSS_BENCH_BIN` (e.g. a build of
+/// another commit or `--profile profiling`).
+pub fn binary() -> String {
+    std::env::var("DSS_BENCH_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_dataservice-sync").to_string())
+}
+
+/// A process's CPU time (user + system, seconds), RSS and peak RSS (KiB),
+/// and open file descriptors.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProcSample {
+    pub cpu: f64,
+    pub rss_kib: u64,
+    pub peak_rss_kib: u64,
+    pub fds: usize,
+}
+
+pub fn sample(pid: &str) -> ProcSample {
+    let ticks = sysconf(SysconfVar::CLK_TCK).ok().flatten().unwrap_or(100) as f64;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // After the parenthesised command name, utime and stime are fields 12 and 13.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let cpu = fields.get(11..13).map_or(0.0, |f| {
+        f.iter().filter_map(|v| v.parse::<f64>().ok()).sum::<f64>() / ticks
+    });
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    ProcSample {
+        cpu,
+        rss_kib: kib("VmRSS:"),
+        peak_rss_kib: kib("VmHWM:"),
+        fds: std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count()),
+    }
+}
