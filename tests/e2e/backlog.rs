@@ -49,21 +49,28 @@ fn expected_values(tag: u32, rounds: &[u64]) -> Vec<Value> {
         .collect()
 }
 
-fn history_sync(p: &Peers, extra: &[&str]) -> SyncProcess {
-    let url = p.polling.url();
-    let mut args = vec![
+/// The sync against `p`, by key, every 100 ms, with a history backlog.
+fn history_args(p: &Peers) -> Vec<String> {
+    [
         "--socket-path",
         &p.socket,
         "--source",
-        &url,
+        &p.polling.url(),
         "--dataservice-url",
         "off",
         "--interval",
         "0.1",
         "--backlog",
         "history",
-    ];
-    args.extend_from_slice(extra);
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+fn history_sync(p: &Peers, extra: &[&str]) -> SyncProcess {
+    let mut args = history_args(p);
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     SyncProcess::start(&args)
 }
 
@@ -265,23 +272,11 @@ fn an_unusable_spool_is_one_clear_line_and_the_sync_goes_on_in_memory() {
 fn a_full_disk_is_one_clear_line_and_nothing_accepted_is_lost() {
     use std::os::unix::process::CommandExt;
     let mut p = peers("history-fsize", CHANGING);
-    let spool = spool_dir("history-fsize");
-    let url = p.polling.url();
-    let spool_arg = spool.display().to_string();
-    let mut command = crate::harness::sync_command(&[
-        "--socket-path",
-        &p.socket,
-        "--source",
-        &url,
-        "--dataservice-url",
-        "off",
-        "--interval",
-        "0.1",
-        "--backlog",
-        "history",
-        "--spool-dir",
-        &spool_arg,
-    ]);
+    let spool = spool_dir("history-fsize").display().to_string();
+    let mut args = history_args(&p);
+    args.extend(["--spool-dir".to_string(), spool]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut command = crate::harness::sync_command(&args);
     // A 2 KiB file size limit plays a full disk: writes fail with EFBIG
     // (SIGXFSZ ignored, as a service manager would not kill on it).
     unsafe {
