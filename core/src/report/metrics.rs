@@ -87,7 +87,7 @@ pub fn write_metrics<S: TableStorage, W: Write>(
         out,
         "pending_tags",
         "gauge",
-        "Tags whose latest value the Data-Service has not acknowledged yet.",
+        "Values the Data-Service has not acknowledged yet: tags (latest) or changes (history).",
         engine.pending(),
     )?;
     let (used, capacity) = engine.backlog_bytes();
