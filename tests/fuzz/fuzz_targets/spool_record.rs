@@ -2,7 +2,9 @@
 //! other, damage skipped. Every valid change encodes back to the same bytes.
 #![no_main]
 
-use dataservice_sync_core::wire::spool::{Frame, FrameError, MAX_FRAME_LEN, decode, encode_acked, encode_change};
+use dataservice_sync_core::wire::spool::{
+    Frame, FrameError, MAX_FRAME_LEN, decode, encode_acked, encode_change,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
