@@ -33,7 +33,6 @@ use crate::rules::{RuleSet, number, within_deadband};
 use crate::stats::Stats;
 use crate::table::{
     DATA_TYPES, NO_RULE, PointMeta, Registration, TableFull, TableStorage, TagSlot, TagTable,
-    hash_key,
 };
 use crate::text::Truncating;
 use crate::time::{Duration, Instant};
@@ -101,8 +100,8 @@ pub struct EngineConfig {
     /// What is kept of undelivered changes.
     pub backlog: BacklogPolicy,
     /// `history`: most changes from before the running cycle sent per
-    /// cycle, so that a long backlog does not crowd out live values.
-    pub replay_per_cycle: u32,
+    /// second, so that a long backlog does not crowd out live values.
+    pub replay_rate: u32,
     /// `history`: undelivered changes are handed out for a spool
     /// ([`Engine::poll_spool`]).
     pub spool: bool,
@@ -126,10 +125,17 @@ impl EngineConfig {
             registry_checks: true,
             api_retry: Duration::from_secs(30),
             backlog: BacklogPolicy::Latest,
-            replay_per_cycle: 10_000,
+            replay_rate: 10_000,
             spool: false,
             rules: RuleSet::default(),
         }
+    }
+
+    /// The replay budget of one cycle: `replay_rate` over one interval,
+    /// at least one change.
+    fn replay_per_cycle(&self) -> u32 {
+        let per_cycle = u64::from(self.replay_rate) * self.interval.total_millis() / 1000;
+        u32::try_from(per_cycle).unwrap_or(u32::MAX).max(1)
     }
 
     fn backoff_cap(&self) -> Duration {
@@ -160,6 +166,15 @@ pub struct ApiRequest {
 /// Identifies a request in flight.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RequestId(u32);
+
+/// A change record for the spool, written into the runner's buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpoolFrame {
+    /// Bytes of the buffer holding the record.
+    pub len: usize,
+    /// The change's sequence number.
+    pub seq: u64,
+}
 
 /// A request line the runner must send on a new connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -703,7 +718,7 @@ impl<S: TableStorage> Engine<S> {
     /// that are not acknowledged when their cycle ends, while the
     /// Data-Service is failing, or at shutdown ([`Engine::flush_to_spool`]),
     /// in the order they were accepted, each once.
-    pub fn poll_spool(&mut self, buf: &mut [u8]) -> Option<usize> {
+    pub fn poll_spool(&mut self, buf: &mut [u8]) -> Option<SpoolFrame> {
         if !self.config.spool || !self.mirror_due {
             return None;
         }
@@ -738,7 +753,7 @@ impl<S: TableStorage> Engine<S> {
             };
             let (_, ring) = self.table.slots_and_backlog_mut();
             mark_on_disk(ring, offset);
-            return Some(len);
+            return Some(SpoolFrame { len, seq });
         }
         self.mirror_due = false;
         None
@@ -1316,7 +1331,7 @@ impl<S: TableStorage> Engine<S> {
         self.walk_id = self.walk_id.wrapping_add(1);
         let walk = self.walk_id;
         let request = RequestId(self.next_request);
-        let budget = self.config.replay_per_cycle;
+        let budget = self.config.replay_per_cycle();
         let bulk_mode = self.config.delivery == DeliveryMode::Bulk;
         let limit = buf.len().min(self.config.bulk_max_bytes);
         let mut encoder = BulkEncoder::new(&mut buf[..limit]).ok()?;
@@ -1679,8 +1694,7 @@ impl<S: TableStorage> Engine<S> {
     /// True the first time a tag is reported; remembers up to
     /// `REJECTED_KEYS_LOGGED` tags, then stays quiet (counters still count).
     fn first_report_of(&mut self, tag: &KeyPreview) -> bool {
-        let hash = hash_key(tag.text.as_bytes()) ^ (tag.full_len as u32).rotate_left(16);
-        matches!(self.logged_keys.insert(hash), Ok(true))
+        matches!(self.logged_keys.insert(tag.hash()), Ok(true))
     }
 
     fn push_event(&mut self, event: Event) {

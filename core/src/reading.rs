@@ -128,6 +128,12 @@ impl KeyPreview {
         KeyPreview { text, full_len }
     }
 
+    /// A hash of the name (its shown part and full length), to remember
+    /// which tags were reported.
+    pub fn hash(&self) -> u32 {
+        crate::table::hash_key(self.text.as_bytes()) ^ (self.full_len as u32).rotate_left(16)
+    }
+
     /// A preview of a built key.
     pub fn of_key(key: &str) -> Self {
         let mut text = heapless::String::new();

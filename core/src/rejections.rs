@@ -5,7 +5,6 @@ use heapless::index_map::FnvIndexMap;
 
 use crate::config::REJECTED_TAGS_SHOWN;
 use crate::reading::{KeyPreview, RejectReason};
-use crate::table::hash_key;
 use crate::time::Instant;
 
 /// One rejected tag.
@@ -32,7 +31,7 @@ pub struct RejectedTags {
 impl RejectedTags {
     /// Records a rejection of `tag`.
     pub(crate) fn record(&mut self, tag: &KeyPreview, reason: RejectReason, now: Instant) {
-        let hash = hash_key(tag.text.as_bytes()) ^ (tag.full_len as u32).rotate_left(16);
+        let hash = tag.hash();
         if let Some(entry) = self.entries.get_mut(&hash) {
             entry.reason = reason;
             entry.count += 1;

@@ -95,9 +95,7 @@ impl Runner {
         config.registry_checks = settings.api.is_some();
         config.backlog = options.backlog;
         let history = options.backlog == BacklogPolicy::History;
-        // The replay budget per cycle: --replay-rate changes per second.
-        let per_cycle = (f64::from(options.replay_rate) * options.interval.as_secs_f64()).ceil();
-        config.replay_per_cycle = (per_cycle as u32).max(1);
+        config.replay_rate = options.replay_rate;
         config.spool = options.spool_dir.is_some();
         config.rules = options.rules.clone();
         let mut engine = Engine::new(
@@ -474,13 +472,9 @@ impl Runner {
         };
         let now = std::time::Instant::now();
         let mut result = Ok(());
-        while let Some(len) = self.engine.poll_spool(&mut self.spool_buf) {
-            let frame = &self.spool_buf[..len];
-            let seq = match dataservice_sync_core::wire::spool::decode(frame) {
-                Ok((dataservice_sync_core::wire::spool::Frame::Change(c), _)) => c.seq,
-                _ => 0,
-            };
-            result = result.and(spool.append_change(frame, seq, now));
+        while let Some(frame) = self.engine.poll_spool(&mut self.spool_buf) {
+            let bytes = &self.spool_buf[..frame.len];
+            result = result.and(spool.append_change(bytes, frame.seq, now));
         }
         result = result
             .and_then(|()| spool.acknowledge(self.engine.spool_acked_through(), now))

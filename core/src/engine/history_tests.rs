@@ -49,9 +49,10 @@ fn deliver<S: TableStorage>(e: &mut Engine<S>, now: Instant) -> Vec<String> {
 fn spooled(e: &mut TestEngine) -> Vec<(u64, String, String)> {
     let mut buf = [0u8; crate::wire::spool::MAX_FRAME_LEN];
     let mut out = Vec::new();
-    while let Some(len) = e.poll_spool(&mut buf) {
-        match decode(&buf[..len]) {
+    while let Some(frame) = e.poll_spool(&mut buf) {
+        match decode(&buf[..frame.len]) {
             Ok((Frame::Change(c), _)) => {
+                assert_eq!(c.seq, frame.seq);
                 out.push((c.seq, c.key.into(), std::format!("{}", c.value)))
             }
             other => panic!("{other:?}"),
@@ -199,7 +200,8 @@ fn replay_is_limited_per_cycle_and_live_values_of_other_tags_pass() {
     let mut config = EngineConfig::new(Duration::from_secs(1));
     config.registry_checks = false;
     config.backlog = BacklogPolicy::History;
-    config.replay_per_cycle = 1;
+    // One change per one-second cycle.
+    config.replay_rate = 1;
     let mut e: TestEngine = Engine::new(config, ArrayStorage::new());
     for (seq, value) in [(1u64, 7i64), (2, 8)] {
         let change = spool::Change {
