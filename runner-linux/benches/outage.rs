@@ -12,7 +12,7 @@
 //! ```
 
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use dataservice_sync::sim::{DataServiceDouble, generated_value};
@@ -60,15 +60,11 @@ fn run(setup: &Setup, replay_rate: u32) -> String {
     let per_device = setup.tags / devices;
     let mut peers = BenchPeers::start(&format!("outage-{replay_rate}"), devices, per_device, 100);
     let dir = peers.dir.clone();
-    let binary = common::binary();
     let status: SocketAddr = format!("127.0.0.1:{}", 19200 + replay_rate % 1000)
         .parse()
         .expect("address");
-    let mut child = Command::new(binary)
-        .args(["--socket-path", peers.socket_arg()])
-        .args(["--source", &peers.polling.url()])
-        .args(["--dataservice-url", &peers.dataservice.http_url()])
-        .args(["--interval", &setup.interval.to_string()])
+    let mut child = peers
+        .sync_command(setup.interval)
         .args(["--backlog", "history", "--backlog-bytes", "67108864"])
         .args(["--replay-rate", &replay_rate.to_string()])
         .args([
@@ -76,9 +72,6 @@ fn run(setup: &Setup, replay_rate: u32) -> String {
             dir.join("spool").to_str().unwrap_or_default(),
         ])
         .args(["--status-listen", &status.to_string()])
-        .args(["--stats-interval", "0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn dataservice-sync");

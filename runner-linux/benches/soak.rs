@@ -7,7 +7,7 @@
 //! cargo bench --bench soak -- [--minutes 10] [--tags 10000] [--interval 0.1]
 //! ```
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -32,15 +32,9 @@ fn main() {
     let devices = 10;
     let peers = BenchPeers::start("soak", devices, tags / devices, 100);
     let dataservice = &peers.dataservice;
-    let binary = common::binary();
-    let mut child = Command::new(binary)
-        .args(["--socket-path", peers.socket_arg()])
-        .args(["--source", &peers.polling.url()])
-        .args(["--dataservice-url", &dataservice.http_url()])
-        .args(["--interval", &interval.to_string()])
-        .args(["--stats-interval", "0", "--status-listen", "off"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
+    let mut child = peers
+        .sync_command(interval)
+        .args(["--status-listen", "off"])
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn dataservice-sync");

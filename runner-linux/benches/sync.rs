@@ -14,7 +14,7 @@
 //! are counted, not synced.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -95,16 +95,9 @@ fn bench(run: &Run) -> String {
     let devices = 10;
     let peers = BenchPeers::start("bench", devices, run.tags / devices, run.changing);
     let dataservice = &peers.dataservice;
-    let binary = common::binary();
-    let mut child = Command::new(binary)
-        .args(["--socket-path", peers.socket_arg()])
-        .args(["--source", &peers.polling.url()])
-        .args(["--dataservice-url", &dataservice.http_url()])
-        .args(["--interval", &run.interval.to_string()])
+    let mut child = peers
+        .sync_command(run.interval)
         .args(["--delivery", run.delivery])
-        .args(["--stats-interval", "0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn dataservice-sync");

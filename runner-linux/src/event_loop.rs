@@ -450,17 +450,12 @@ impl Runner {
         let Some(status) = self.status.as_mut() else {
             return;
         };
-        let own = status.stats();
-        let spool = self.spool.as_ref().map(Spool::stats);
+        let runner = status_routes::RunnerFigures {
+            server: status.stats(),
+            spool: self.spool.as_ref().map(Spool::stats),
+        };
         status.on_ready(self.poll.registry(), token, |request| {
-            let mut response = status_routes::respond(request, engine, &ctx, health_cycles);
-            if request.path == "/metrics" {
-                status_routes::append_server_metrics(&mut response.body, &own);
-                if let Some(spool) = &spool {
-                    status_routes::append_spool_metrics(&mut response.body, spool);
-                }
-            }
-            response
+            status_routes::respond(request, engine, &ctx, health_cycles, &runner)
         });
     }
 

@@ -26,6 +26,7 @@ pub fn respond<S: TableStorage>(
     engine: &Engine<S>,
     ctx: &ReportContext<'_>,
     health_cycles: u32,
+    runner: &RunnerFigures,
 ) -> StatusResponse {
     if request.method != "GET" && request.method != "HEAD" {
         return StatusResponse::text(405, "read-only: GET or HEAD\n");
@@ -38,6 +39,7 @@ pub fn respond<S: TableStorage>(
         }
         "/metrics" => {
             let _ = write_metrics(&mut body, engine, ctx);
+            runner.write_metrics(&mut body);
             (200, "text/plain; version=0.0.4; charset=utf-8")
         }
         "/health" => {
@@ -78,91 +80,93 @@ pub fn respond<S: TableStorage>(
     }
 }
 
-/// The status server's own counters, after the engine's metrics.
-pub fn append_server_metrics(body: &mut Vec<u8>, stats: &StatusServerStats) {
-    let series = [
-        (
-            "status_requests_total",
-            "Status server requests answered.",
-            stats.requests_total,
-        ),
-        (
-            "status_connections_refused_total",
-            "Status server connections closed at once: all slots busy.",
-            stats.connections_refused_total,
-        ),
-        (
-            "status_requests_rejected_total",
-            "Status server requests refused: too large, malformed or too slow.",
-            stats.requests_rejected_total,
-        ),
-    ];
-    let mut text = String::new();
-    for (name, help, value) in series {
-        let _ = write!(
-            text,
-            "# HELP dataservice_sync_{name} {help}\n# TYPE dataservice_sync_{name} counter\n\
-             dataservice_sync_{name} {value}\n"
-        );
-    }
-    body.extend_from_slice(text.as_bytes());
+/// What the runner counts itself (the status server, the spool), shown
+/// after the engine's metrics.
+#[derive(Clone, Copy, Debug)]
+pub struct RunnerFigures {
+    /// The status server's counters.
+    pub server: StatusServerStats,
+    /// The spool's, when there is one.
+    pub spool: Option<SpoolStats>,
 }
 
-/// The spool's counters, after the engine's metrics.
-pub fn append_spool_metrics(body: &mut Vec<u8>, stats: &SpoolStats) {
-    let series = [
-        (
-            "spool_bytes",
-            "gauge",
-            "Bytes in the spool's segment files.",
-            stats.bytes_on_disk,
-        ),
-        (
-            "spool_records_written_total",
-            "counter",
-            "Undelivered changes written to the spool.",
-            stats.records_written_total,
-        ),
-        (
-            "spool_bytes_written_total",
-            "counter",
-            "Bytes appended to the spool.",
-            stats.bytes_written_total,
-        ),
-        (
-            "spool_errors_total",
-            "counter",
-            "Failed spool file operations.",
-            stats.errors_total,
-        ),
-        (
-            "spool_corrupt_records_total",
-            "counter",
-            "Damaged spool records skipped when reading.",
-            stats.corrupt_records_total,
-        ),
-        (
-            "spool_torn_records_total",
-            "counter",
-            "Incomplete spool records at the end of a segment.",
-            stats.torn_records_total,
-        ),
-        (
-            "spool_segments_dropped_total",
-            "counter",
-            "Spool segments deleted at the size limit with undelivered changes.",
-            stats.segments_dropped_total,
-        ),
-    ];
-    let mut text = String::new();
-    for (name, kind, help, value) in series {
-        let _ = write!(
-            text,
-            "# HELP dataservice_sync_{name} {help}\n# TYPE dataservice_sync_{name} {kind}\n\
-             dataservice_sync_{name} {value}\n"
-        );
+impl RunnerFigures {
+    fn write_metrics(&self, out: &mut String) {
+        let server = &self.server;
+        let mut series = vec![
+            (
+                "status_requests_total",
+                "counter",
+                "Status server requests answered.",
+                server.requests_total,
+            ),
+            (
+                "status_connections_refused_total",
+                "counter",
+                "Status server connections closed at once: all slots busy.",
+                server.connections_refused_total,
+            ),
+            (
+                "status_requests_rejected_total",
+                "counter",
+                "Status server requests refused: too large, malformed or too slow.",
+                server.requests_rejected_total,
+            ),
+        ];
+        if let Some(spool) = &self.spool {
+            series.extend([
+                (
+                    "spool_bytes",
+                    "gauge",
+                    "Bytes in the spool's segment files.",
+                    spool.bytes_on_disk,
+                ),
+                (
+                    "spool_records_written_total",
+                    "counter",
+                    "Undelivered changes written to the spool.",
+                    spool.records_written_total,
+                ),
+                (
+                    "spool_bytes_written_total",
+                    "counter",
+                    "Bytes appended to the spool.",
+                    spool.bytes_written_total,
+                ),
+                (
+                    "spool_errors_total",
+                    "counter",
+                    "Failed spool file operations.",
+                    spool.errors_total,
+                ),
+                (
+                    "spool_corrupt_records_total",
+                    "counter",
+                    "Damaged spool records skipped when reading.",
+                    spool.corrupt_records_total,
+                ),
+                (
+                    "spool_torn_records_total",
+                    "counter",
+                    "Incomplete spool records at the end of a segment.",
+                    spool.torn_records_total,
+                ),
+                (
+                    "spool_segments_dropped_total",
+                    "counter",
+                    "Spool segments deleted at the size limit with undelivered changes.",
+                    spool.segments_dropped_total,
+                ),
+            ]);
+        }
+        for (name, kind, help, value) in series {
+            let _ = write!(
+                out,
+                "# HELP dataservice_sync_{name} {help}\n# TYPE dataservice_sync_{name} {kind}\n\
+                 dataservice_sync_{name} {value}\n"
+            );
+        }
     }
-    body.extend_from_slice(text.as_bytes());
 }
 
 /// `q`, `offset` and `limit` from a query string.

@@ -5,6 +5,7 @@
 //! the binary under test, and /proc readings of a process.
 
 use std::path::PathBuf;
+use std::process::{Command, Stdio};
 
 use dataservice_sync::sim::{DataServiceDouble, PollingDouble, PollingMode};
 use nix::unistd::{SysconfVar, sysconf};
@@ -52,8 +53,19 @@ impl BenchPeers {
         }
     }
 
-    pub fn socket_arg(&self) -> &str {
-        self.socket.to_str().unwrap_or_default()
+    /// The binary under test, pointed at these peers, syncing every
+    /// `interval` seconds, without statistics lines; stdin and stdout null.
+    pub fn sync_command(&self, interval: f64) -> Command {
+        let mut command = Command::new(binary());
+        command
+            .args(["--socket-path", self.socket.to_str().unwrap_or_default()])
+            .args(["--source", &self.polling.url()])
+            .args(["--dataservice-url", &self.dataservice.http_url()])
+            .args(["--interval", &interval.to_string()])
+            .args(["--stats-interval", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        command
     }
 }
 
