@@ -143,11 +143,6 @@ impl TagSlot {
         self.pending || self.queued > 0
     }
 
-    /// Changes of this tag in the `history` backlog.
-    pub fn queued(&self) -> u32 {
-        self.queued
-    }
-
     /// Where the tag stands with the Data-Service's registry.
     pub fn registration(&self) -> Registration {
         self.registration
