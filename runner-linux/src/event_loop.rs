@@ -51,7 +51,9 @@ pub(crate) enum StopSource {
 
 pub(crate) struct Runner {
     poll: Poll,
-    engine: Engine<HeapStorage>,
+    /// Boxed: the engine is tens of KiB, and a Runner on the stack is moved
+    /// (copied) on its way to `run`; stack pages once touched stay resident.
+    engine: Box<Engine<HeapStorage>>,
     settings: Resolved,
     clock: Clock,
     log: Logger,
@@ -98,13 +100,13 @@ impl Runner {
         config.replay_rate = options.replay_rate;
         config.spool = options.spool_dir.is_some();
         config.rules = options.rules.clone();
-        let mut engine = Engine::new(
+        let mut engine = Box::new(Engine::new(
             config,
             HeapStorage::with_capacity(
                 dataservice_sync_core::config::TAG_CAPACITY,
                 if history { options.backlog_bytes } else { 0 },
             ),
-        );
+        ));
         let timer = TimerFd::new(
             ClockId::CLOCK_MONOTONIC,
             TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,

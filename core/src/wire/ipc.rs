@@ -3,10 +3,9 @@
 
 use core::fmt;
 
-use serde::Serialize;
-
 use super::json::{JsonError, JsonStr, Lexer, Token};
-use super::list::ListWriter;
+use super::list::{Cursor, ListWriter};
+use super::scan::find_byte;
 use crate::value::Value;
 
 /// A Data-Service point id: 32 hexadecimal characters.
@@ -23,40 +22,15 @@ impl fmt::Display for BufferTooSmall {
     }
 }
 
-#[derive(Serialize)]
-struct WriteRequest<'a> {
-    action: &'static str,
-    key: &'a str,
-    value: &'a Value,
-}
-
-#[derive(Serialize)]
-struct WriteByIdRequest<'a> {
-    action: &'static str,
-    id: &'a str,
-    value: &'a Value,
-}
-
-#[derive(Serialize)]
-struct BulkUpdate<'a> {
-    id: &'a str,
-    value: &'a Value,
-}
-
-fn finish_line(buf: &mut [u8], len: usize) -> Result<usize, BufferTooSmall> {
-    *buf.get_mut(len).ok_or(BufferTooSmall)? = b'\n';
-    Ok(len + 1)
-}
-
 /// Encodes `{"action":"write","key":..,"value":..}\n`; returns its length.
 pub fn encode_write(key: &str, value: &Value, buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
-    let request = WriteRequest {
-        action: "write",
-        key,
-        value,
-    };
-    let len = serde_json_core::to_slice(&request, buf).map_err(|_| BufferTooSmall)?;
-    finish_line(buf, len)
+    let mut cursor = Cursor::new(buf);
+    cursor.raw(br#"{"action":"write","key":"#)?;
+    cursor.string(key)?;
+    cursor.raw(br#","value":"#)?;
+    cursor.value(value)?;
+    cursor.raw(b"}\n")?;
+    Ok(cursor.len())
 }
 
 /// Encodes `{"action":"write_by_id","id":..,"value":..}\n`; returns its length.
@@ -65,13 +39,13 @@ pub fn encode_write_by_id(
     value: &Value,
     buf: &mut [u8],
 ) -> Result<usize, BufferTooSmall> {
-    let request = WriteByIdRequest {
-        action: "write_by_id",
-        id,
-        value,
-    };
-    let len = serde_json_core::to_slice(&request, buf).map_err(|_| BufferTooSmall)?;
-    finish_line(buf, len)
+    let mut cursor = Cursor::new(buf);
+    cursor.raw(br#"{"action":"write_by_id","id":"#)?;
+    cursor.string(id)?;
+    cursor.raw(br#","value":"#)?;
+    cursor.value(value)?;
+    cursor.raw(b"}\n")?;
+    Ok(cursor.len())
 }
 
 /// Builds one `bulk_write_by_id` line update by update, so the caller can
@@ -94,8 +68,13 @@ impl<'b> BulkEncoder<'b> {
 
     /// Adds one update, or refuses it when the line would not fit.
     pub fn push(&mut self, id: &str, value: &Value) -> Result<(), BufferTooSmall> {
-        self.list
-            .push(|cursor| cursor.json(&BulkUpdate { id, value }))
+        self.list.push(|cursor| {
+            cursor.raw(br#"{"id":"#)?;
+            cursor.string(id)?;
+            cursor.raw(br#","value":"#)?;
+            cursor.value(value)?;
+            cursor.raw(b"}")
+        })
     }
 
     /// How many updates the line holds.
@@ -293,7 +272,7 @@ impl LineFramer {
         if self.complete {
             return Ok(true);
         }
-        let (part, complete) = match data.iter().position(|&b| b == b'\n') {
+        let (part, complete) = match find_byte(data, b'\n') {
             Some(end) => (&data[..end], true),
             None => (data, false),
         };

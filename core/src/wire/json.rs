@@ -9,6 +9,7 @@
 
 use core::fmt;
 
+use super::scan::find_string_special;
 use crate::config::MAX_JSON_DEPTH;
 
 const _: () = assert!(MAX_JSON_DEPTH <= 128);
@@ -282,7 +283,15 @@ impl<'a> Lexer<'a> {
 
     /// The next token; `Ok(None)` once the single top-level value and any
     /// trailing white space are consumed.
+    #[inline]
     pub fn next_token(&mut self) -> Result<Option<Token<'a>>, JsonError> {
+        self.next_token_inlined()
+    }
+
+    /// [`Lexer::next_token`] for the loops that only skip tokens: inlined,
+    /// so the tokens they drop are never built.
+    #[inline(always)]
+    fn next_token_inlined(&mut self) -> Result<Option<Token<'a>>, JsonError> {
         match self.token() {
             // The text was cut where it stops being UTF-8: say so.
             Err(JsonError::UnexpectedEnd) | Ok(None) if self.invalid_utf8_at.is_some() => {
@@ -294,6 +303,7 @@ impl<'a> Lexer<'a> {
         }
     }
 
+    #[inline(always)]
     fn token(&mut self) -> Result<Option<Token<'a>>, JsonError> {
         self.skip_ws();
         match self.expect {
@@ -358,7 +368,7 @@ impl<'a> Lexer<'a> {
     pub fn skip_container(&mut self) -> Result<(), JsonError> {
         let target = self.depth - 1;
         while self.depth > target {
-            if self.next_token()?.is_none() {
+            if self.next_token_inlined()?.is_none() {
                 return Err(JsonError::UnexpectedEnd);
             }
         }
@@ -387,16 +397,19 @@ impl<'a> Lexer<'a> {
         }
     }
 
+    #[inline(always)]
     fn peek(&self) -> Option<u8> {
         self.input.get(self.pos).copied()
     }
 
+    #[inline(always)]
     fn skip_ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.pos += 1;
         }
     }
 
+    #[inline(always)]
     fn open(&mut self, object: bool) -> Result<(), JsonError> {
         if self.depth >= MAX_JSON_DEPTH {
             return Err(JsonError::NestingTooDeep { at: self.pos - 1 });
@@ -411,12 +424,14 @@ impl<'a> Lexer<'a> {
         Ok(())
     }
 
+    #[inline(always)]
     fn close(&mut self) {
         self.open >>= 1;
         self.depth -= 1;
         self.expect = Expect::Separator;
     }
 
+    #[inline(always)]
     fn key(&mut self) -> Result<Token<'a>, JsonError> {
         match self.peek() {
             Some(b'"') => {}
@@ -434,6 +449,7 @@ impl<'a> Lexer<'a> {
         Ok(Token::Key(name))
     }
 
+    #[inline(always)]
     fn value(&mut self) -> Result<Token<'a>, JsonError> {
         let start = self.pos;
         let token = match self.peek() {
@@ -464,6 +480,7 @@ impl<'a> Lexer<'a> {
         Ok(token)
     }
 
+    #[inline(always)]
     fn literal(&mut self, word: &str, token: Token<'a>) -> Result<Token<'a>, JsonError> {
         let end = self.pos + word.len();
         match self.input.get(self.pos..end) {
@@ -479,6 +496,7 @@ impl<'a> Lexer<'a> {
         }
     }
 
+    #[inline(always)]
     fn digits(&mut self) -> usize {
         let start = self.pos;
         while let Some(b'0'..=b'9') = self.peek() {
@@ -487,6 +505,7 @@ impl<'a> Lexer<'a> {
         self.pos - start
     }
 
+    #[inline(always)]
     fn number(&mut self) -> Result<&'a str, JsonError> {
         let start = self.pos;
         if self.peek() == Some(b'-') {
@@ -528,6 +547,7 @@ impl<'a> Lexer<'a> {
         }
     }
 
+    #[inline(always)]
     fn string(&mut self) -> Result<JsonStr<'a>, JsonError> {
         let open_quote = self.pos;
         self.pos += 1;
@@ -535,9 +555,7 @@ impl<'a> Lexer<'a> {
         let mut escaped = false;
         loop {
             // Plain bytes are the bulk of any document: skip them in one go.
-            let plain = self.input[self.pos..]
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+            let plain = find_string_special(&self.input[self.pos..]);
             let Some(offset) = plain else {
                 self.pos = self.input.len();
                 return Err(JsonError::UnexpectedEnd);
@@ -560,6 +578,7 @@ impl<'a> Lexer<'a> {
         Ok(JsonStr { raw, escaped })
     }
 
+    #[inline(always)]
     fn escape(&mut self) -> Result<(), JsonError> {
         let at = self.pos;
         match self.input.get(at + 1) {
@@ -584,7 +603,7 @@ impl<'a> Lexer<'a> {
 /// Checks that `input` is one complete, well-formed JSON text.
 pub fn validate(input: &[u8]) -> Result<(), JsonError> {
     let mut lexer = Lexer::new(input);
-    while lexer.next_token()?.is_some() {}
+    while lexer.next_token_inlined()?.is_some() {}
     Ok(())
 }
 

@@ -6,6 +6,7 @@
 use core::fmt;
 
 use super::ipc::BufferTooSmall;
+use crate::value::Value;
 
 /// A cursor over a byte buffer that fails instead of overflowing.
 pub(crate) struct Cursor<'c> {
@@ -13,7 +14,17 @@ pub(crate) struct Cursor<'c> {
     at: usize,
 }
 
-impl Cursor<'_> {
+impl<'c> Cursor<'c> {
+    /// A cursor at the start of `buf`.
+    pub(crate) fn new(buf: &'c mut [u8]) -> Self {
+        Cursor { buf, at: 0 }
+    }
+
+    /// How many bytes are written.
+    pub(crate) fn len(&self) -> usize {
+        self.at
+    }
+
     /// Appends raw bytes.
     pub(crate) fn raw(&mut self, bytes: &[u8]) -> Result<(), BufferTooSmall> {
         let end = self.at + bytes.len();
@@ -23,6 +34,76 @@ impl Cursor<'_> {
             .copy_from_slice(bytes);
         self.at = end;
         Ok(())
+    }
+
+    /// Appends `text` as a JSON string, escaped as `serde-json-core` does
+    /// (so every request reads the same whichever path wrote it); written
+    /// by hand because this is the hot path of every delivery.
+    pub(crate) fn string(&mut self, text: &str) -> Result<(), BufferTooSmall> {
+        self.raw(b"\"")?;
+        let bytes = text.as_bytes();
+        let mut plain_start = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            let escape: &[u8] = match b {
+                b'"' => b"\\\"",
+                b'\\' => b"\\\\",
+                0x08 => b"\\b",
+                b'\t' => b"\\t",
+                b'\n' => b"\\n",
+                0x0c => b"\\f",
+                b'\r' => b"\\r",
+                0x00..=0x1f => b"",
+                _ => continue,
+            };
+            self.raw(&bytes[plain_start..i])?;
+            if escape.is_empty() {
+                const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                self.raw(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[usize::from(b >> 4)],
+                    HEX[usize::from(b & 0xf)],
+                ])?;
+            } else {
+                self.raw(escape)?;
+            }
+            plain_start = i + 1;
+        }
+        self.raw(&bytes[plain_start..])?;
+        self.raw(b"\"")
+    }
+
+    /// Appends a value as JSON: numbers as `serde-json-core` writes them
+    /// (floats by `ryu`, a non-finite one as `null`), strings escaped.
+    pub(crate) fn value(&mut self, value: &Value) -> Result<(), BufferTooSmall> {
+        match value {
+            Value::Int(v) => {
+                let mut digits = [0u8; 20];
+                let mut at = digits.len();
+                let mut rest = v.unsigned_abs();
+                loop {
+                    at -= 1;
+                    digits[at] = b'0' + (rest % 10) as u8;
+                    rest /= 10;
+                    if rest == 0 {
+                        break;
+                    }
+                }
+                if *v < 0 {
+                    self.raw(b"-")?;
+                }
+                self.raw(&digits[at..])
+            }
+            Value::Float(v) if v.is_finite() => {
+                self.raw(ryu::Buffer::new().format_finite(*v).as_bytes())
+            }
+            Value::Float(_) => self.raw(b"null"),
+            Value::Bool(true) => self.raw(b"true"),
+            Value::Bool(false) => self.raw(b"false"),
+            Value::Str(text) => self.string(text),
+        }
     }
 
     /// Appends any serializable value as JSON (strings escaped).
