@@ -283,7 +283,6 @@ impl<'a> Lexer<'a> {
 
     /// The next token; `Ok(None)` once the single top-level value and any
     /// trailing white space are consumed.
-    #[inline]
     pub fn next_token(&mut self) -> Result<Option<Token<'a>>, JsonError> {
         self.next_token_inlined()
     }
