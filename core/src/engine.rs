@@ -1553,9 +1553,15 @@ impl<S: TableStorage> Engine<S> {
                 }
             }
         });
-        // Updates the answer did not mention failed too.
-        failed += (flight.count - answered.min(flight.count)) as u64;
-        self.release_flight(flight);
+        // Updates the answer did not mention failed too; only they are
+        // still marked in flight, after the last answered one.
+        let unanswered = flight.count - answered.min(flight.count);
+        failed += unanswered as u64;
+        self.release_flight(InFlight {
+            first: cursor,
+            count: unanswered,
+            ..flight
+        });
         self.stats.writes_failed_total += failed;
         if id_not_found {
             self.invalidate_registry(now, "a write answered \"id not found\"");

@@ -64,7 +64,6 @@ pub(crate) struct Runner {
     api: Option<Fetch>,
     api_buf: Vec<u8>,
     sinks: Vec<SinkSlot>,
-    tx_buf: Vec<u8>,
     scratch: Vec<u8>,
     shutdown_deadline: Option<Instant>,
     next_stats_at: Option<Instant>,
@@ -157,7 +156,7 @@ impl Runner {
             .then(|| clock.now() + core_duration(options.stats_interval));
         let tx_len = min_transmit_buffer().max(options.bulk_max_bytes);
         let sinks = (0..options.max_connections)
-            .map(|_| SinkSlot::new(response_capacity(options.bulk_max_bytes)))
+            .map(|_| SinkSlot::new(tx_len, response_capacity(options.bulk_max_bytes)))
             .collect();
         Ok(Runner {
             poll,
@@ -169,7 +168,6 @@ impl Runner {
             timer,
             stop,
             fetch: None,
-            tx_buf: vec![0; tx_len],
             api_buf: Vec::new(),
             api: None,
             scratch: vec![0; 64 * 1024],
@@ -305,16 +303,17 @@ impl Runner {
                 self.api_buf = Vec::new();
             }
             while let Some(slot) = self.sinks.iter().position(SinkSlot::is_free) {
-                let Some(tx) = self.engine.poll_transmit(now, &mut self.tx_buf) else {
+                let sink = &mut self.sinks[slot];
+                let Some(tx) = self.engine.poll_transmit(now, sink.request_buffer()) else {
                     break;
                 };
                 progressed = true;
                 let deadline = now + core_duration(self.settings.options.write_timeout);
                 let registry = self.poll.registry();
                 let socket = &self.settings.options.socket_path;
-                if let Err(error) = self.sinks[slot].start(
+                if let Err(error) = sink.start(
                     socket,
-                    &self.tx_buf[..tx.len],
+                    tx.len,
                     tx.request,
                     deadline,
                     registry,
@@ -425,7 +424,7 @@ impl Runner {
         let Some(request) = sink.request() else {
             return;
         };
-        match sink.on_ready(&mut self.scratch, socket) {
+        match sink.on_ready(socket) {
             WriteOutcome::Pending => return,
             WriteOutcome::Answered => self.engine.handle_sink_response(now, request, sink.line()),
             WriteOutcome::Failed(error) => self.engine.handle_sink_error(now, request, error),

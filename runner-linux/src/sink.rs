@@ -28,7 +28,10 @@ pub(crate) enum WriteOutcome {
 /// One connection slot; its buffers are reused across requests.
 pub(crate) struct SinkSlot {
     conn: Option<Conn>,
+    /// The request, encoded here by the engine (no copy); zero-filled, so
+    /// pages a short request never touches cost no memory.
     out: Vec<u8>,
+    out_len: usize,
     framer: LineFramer,
     /// Zero-filled, so pages a short answer never touches cost no memory.
     line: Vec<u8>,
@@ -64,10 +67,11 @@ pub(crate) fn sink_error(e: &io::Error, socket: &Path) -> SinkError {
 }
 
 impl SinkSlot {
-    pub(crate) fn new(response_capacity: usize) -> Self {
+    pub(crate) fn new(request_capacity: usize, response_capacity: usize) -> Self {
         SinkSlot {
             conn: None,
-            out: Vec::new(),
+            out: vec![0; request_capacity],
+            out_len: 0,
             framer: LineFramer::new(),
             line: vec![0; response_capacity],
         }
@@ -90,11 +94,16 @@ impl SinkSlot {
         self.framer.line(&self.line)
     }
 
-    /// Connects and starts sending `line`.
+    /// Where the next request is encoded, before [`SinkSlot::start`].
+    pub(crate) fn request_buffer(&mut self) -> &mut [u8] {
+        &mut self.out
+    }
+
+    /// Connects and starts sending the first `len` bytes of the request buffer.
     pub(crate) fn start(
         &mut self,
         socket: &Path,
-        line: &[u8],
+        len: usize,
         request: RequestId,
         deadline: Instant,
         registry: &Registry,
@@ -104,8 +113,7 @@ impl SinkSlot {
         registry
             .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
             .map_err(|e| sink_error(&e, socket))?;
-        self.out.clear();
-        self.out.extend_from_slice(line);
+        self.out_len = len.min(self.out.len());
         self.framer.clear();
         self.conn = Some(Conn {
             stream,
@@ -117,21 +125,26 @@ impl SinkSlot {
     }
 
     /// Makes progress after a readiness event.
-    pub(crate) fn on_ready(&mut self, scratch: &mut [u8], socket: &Path) -> WriteOutcome {
+    pub(crate) fn on_ready(&mut self, socket: &Path) -> WriteOutcome {
         let Some(conn) = self.conn.as_mut() else {
             return WriteOutcome::Pending;
         };
-        while conn.written < self.out.len() {
-            match conn.stream.write(&self.out[conn.written..]) {
+        while conn.written < self.out_len {
+            match conn.stream.write(&self.out[conn.written..self.out_len]) {
                 Ok(n) => conn.written += n,
                 Err(e) if would_block(&e) => return WriteOutcome::Pending,
                 Err(e) => return WriteOutcome::Failed(sink_error(&e, socket)),
             }
         }
         loop {
-            match conn.stream.read(scratch) {
+            // Straight into the line buffer: answers run to a megabyte.
+            let room = self.framer.unfilled(&mut self.line);
+            if room.is_empty() {
+                return WriteOutcome::Failed(SinkError::BadResponse);
+            }
+            match conn.stream.read(room) {
                 Ok(0) => return WriteOutcome::Failed(SinkError::ClosedEarly),
-                Ok(n) => match self.framer.push(&mut self.line, &scratch[..n]) {
+                Ok(n) => match self.framer.filled(&self.line, n) {
                     Ok(true) => return WriteOutcome::Answered,
                     Ok(false) => {}
                     Err(_) => return WriteOutcome::Failed(SinkError::BadResponse),

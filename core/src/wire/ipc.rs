@@ -266,24 +266,47 @@ impl LineFramer {
         }
     }
 
-    /// Takes the next bytes read into `storage`; `Ok(true)` once the line is
-    /// complete. A line longer than `storage` is an error.
-    pub fn push(&mut self, storage: &mut [u8], data: &[u8]) -> Result<bool, FrameError> {
+    /// The storage after the line so far, for the next read to land in
+    /// directly (no copy); empty once the line is complete.
+    pub fn unfilled<'s>(&self, storage: &'s mut [u8]) -> &'s mut [u8] {
+        if self.complete {
+            return &mut [];
+        }
+        storage.get_mut(self.len..).unwrap_or_default()
+    }
+
+    /// Takes `n` bytes just read into [`LineFramer::unfilled`]; `Ok(true)`
+    /// once the line is complete (bytes after its newline are ignored). A
+    /// line whose newline does not fit in `storage` is an error.
+    pub fn filled(&mut self, storage: &[u8], n: usize) -> Result<bool, FrameError> {
         if self.complete {
             return Ok(true);
         }
-        let (part, complete) = match find_byte(data, b'\n') {
-            Some(end) => (&data[..end], true),
-            None => (data, false),
-        };
-        let end = self.len + part.len();
-        let room = storage
-            .get_mut(self.len..end)
-            .ok_or(FrameError::LineTooLong)?;
-        room.copy_from_slice(part);
-        self.len = end;
-        self.complete = complete;
-        Ok(complete)
+        let start = self.len.min(storage.len());
+        let end = (start + n).min(storage.len());
+        match find_byte(&storage[start..end], b'\n') {
+            Some(at) => {
+                self.len = start + at;
+                self.complete = true;
+                Ok(true)
+            }
+            None if end == storage.len() => Err(FrameError::LineTooLong),
+            None => {
+                self.len = end;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Copies bytes read elsewhere in (see [`LineFramer::filled`]).
+    pub fn push(&mut self, storage: &mut [u8], data: &[u8]) -> Result<bool, FrameError> {
+        let room = self.unfilled(storage);
+        let n = room.len().min(data.len());
+        room[..n].copy_from_slice(&data[..n]);
+        match self.filled(storage, n) {
+            Ok(false) if n < data.len() => Err(FrameError::LineTooLong),
+            other => other,
+        }
     }
 
     /// The line without its newline (and without a trailing `\r`).
@@ -407,5 +430,18 @@ mod tests {
             framer.push(&mut storage, b"0123456789"),
             Err(FrameError::LineTooLong)
         );
+        // Read in place: 15 bytes and the newline fit in 16, 16 do not.
+        framer.clear();
+        framer.unfilled(&mut storage)[..9].copy_from_slice(b"{\"ok\": tr");
+        assert_eq!(framer.filled(&storage, 9), Ok(false));
+        let room = framer.unfilled(&mut storage);
+        assert_eq!(room.len(), 7);
+        room.copy_from_slice(b"ue}   \n");
+        assert_eq!(framer.filled(&storage, 7), Ok(true));
+        assert_eq!(framer.line(&storage), b"{\"ok\": true}   ");
+        assert!(framer.unfilled(&mut storage).is_empty());
+        framer.clear();
+        storage.copy_from_slice(b"0123456789abcdef");
+        assert_eq!(framer.filled(&storage, 16), Err(FrameError::LineTooLong));
     }
 }
