@@ -2,7 +2,8 @@
 //! peers, side by side in one run. For each configuration it prints
 //! updates delivered per second, the sync's CPU per delivered update,
 //! cycle duration p50/p99 (from the sync's own statistics), its peak RSS,
-//! and the simulated peers' CPU (to show when they, not the sync, limit).
+//! and the simulated peers' CPU (to show when they, not the sync, limit):
+//! all of them, and the Data-Service double's IPC thread per update alone.
 //!
 //! ```text
 //! cargo bench --bench sync -- --matrix [--seconds 10]
@@ -13,6 +14,7 @@
 //! (16,384 by default; `DATASERVICE_SYNC_TAG_CAPACITY=65536 cargo bench …`)
 //! are counted, not synced.
 
+use dataservice_sync::sim::dataservice::IPC_THREAD_NAME;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -121,6 +123,7 @@ fn bench(run: &Run) -> String {
     }
     let sync_cpu_start = common::sample(&pid).cpu;
     let peers_cpu_start = common::sample("self").cpu;
+    let ipc_cpu_start = common::thread_cpu(IPC_THREAD_NAME);
     let applied_start = dataservice.store().applied;
     let started = Instant::now();
     std::thread::sleep(Duration::from_secs_f64(run.seconds));
@@ -129,6 +132,7 @@ fn bench(run: &Run) -> String {
     let end = common::sample(&pid);
     let (sync_cpu_end, sync_hwm) = (end.cpu, end.peak_rss_kib);
     let peers_cpu_end = common::sample("self").cpu;
+    let ipc_cpu = common::thread_cpu(IPC_THREAD_NAME) - ipc_cpu_start;
     let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
     let _ = child.wait();
     let _ = reader.join();
@@ -136,7 +140,7 @@ fn bench(run: &Run) -> String {
     drop(peers);
     let sync_cpu = sync_cpu_end - sync_cpu_start;
     format!(
-        "| {} | {} % | {} s | {} | {:.0} | {:.2} µs | {} / {} / {} ms | {} | {:.2} MiB | {:.2} s | {:.2} s |",
+        "| {} | {} % | {} s | {} | {:.0} | {:.2} µs | {} / {} / {} ms | {} | {:.2} MiB | {:.2} s | {:.2} s | {:.2} µs |",
         run.tags,
         run.changing,
         run.interval,
@@ -150,15 +154,16 @@ fn bench(run: &Run) -> String {
         sync_hwm as f64 / 1024.0,
         sync_cpu,
         peers_cpu_end - peers_cpu_start,
+        ipc_cpu * 1e6 / applied.max(1) as f64,
     )
 }
 
 fn main() {
     let runs = parse_args();
     println!(
-        "| tags | changing | interval | delivery | updates/s | sync CPU per update | cycle p50 / p99 / max | overruns | sync peak RSS | sync CPU | peers' CPU |"
+        "| tags | changing | interval | delivery | updates/s | sync CPU per update | cycle p50 / p99 / max | overruns | sync peak RSS | sync CPU | peers' CPU | Data-Service double CPU per update |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for run in &runs {
         println!("{}", bench(run));
     }

@@ -92,15 +92,34 @@ pub struct ProcSample {
     pub fds: usize,
 }
 
-pub fn sample(pid: &str) -> ProcSample {
+/// User + system CPU seconds in a `/proc/.../stat` file.
+fn stat_cpu(path: &str) -> f64 {
     let ticks = sysconf(SysconfVar::CLK_TCK).ok().flatten().unwrap_or(100) as f64;
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
     // After the parenthesised command name, utime and stime are fields 12 and 13.
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let cpu = fields.get(11..13).map_or(0.0, |f| {
+    fields.get(11..13).map_or(0.0, |f| {
         f.iter().filter_map(|v| v.parse::<f64>().ok()).sum::<f64>() / ticks
-    });
+    })
+}
+
+/// CPU seconds of this process's live threads named `name`.
+pub fn thread_cpu(name: &str) -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm")).is_ok_and(|comm| comm.trim() == name)
+        })
+        .map(|task| stat_cpu(&task.path().join("stat").to_string_lossy()))
+        .sum()
+}
+
+pub fn sample(pid: &str) -> ProcSample {
+    let cpu = stat_cpu(&format!("/proc/{pid}/stat"));
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let kib = |name: &str| {
         status

@@ -528,9 +528,12 @@ impl DataServiceDouble {
         let store = Arc::clone(&self.store);
         let stop = Arc::clone(&self.stop);
         stop.store(false, Ordering::SeqCst);
-        self.ipc = Some(std::thread::spawn(move || {
-            serve_ipc(listener, &store, &stop)
-        }));
+        // Named, so a benchmark can tell its CPU from the other peers'.
+        self.ipc = Some(
+            std::thread::Builder::new()
+                .name(IPC_THREAD_NAME.into())
+                .spawn(move || serve_ipc(listener, &store, &stop))?,
+        );
         Ok(())
     }
 
@@ -631,6 +634,9 @@ impl Drop for DataServiceDouble {
         self.stop_ipc();
     }
 }
+
+/// The name of the thread that answers the IPC socket.
+pub const IPC_THREAD_NAME: &str = "ds-ipc";
 
 fn serve_ipc(listener: UnixListener, store: &Mutex<Store>, stop: &AtomicBool) {
     let mut frozen: Vec<UnixStream> = Vec::new();
