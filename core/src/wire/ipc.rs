@@ -24,13 +24,7 @@ impl fmt::Display for BufferTooSmall {
 
 /// Encodes `{"action":"write","key":..,"value":..}\n`; returns its length.
 pub fn encode_write(key: &str, value: &Value, buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
-    let mut cursor = Cursor::new(buf);
-    cursor.raw(br#"{"action":"write","key":"#)?;
-    cursor.string(key)?;
-    cursor.raw(br#","value":"#)?;
-    cursor.value(value)?;
-    cursor.raw(b"}\n")?;
-    Ok(cursor.len())
+    encode_single(br#"{"action":"write","key":"#, key, value, buf)
 }
 
 /// Encodes `{"action":"write_by_id","id":..,"value":..}\n`; returns its length.
@@ -39,9 +33,19 @@ pub fn encode_write_by_id(
     value: &Value,
     buf: &mut [u8],
 ) -> Result<usize, BufferTooSmall> {
+    encode_single(br#"{"action":"write_by_id","id":"#, id, value, buf)
+}
+
+/// `head`, the JSON string `name`, then `,"value":..}` and the newline.
+fn encode_single(
+    head: &[u8],
+    name: &str,
+    value: &Value,
+    buf: &mut [u8],
+) -> Result<usize, BufferTooSmall> {
     let mut cursor = Cursor::new(buf);
-    cursor.raw(br#"{"action":"write_by_id","id":"#)?;
-    cursor.string(id)?;
+    cursor.raw(head)?;
+    cursor.string(name)?;
     cursor.raw(br#","value":"#)?;
     cursor.value(value)?;
     cursor.raw(b"}\n")?;
