@@ -32,7 +32,8 @@ use crate::rejections::RejectedTags;
 use crate::rules::{RuleSet, number, within_deadband};
 use crate::stats::Stats;
 use crate::table::{
-    DATA_TYPES, NO_RULE, PointMeta, Registration, TableFull, TableStorage, TagSlot, TagTable,
+    DATA_TYPES, NO_RULE, PointMeta, Registration, RegistryData, TableFull, TableStorage, TagSlot,
+    TagTable,
 };
 use crate::text::Truncating;
 use crate::time::{Duration, Instant};
@@ -993,7 +994,7 @@ impl<S: TableStorage> Engine<S> {
             slot.registration = match (point.address, point_meta(&point)) {
                 (Address::Number(address), Some(mut meta)) => {
                     meta.address = address;
-                    slot.meta = Some(meta);
+                    slot.registry = RegistryData::Meta(meta);
                     Registration::Found
                 }
                 _ => Registration::ByKeyOnly,
@@ -1025,8 +1026,8 @@ impl<S: TableStorage> Engine<S> {
         while self.register_cursor < self.table.len() {
             let position = self.register_cursor;
             let slot = &self.table.slots()[position];
-            let spec = match (slot.registration, &slot.meta) {
-                (Registration::Found, Some(meta)) => PointSpec::Existing {
+            let spec = match (slot.registration, &slot.registry) {
+                (Registration::Found, RegistryData::Meta(meta)) => PointSpec::Existing {
                     address: meta.address,
                     default: &meta.default,
                     data_type: DATA_TYPES[usize::from(meta.data_type)],
@@ -1093,10 +1094,10 @@ impl<S: TableStorage> Engine<S> {
             };
             next_index = index + 1;
             let slot = &mut table.slots_mut()[position];
-            slot.meta = None;
+            slot.registry = RegistryData::None;
             match (result.ok, result.id.and_then(|id| parse_id(id.raw()))) {
                 (true, Some(id)) => {
-                    slot.id = id;
+                    slot.registry = RegistryData::Id(id);
                     slot.registration = Registration::Registered;
                     registered += 1;
                 }
@@ -1168,7 +1169,7 @@ impl<S: TableStorage> Engine<S> {
                 Registration::Registering | Registration::Found | Registration::Missing
             ) {
                 slot.registration = Registration::Unknown;
-                slot.meta = None;
+                slot.registry = RegistryData::None;
             }
         }
     }
@@ -1179,7 +1180,7 @@ impl<S: TableStorage> Engine<S> {
         let history = self.config.backlog == BacklogPolicy::History;
         for slot in self.table.slots_mut() {
             slot.registration = Registration::Unknown;
-            slot.meta = None;
+            slot.registry = RegistryData::None;
             slot.acked_hash = None;
             slot.pending = !history;
         }
@@ -1254,7 +1255,7 @@ impl<S: TableStorage> Engine<S> {
             }
             let mut hex = [0u8; 32];
             if encoder
-                .push(id_hex(&slot.id, &mut hex), &slot.value)
+                .push(id_hex(&slot.registry.id(), &mut hex), &slot.value)
                 .is_err()
             {
                 break;
@@ -1364,7 +1365,7 @@ impl<S: TableStorage> Engine<S> {
             if bulk_mode && slot.registration == Registration::Registered {
                 let mut hex = [0u8; 32];
                 if encoder
-                    .push(id_hex(&slot.id, &mut hex), &entry.value)
+                    .push(id_hex(&slot.registry.id(), &mut hex), &entry.value)
                     .is_err()
                 {
                     break;

@@ -74,6 +74,29 @@ pub struct PointMeta {
     pub(crate) units: heapless::String<16, u8>,
 }
 
+/// What a slot holds from the registry: the `/detailed` metadata until the
+/// id is fetched, then the id. Never both, so they share the space (a slot
+/// per tag, 10,000s of them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum RegistryData {
+    /// Nothing (yet, or any more).
+    None,
+    /// The point's metadata, to re-register it side-effect free.
+    Meta(PointMeta),
+    /// The point's id.
+    Id([u8; 16]),
+}
+
+impl RegistryData {
+    /// The id, all zeros when there is none.
+    pub(crate) fn id(&self) -> [u8; 16] {
+        match self {
+            RegistryData::Id(id) => *id,
+            _ => [0; 16],
+        }
+    }
+}
+
 /// Where a key lies in the table's key arena.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KeyRef {
@@ -104,10 +127,9 @@ pub struct TagSlot {
     /// Hash of the value the Data-Service last acknowledged, and when.
     pub(crate) acked_hash: Option<u64>,
     pub(crate) acked_at: Instant,
-    /// Registry state, id and (until registered) metadata.
+    /// Registry state, and the metadata or id that goes with it.
     pub(crate) registration: Registration,
-    pub(crate) id: [u8; 16],
-    pub(crate) meta: Option<PointMeta>,
+    pub(crate) registry: RegistryData,
     /// `history` backlog: this tag's changes not yet acknowledged, the
     /// hash of the newest, and the last delivery walk that passed it over.
     pub(crate) queued: u32,
@@ -367,8 +389,7 @@ impl<S: TableStorage> TagTable<S> {
                     acked_hash: None,
                     acked_at: Instant::default(),
                     registration: Registration::Unknown,
-                    id: [0; 16],
-                    meta: None,
+                    registry: RegistryData::None,
                     queued: 0,
                     queued_hash: 0,
                     walk_mark: 0,

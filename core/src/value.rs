@@ -5,7 +5,14 @@ use core::fmt;
 use crate::config::MAX_STRING_VALUE_LEN;
 
 /// A string value of bounded length.
-pub type StringValue = heapless::String<MAX_STRING_VALUE_LEN>;
+/// Its length is a `u16`: a `usize` would make every [`Value`], and so every
+/// tag slot, 8 bytes larger.
+pub type StringValue = heapless::String<MAX_STRING_VALUE_LEN, u16>;
+
+const _: () = assert!(
+    MAX_STRING_VALUE_LEN <= u16::MAX as usize,
+    "DATASERVICE_SYNC_MAX_STRING_LEN must fit in a u16"
+);
 
 /// A tag value as the Data-Service will receive it. An integer stays an
 /// integer (`3`, never `3.0`); a float is always finite.
