@@ -10,7 +10,7 @@ use dataservice_sync::sim::PollingMode;
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
-use crate::harness::{SyncProcess, stat, temp_dir, wait_until};
+use crate::harness::{SyncProcess, run_to_end, stat, temp_dir, wait_until};
 use crate::{Peers, SECOND, peers};
 
 const CHANGING: PollingMode = PollingMode::Generated {
@@ -49,29 +49,23 @@ fn expected_values(tag: u32, rounds: &[u64]) -> Vec<Value> {
         .collect()
 }
 
-/// The sync against `p`, by key, every 100 ms, with a history backlog.
-fn history_args(p: &Peers) -> Vec<String> {
-    [
-        "--socket-path",
-        &p.socket,
-        "--source",
-        &p.polling.url(),
+/// The sync against `p`, by key, every 100 ms, with a history backlog;
+/// `extra` after.
+fn history_command(p: &Peers, extra: &[&str]) -> std::process::Command {
+    let mut args = vec![
         "--dataservice-url",
         "off",
         "--interval",
         "0.1",
         "--backlog",
         "history",
-    ]
-    .map(String::from)
-    .to_vec()
+    ];
+    args.extend_from_slice(extra);
+    p.sync_command(&args)
 }
 
 fn history_sync(p: &Peers, extra: &[&str]) -> SyncProcess {
-    let mut args = history_args(p);
-    args.extend(extra.iter().map(|a| a.to_string()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    SyncProcess::start(&args)
+    SyncProcess::from_command(history_command(p, extra))
 }
 
 /// Every tag got the values of exactly these rounds, in order.
@@ -151,11 +145,7 @@ fn a_sigkill_during_an_outage_loses_nothing_with_a_spool() {
     let killed_at = p.polling.requests();
     assert!(!files(&spool).is_empty(), "nothing spooled");
     let second = history_sync(&p, &spool_args);
-    assert!(
-        second.wait_for_log("undelivered changes replayed", 10 * SECOND),
-        "log:\n{}",
-        second.log()
-    );
+    second.expect_log("undelivered changes replayed", 10 * SECOND);
     std::thread::sleep(SECOND);
     p.dataservice.resume_ipc().unwrap();
     assert!(
@@ -251,11 +241,7 @@ fn an_unusable_spool_is_one_clear_line_and_the_sync_goes_on_in_memory() {
     std::fs::write(&not_a_dir, b"x").unwrap();
     let spool_arg = not_a_dir.display().to_string();
     let mut sync = history_sync(&p, &["--spool-dir", spool_arg.as_str()]);
-    assert!(
-        sync.wait_for_log("spool: cannot use", 10 * SECOND),
-        "log:\n{}",
-        sync.log()
-    );
+    sync.expect_log("spool: cannot use", 10 * SECOND);
     assert!(p.wait_requests(6, 10 * SECOND));
     p.dataservice.stop_ipc();
     std::thread::sleep(2 * SECOND);
@@ -273,10 +259,7 @@ fn a_full_disk_is_one_clear_line_and_nothing_accepted_is_lost() {
     use std::os::unix::process::CommandExt;
     let mut p = peers("history-fsize", CHANGING);
     let spool = spool_dir("history-fsize").display().to_string();
-    let mut args = history_args(&p);
-    args.extend(["--spool-dir".to_string(), spool]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut command = crate::harness::sync_command(&args);
+    let mut command = history_command(&p, &["--spool-dir", &spool]);
     // A 2 KiB file size limit plays a full disk: writes fail with EFBIG
     // (SIGXFSZ ignored, as a service manager would not kill on it).
     unsafe {
@@ -290,11 +273,7 @@ fn a_full_disk_is_one_clear_line_and_nothing_accepted_is_lost() {
     let mut sync = SyncProcess::from_command(command);
     assert!(p.wait_requests(6, 10 * SECOND), "log:\n{}", sync.log());
     p.dataservice.stop_ipc();
-    assert!(
-        sync.wait_for_log("spool: File too large", 10 * SECOND),
-        "log:\n{}",
-        sync.log()
-    );
+    sync.expect_log("spool: File too large", 10 * SECOND);
     std::thread::sleep(SECOND);
     p.dataservice.resume_ipc().unwrap();
     let during = p.polling.requests();
@@ -333,11 +312,8 @@ fn a_restart_with_a_bad_configuration_leaves_the_spool_untouched() {
             "ftp://x",
         ],
     ] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_dataservice-sync"))
-            .args(bad)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        let (code, _, _) = run_to_end(bad);
+        assert_eq!(code, Some(2), "{bad:?}");
         assert_eq!(files(&spool), before, "{bad:?}");
     }
 }
@@ -353,11 +329,7 @@ fn sigterm_while_the_dataservice_is_down_spools_the_backlog_for_the_next_start()
     assert!(wait_until(10 * SECOND, || p.polling.requests() >= 10));
     assert!(first.terminate().success());
     let served = p.polling.requests();
-    assert!(
-        first.wait_for_log("spool: ", SECOND),
-        "log:\n{}",
-        first.log()
-    );
+    first.expect_log("spool: ", SECOND);
     p.dataservice.resume_ipc().unwrap();
     let mut second = history_sync(&p, &spool_args);
     assert!(

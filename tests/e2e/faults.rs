@@ -12,7 +12,7 @@ use dataservice_sync::sim::{PollingMode, SinkBehaviour, generated_value};
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
-use crate::harness::{SyncProcess, stat, sync_command, temp_dir, wait_until};
+use crate::harness::{SyncProcess, stat, temp_dir, wait_until};
 use crate::{Peers, SECOND, peers};
 
 const CHANGING: PollingMode = PollingMode::Generated {
@@ -59,11 +59,7 @@ fn recovers_and_stops(p: &Peers, sync: &mut SyncProcess) {
 }
 
 fn once(sync: &SyncProcess, line: &str) {
-    assert!(
-        sync.wait_for_log(line, 15 * SECOND),
-        "no {line:?}; log:\n{}",
-        sync.log()
-    );
+    sync.expect_log(line, 15 * SECOND);
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(sync.count(line), 1, "log:\n{}", sync.log());
 }
@@ -195,16 +191,7 @@ fn dataservice_socket_permission_denied() {
     let p = changing("fault-perm");
     std::fs::set_permissions(&p.socket, std::fs::Permissions::from_mode(0o000)).unwrap();
     // Root passes file permissions: run the sync as nobody then.
-    let mut command = sync_command(&[
-        "--socket-path",
-        &p.socket,
-        "--source",
-        &p.polling.url(),
-        "--dataservice-url",
-        "off",
-        "--interval",
-        "0.1",
-    ]);
+    let mut command = p.sync_command(&["--dataservice-url", "off", "--interval", "0.1"]);
     if nix::unistd::geteuid().is_root() {
         command.uid(65534).gid(65534);
     }
@@ -310,7 +297,7 @@ fn twenty_sighups_in_a_second_each_reload_and_lose_nothing() {
     // A SIGHUP that arrives while another is still pending merges with it
     // (POSIX), so a slow machine may see fewer than 20: each one that is
     // delivered is one reload, counted and logged.
-    assert!(sync.wait_for_log("configuration reloaded from", 10 * SECOND));
+    sync.expect_log("configuration reloaded from", 10 * SECOND);
     std::thread::sleep(2 * SECOND);
     let reloads = sync.count("configuration reloaded from");
     assert!((1..=20).contains(&reloads), "{reloads} reloads");
@@ -330,13 +317,7 @@ fn twenty_sighups_in_a_second_each_reload_and_lose_nothing() {
 #[test]
 fn a_limit_of_32_file_descriptors_is_enough() {
     let p = changing("fault-fds");
-    let mut command = sync_command(&[
-        "--socket-path",
-        &p.socket,
-        "--source",
-        &p.polling.url(),
-        "--dataservice-url",
-        &p.dataservice.http_url(),
+    let mut command = p.sync_command(&[
         "--interval",
         "0.05",
         "--delivery",

@@ -118,9 +118,14 @@ impl SyncProcess {
         self.stderr.lock().unwrap().clone()
     }
 
-    /// Waits until a log line contains `needle`.
-    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
-        wait_until(timeout, || self.lines().iter().any(|l| l.contains(needle)))
+    /// Waits until a log line contains `needle`; fails the test with the
+    /// log when none does in time.
+    pub fn expect_log(&self, needle: &str, timeout: Duration) {
+        assert!(
+            wait_until(timeout, || self.lines().iter().any(|l| l.contains(needle))),
+            "no {needle:?} in the log:\n{}",
+            self.log()
+        );
     }
 
     /// The log as one string.
@@ -165,6 +170,21 @@ pub fn sync_command(args: &[&str]) -> Command {
         .env_remove("IPC_SOCKET_PATH")
         .env_remove("JOURNAL_STREAM");
     command
+}
+
+/// Runs `dataservice-sync ARGS` to its end (without the caller's
+/// `IPC_SOCKET_PATH`): exit code, standard output and standard error.
+pub fn run_to_end(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_dataservice-sync"))
+        .args(args)
+        .env_remove("IPC_SOCKET_PATH")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 impl Drop for SyncProcess {

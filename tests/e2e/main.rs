@@ -35,7 +35,9 @@ pub(crate) fn peers(name: &str, mode: PollingMode) -> Peers {
 }
 
 impl Peers {
-    fn start_sync(&self, extra: &[&str]) -> SyncProcess {
+    /// The sync against these peers, `extra` after (a later flag wins),
+    /// not started.
+    fn sync_command(&self, extra: &[&str]) -> std::process::Command {
         let url = self.polling.url();
         let api = self.dataservice.http_url();
         let mut args = vec![
@@ -47,7 +49,11 @@ impl Peers {
             &api,
         ];
         args.extend_from_slice(extra);
-        SyncProcess::start(&args)
+        harness::sync_command(&args)
+    }
+
+    fn start_sync(&self, extra: &[&str]) -> SyncProcess {
+        SyncProcess::from_command(self.sync_command(extra))
     }
 
     pub(crate) fn requests(&self) -> Vec<String> {
@@ -301,7 +307,7 @@ fn a_dataservice_that_appears_later_gets_writes_within_two_intervals() {
         waited <= Duration::from_millis(1000),
         "first write after {waited:?}"
     );
-    assert!(sync.wait_for_log("sink up", 5 * SECOND));
+    sync.expect_log("sink up", 5 * SECOND);
     assert!(sync.terminate().success());
     assert_eq!(
         sync.count("sink down: socket does not exist"),
@@ -334,7 +340,7 @@ fn a_polling_service_that_goes_down_and_comes_back_is_synced_again() {
     let mut sync = p.start_sync(&["--interval", "0.3"]);
     assert!(p.wait_requests(4, 10 * SECOND));
     p.polling.stop();
-    assert!(sync.wait_for_log("source down", 10 * SECOND));
+    sync.expect_log("source down", 10 * SECOND);
     std::thread::sleep(Duration::from_millis(700));
     let before = p.requests().len();
     let back = Instant::now();
@@ -449,16 +455,9 @@ fn bad_command_line_values_are_one_line_errors_with_exit_code_2() {
             "error: unexpected argument '--no-such-flag' found (see --help)",
         ),
     ] {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_dataservice-sync"))
-            .args(args)
-            .output()
-            .unwrap();
-        assert_eq!(output.status.code(), Some(2), "{args:?}");
-        assert_eq!(
-            String::from_utf8_lossy(&output.stderr),
-            format!("{expected}\n"),
-            "{args:?}"
-        );
+        let (code, _, err) = harness::run_to_end(args);
+        assert_eq!(code, Some(2), "{args:?}");
+        assert_eq!(err, format!("{expected}\n"), "{args:?}");
     }
 }
 
@@ -526,7 +525,7 @@ fn a_short_outage_is_logged_once_and_the_latest_values_arrive_after_it() {
     let resumed = applied(&p.dataservice);
     assert!(wait_until(10 * SECOND, || applied(&p.dataservice) >= resumed + 200));
     p.polling.stop();
-    assert!(sync.wait_for_log("source down", 5 * SECOND));
+    sync.expect_log("source down", 5 * SECOND);
     std::thread::sleep(Duration::from_millis(300));
     assert!(sync.terminate().success());
     assert_eq!(sync.count("sink down: "), 1, "{}", sync.log());

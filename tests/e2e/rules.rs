@@ -3,32 +3,18 @@
 //! values, SIGHUP reload under load, and the `check` subcommands.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use dataservice_sync::sim::PollingMode;
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
-use crate::harness::{fixture, stat, temp_dir, writes};
+use crate::harness::{fixture, run_to_end, stat, temp_dir, writes};
 use crate::{SECOND, peers};
 
 fn config(name: &str, text: &str) -> PathBuf {
     let path = temp_dir(name).join("sync.toml");
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn binary(args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_dataservice-sync"))
-        .args(args)
-        .env_remove("IPC_SOCKET_PATH")
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 fn path_str(path: &Path) -> String {
@@ -102,7 +88,7 @@ fn a_config_file_sets_options_and_rules_and_the_command_line_wins() {
 #[test]
 fn config_check_prints_the_effective_configuration_or_the_error_with_its_line() {
     let file = config("rules-check", RULES);
-    let (code, out, err) = binary(&["config", "check", &path_str(&file)]);
+    let (code, out, err) = run_to_end(&["config", "check", &path_str(&file)]);
     assert_eq!(code, Some(0), "{err}");
     for expected in [
         "key-template = \"{device}:{tag}\"\n",
@@ -118,7 +104,7 @@ fn config_check_prints_the_effective_configuration_or_the_error_with_its_line() 
     }
     // What it prints reads back to the same configuration.
     let again = config("rules-check-again", &out);
-    let (code, out_again, _) = binary(&["config", "check", &path_str(&again)]);
+    let (code, out_again, _) = run_to_end(&["config", "check", &path_str(&again)]);
     assert_eq!((code, &out_again), (Some(0), &out));
     for (text, expected) in [
         (
@@ -140,7 +126,7 @@ fn config_check_prints_the_effective_configuration_or_the_error_with_its_line() 
         ),
     ] {
         let bad = config("rules-check-bad", text);
-        let (code, out, err) = binary(&["config", "check", &path_str(&bad)]);
+        let (code, out, err) = run_to_end(&["config", "check", &path_str(&bad)]);
         assert_eq!(code, Some(2), "{text:?}");
         assert_eq!(out, "");
         let expected = format!("error: {}{expected}\n", bad.display());
@@ -188,17 +174,13 @@ fn sighup_applies_a_new_file_under_load_without_a_lost_or_duplicated_write() {
     )
     .unwrap();
     sync.signal(Signal::SIGHUP);
-    assert!(
-        sync.wait_for_log("configuration reloaded from", 5 * SECOND),
-        "log:\n{}",
-        sync.log()
-    );
+    sync.expect_log("configuration reloaded from", 5 * SECOND);
     let reloaded_at = p.requests().len();
     assert!(p.wait_requests(reloaded_at + 30, 10 * SECOND));
     // A broken file is refused; the rules in force stay.
     std::fs::write(&file, "[[rule]]\ntag = \"tag-0\"\nscale = \"x\"\n").unwrap();
     sync.signal(Signal::SIGHUP);
-    assert!(sync.wait_for_log("configuration reload refused", 5 * SECOND));
+    sync.expect_log("configuration reload refused", 5 * SECOND);
     let refused_at = p.requests().len();
     assert!(p.wait_requests(refused_at + 30, 10 * SECOND));
     assert!(sync.terminate().success());
@@ -238,7 +220,7 @@ fn check_subcommands_talk_to_the_peers_with_clear_exit_codes() {
     p.dataservice
         .register("dataservice_sync.check", "int")
         .unwrap();
-    let (code, out, err) = binary(&["check", "ipc", "--socket-path", &p.socket]);
+    let (code, out, err) = run_to_end(&["check", "ipc", "--socket-path", &p.socket]);
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(
         out,
@@ -247,14 +229,14 @@ fn check_subcommands_talk_to_the_peers_with_clear_exit_codes() {
     );
     assert_eq!(p.dataservice.values()["dataservice_sync.check"], json!(1));
     let missing = format!("{}.gone", p.socket);
-    let (code, _, err) = binary(&["check", "ipc", "--socket-path", &missing]);
+    let (code, _, err) = run_to_end(&["check", "ipc", "--socket-path", &missing]);
     assert_eq!(code, Some(3));
     assert!(
         err.starts_with(&format!("error: cannot connect to {missing}: No such file")),
         "{err}"
     );
 
-    let (code, out, err) = binary(&["check", "source", "--source", &p.polling.url()]);
+    let (code, out, err) = run_to_end(&["check", "source", "--source", &p.polling.url()]);
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(
         out,
@@ -288,10 +270,10 @@ fn check_subcommands_talk_to_the_peers_with_clear_exit_codes() {
             0,
         )
     );
-    let (code, _, err) = binary(&["check", "source", "--source", "http://127.0.0.1:1/x"]);
+    let (code, _, err) = run_to_end(&["check", "source", "--source", "http://127.0.0.1:1/x"]);
     assert_eq!(code, Some(3), "{err}");
 
-    let (code, out, err) = binary(&[
+    let (code, out, err) = run_to_end(&[
         "check",
         "dataservice",
         "--dataservice-url",

@@ -10,17 +10,13 @@ use std::time::Duration;
 use dataservice_sync::sim::PollingMode;
 use serde_json::{Value, json};
 
-use crate::harness::{SyncProcess, fixture, message, wait_until};
+use crate::harness::{SyncProcess, fixture, message, run_to_end, wait_until};
 use crate::{SECOND, peers};
 
 /// The address from the `status server listening on http://ADDR/` line.
 fn status_address(sync: &SyncProcess) -> SocketAddr {
     let prefix = "status server listening on http://";
-    assert!(
-        sync.wait_for_log(prefix, 10 * SECOND),
-        "log:\n{}",
-        sync.log()
-    );
+    sync.expect_log(prefix, 10 * SECOND);
     let lines = sync.lines();
     let line = lines
         .iter()
@@ -228,12 +224,8 @@ fn metrics_health_and_api_after_the_basic_fixture() {
             && !page.contains("https://")
     );
 
-    let out = Command::new(env!("CARGO_BIN_EXE_dataservice-sync"))
-        .args(["stats", "--status-address", &address.to_string()])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let printed = String::from_utf8(out.stdout).unwrap();
+    let (code, printed, _) = run_to_end(&["stats", "--status-address", &address.to_string()]);
+    assert_eq!(code, Some(0));
     for expected in [
         "total syncs                  1\n",
         "successful writes            6\n",
@@ -342,12 +334,8 @@ fn idle_and_oversized_clients_are_bounded_and_do_not_stall_the_sync() {
 
 #[test]
 fn stats_subcommand_without_a_service_says_so() {
-    let out = Command::new(env!("CARGO_BIN_EXE_dataservice-sync"))
-        .args(["stats", "--status-address", "127.0.0.1:1"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8(out.stderr).unwrap();
+    let (code, _, err) = run_to_end(&["stats", "--status-address", "127.0.0.1:1"]);
+    assert_eq!(code, Some(1));
     assert!(
         err.starts_with("error: cannot read http://127.0.0.1:1/api/stats: cannot connect to 127.0.0.1:1: Connection refused"),
         "{err}"
