@@ -245,13 +245,20 @@ fn an_unusable_spool_is_one_clear_line_and_the_sync_goes_on_in_memory() {
     assert!(p.wait_requests(6, 10 * SECOND));
     p.dataservice.stop_ipc();
     std::thread::sleep(2 * SECOND);
+    every_round_once_after_the_outage(&mut p, &mut sync, "spool: cannot use");
+}
+
+/// The Data-Service comes back: every round up to its return arrives, in
+/// order, and the spool's `line` was logged once. Returns that round.
+fn every_round_once_after_the_outage(p: &mut Peers, sync: &mut SyncProcess, line: &str) -> u64 {
     p.dataservice.resume_ipc().unwrap();
     let during = p.polling.requests();
-    assert!(wait_until(20 * SECOND, || delivered_rounds(&p).last() >= Some(&during)));
+    assert!(wait_until(20 * SECOND, || delivered_rounds(p).last() >= Some(&during)));
     assert!(sync.terminate().success());
-    let rounds = delivered_rounds(&p);
+    let rounds = delivered_rounds(p);
     assert_eq!(rounds, (1..=*rounds.last().unwrap()).collect::<Vec<_>>());
-    assert_eq!(sync.count("spool: cannot use"), 1);
+    assert_eq!(sync.count(line), 1);
+    during
 }
 
 #[test]
@@ -275,13 +282,7 @@ fn a_full_disk_is_one_clear_line_and_nothing_accepted_is_lost() {
     p.dataservice.stop_ipc();
     sync.expect_log("spool: File too large", 10 * SECOND);
     std::thread::sleep(SECOND);
-    p.dataservice.resume_ipc().unwrap();
-    let during = p.polling.requests();
-    assert!(wait_until(20 * SECOND, || delivered_rounds(&p).last() >= Some(&during)));
-    assert!(sync.terminate().success());
-    let rounds = delivered_rounds(&p);
-    assert_eq!(rounds, (1..=*rounds.last().unwrap()).collect::<Vec<_>>());
-    assert_eq!(sync.count("spool: File too large"), 1);
+    let during = every_round_once_after_the_outage(&mut p, &mut sync, "spool: File too large");
     assert!(stat(&sync.final_stats(), "writes_ok_total") >= 3 * during);
 }
 
