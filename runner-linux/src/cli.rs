@@ -247,8 +247,9 @@ pub enum Delivery {
 }
 
 impl RunArgs {
-    /// The library's options for these arguments.
-    pub fn to_options(&self) -> SyncOptions {
+    /// The library's options for these arguments, with the configuration
+    /// file's `rules` and the whole `command_line` (read again on SIGHUP).
+    pub fn to_options(&self, rules: RuleSet, command_line: Vec<OsString>) -> SyncOptions {
         SyncOptions {
             socket_path: self.socket_path.clone(),
             interval: self.interval,
@@ -283,9 +284,9 @@ impl RunArgs {
             spool_dir: self.spool_dir.clone(),
             spool_max_bytes: self.spool_max_bytes,
             spool_sync: self.spool_sync,
-            rules: RuleSet::default(),
+            rules,
             config_file: self.config.clone(),
-            command_line: Vec::new(),
+            command_line,
         }
     }
 }
@@ -318,6 +319,24 @@ pub enum CliError {
     Clap(clap::Error),
     /// The configuration file, with file, line and field.
     File(String),
+}
+
+impl CliError {
+    /// The error in one line, as a journal wants it: clap's first line
+    /// (without its usage block), or the file's message.
+    pub fn first_line(&self) -> String {
+        match self {
+            CliError::Clap(e) => {
+                let rendered = e.render().to_string();
+                rendered
+                    .lines()
+                    .next()
+                    .unwrap_or("error: invalid arguments")
+                    .to_string()
+            }
+            CliError::File(e) => e.clone(),
+        }
+    }
 }
 
 /// Parses `args` (program name first), merging the `--config` file under
@@ -359,9 +378,8 @@ fn file_arguments(
         let mut one = vec![program.clone(), format!("--{name}").into()];
         one.extend(value.map(OsString::from));
         if let Err(e) = Cli::try_parse_from(&one) {
-            let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid value");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
+            let first = CliError::Clap(e).first_line();
+            let first = first.strip_prefix("error: ").unwrap_or(&first);
             return Err(CliError::File(format!(
                 "{}:{line}: {name}: {first}",
                 path.display()
@@ -398,7 +416,7 @@ mod tests {
     #[test]
     fn defaults_match_the_python_service() {
         let cli = Cli::try_parse_from(["dataservice-sync"]).unwrap();
-        let options = cli.run.to_options();
+        let options = cli.run.to_options(RuleSet::default(), Vec::new());
         let expected = SyncOptions::default();
         if std::env::var_os("IPC_SOCKET_PATH").is_none() {
             assert_eq!(options, expected);

@@ -537,23 +537,14 @@ impl Runner {
         } else {
             old.command_line.clone()
         };
-        let parsed = crate::cli::parse(&command_line).map_err(|e| match e {
-            crate::cli::CliError::Clap(e) => e
-                .render()
-                .to_string()
-                .lines()
-                .next()
-                .unwrap_or("invalid")
-                .to_string(),
-            crate::cli::CliError::File(e) => e,
-        });
-        let new = parsed.and_then(|(cli, rules)| {
-            let mut options = cli.run.to_options();
-            options.rules = rules;
-            options.command_line = command_line.clone();
-            let resolved = options.resolve().map_err(|e| e.to_string())?;
-            Ok(resolved)
-        });
+        let new = crate::cli::parse(&command_line)
+            .map_err(|e| e.first_line())
+            .and_then(|(cli, rules)| {
+                cli.run
+                    .to_options(rules, command_line.clone())
+                    .resolve()
+                    .map_err(|e| e.to_string())
+            });
         let resolved = match new {
             Ok(resolved) => resolved,
             Err(why) => {

@@ -15,14 +15,8 @@ fn main() -> ExitCode {
             let _ = e.print();
             return ExitCode::SUCCESS;
         }
-        Err(CliError::Clap(e)) => {
-            // One line, not clap's usage block: it lands in a journal.
-            let rendered = e.render().to_string();
-            let first = rendered
-                .lines()
-                .next()
-                .unwrap_or("error: invalid arguments");
-            eprintln!("{first} (see --help)");
+        Err(e @ CliError::Clap(_)) => {
+            eprintln!("{} (see --help)", e.first_line());
             return ExitCode::from(2);
         }
         Err(CliError::File(e)) => {
@@ -45,12 +39,7 @@ fn main() -> ExitCode {
         Some(Command::Check(CheckCommand::Dataservice { dataservice_url })) => {
             check::report(check::dataservice(&dataservice_url))
         }
-        None => {
-            let mut options = cli.run.to_options();
-            options.rules = rules;
-            options.command_line = args;
-            run(options)
-        }
+        None => run(cli.run.to_options(rules, args)),
     }
 }
 
@@ -60,8 +49,7 @@ fn config_check(program: &std::ffi::OsString, path: &std::path::Path) -> ExitCod
     let args = [program.clone(), "--config".into(), path.into()];
     match cli::parse(&args) {
         Ok((cli, rules)) => {
-            let mut options = cli.run.to_options();
-            options.rules = rules;
+            let options = cli.run.to_options(rules, Vec::new());
             if let Err(e) = SyncService::new(options.clone()) {
                 eprintln!("error: {}: {e}", path.display());
                 return ExitCode::from(2);
@@ -69,9 +57,8 @@ fn config_check(program: &std::ffi::OsString, path: &std::path::Path) -> ExitCod
             print!("{}", effective::to_toml(&options));
             ExitCode::SUCCESS
         }
-        Err(CliError::Clap(e)) => {
-            let rendered = e.render().to_string();
-            eprintln!("{}", rendered.lines().next().unwrap_or("error"));
+        Err(e @ CliError::Clap(_)) => {
+            eprintln!("{}", e.first_line());
             ExitCode::from(2)
         }
         Err(CliError::File(e)) => {
