@@ -3,7 +3,8 @@
 use std::fmt::Write as _;
 
 use dataservice_sync_core::report::{
-    ReportContext, TagQuery, assess, write_health, write_metrics, write_stats, write_tags,
+    ReportContext, TagQuery, assess, write_health, write_metric, write_metrics, write_stats,
+    write_tags,
 };
 use dataservice_sync_core::{Engine, TableStorage};
 
@@ -160,11 +161,7 @@ impl RunnerFigures {
             ]);
         }
         for (name, kind, help, value) in series {
-            let _ = write!(
-                out,
-                "# HELP dataservice_sync_{name} {help}\n# TYPE dataservice_sync_{name} {kind}\n\
-                 dataservice_sync_{name} {value}\n"
-            );
+            let _ = write_metric(out, name, kind, help, value);
         }
     }
 }

@@ -22,7 +22,7 @@ pub fn write_metrics<S: TableStorage, W: Write>(
     let stats = engine.stats();
     family(out, "build_info", "gauge", "The running version (value 1).")?;
     writeln!(out, "{PREFIX}build_info{{version=\"{}\"}} 1", ctx.version)?;
-    single(
+    write_metric(
         out,
         "start_time_seconds",
         "gauge",
@@ -30,7 +30,7 @@ pub fn write_metrics<S: TableStorage, W: Write>(
         Seconds(ctx.unix_millis_of(ctx.started_at)),
     )?;
     for counter in stats.counters() {
-        single(out, counter.name, "counter", counter.help, counter.value)?;
+        write_metric(out, counter.name, "counter", counter.help, counter.value)?;
     }
     family(
         out,
@@ -45,7 +45,7 @@ pub fn write_metrics<S: TableStorage, W: Write>(
             stats.rejected(reason)
         )?;
     }
-    single(
+    write_metric(
         out,
         "rejected_tags_untracked_total",
         "counter",
@@ -75,15 +75,15 @@ pub fn write_metrics<S: TableStorage, W: Write>(
     }
 
     let table = engine.table();
-    single(out, "tags", "gauge", "Tags in the tag table.", table.len())?;
-    single(
+    write_metric(out, "tags", "gauge", "Tags in the tag table.", table.len())?;
+    write_metric(
         out,
         "tag_capacity",
         "gauge",
         "Most tags the tag table holds.",
         table.capacity(),
     )?;
-    single(
+    write_metric(
         out,
         "pending_tags",
         "gauge",
@@ -91,28 +91,28 @@ pub fn write_metrics<S: TableStorage, W: Write>(
         engine.pending(),
     )?;
     let (used, capacity) = engine.backlog_bytes();
-    single(
+    write_metric(
         out,
         "backlog_entries",
         "gauge",
         "Undelivered changes waiting (history) or tags with a pending value (latest).",
         engine.pending(),
     )?;
-    single(
+    write_metric(
         out,
         "backlog_bytes",
         "gauge",
         "Memory the history backlog uses now.",
         used,
     )?;
-    single(
+    write_metric(
         out,
         "backlog_capacity_bytes",
         "gauge",
         "Memory reserved for the history backlog (0 with latest).",
         capacity,
     )?;
-    single(
+    write_metric(
         out,
         "in_flight_requests",
         "gauge",
@@ -150,14 +150,14 @@ pub fn write_metrics<S: TableStorage, W: Write>(
     for (peer, up) in peers {
         writeln!(out, "{PREFIX}peer_up{{peer=\"{peer}\"}} {up}")?;
     }
-    single(
+    write_metric(
         out,
         "last_sync_timestamp_seconds",
         "gauge",
         "End of the last cycle whose fetch succeeded, in seconds since the Unix epoch (0: never).",
         Seconds(stats.last_sync_at.map_or(0, |at| ctx.unix_millis_of(at))),
     )?;
-    single(
+    write_metric(
         out,
         "last_cycle_duration_seconds",
         "gauge",
@@ -204,7 +204,9 @@ fn family<W: Write>(out: &mut W, name: &str, kind: &str, help: &str) -> fmt::Res
     writeln!(out, "# TYPE {PREFIX}{name} {kind}")
 }
 
-fn single<W: Write>(
+/// One series without labels, with its `HELP` and `TYPE` lines; also for
+/// the runner's own figures, so every metric is spelled the same way.
+pub fn write_metric<W: Write>(
     out: &mut W,
     name: &str,
     kind: &str,

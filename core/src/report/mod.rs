@@ -11,7 +11,7 @@ mod metrics;
 pub use api::{TagQuery, write_stats, write_tags};
 pub use health::{HealthProblem, HealthReport, assess, write_health};
 pub use json::{JsonString, Rfc3339};
-pub use metrics::write_metrics;
+pub use metrics::{write_metric, write_metrics};
 
 use crate::time::Instant;
 
