@@ -302,17 +302,6 @@ impl LineFramer {
         }
     }
 
-    /// Copies bytes read elsewhere in (see [`LineFramer::filled`]).
-    pub fn push(&mut self, storage: &mut [u8], data: &[u8]) -> Result<bool, FrameError> {
-        let room = self.unfilled(storage);
-        let n = room.len().min(data.len());
-        room[..n].copy_from_slice(&data[..n]);
-        match self.filled(storage, n) {
-            Ok(false) if n < data.len() => Err(FrameError::LineTooLong),
-            other => other,
-        }
-    }
-
     /// The line without its newline (and without a trailing `\r`).
     pub fn line<'s>(&self, storage: &'s [u8]) -> &'s [u8] {
         let line = &storage[..self.len.min(storage.len())];
@@ -423,15 +412,29 @@ mod tests {
 
     #[test]
     fn framer_copes_with_partial_reads_and_long_lines() {
+        /// One read of `data`, as a socket gives it: at most the room left.
+        fn read(
+            framer: &mut LineFramer,
+            storage: &mut [u8],
+            data: &[u8],
+        ) -> Result<bool, FrameError> {
+            let room = framer.unfilled(storage);
+            let n = room.len().min(data.len());
+            room[..n].copy_from_slice(&data[..n]);
+            framer.filled(storage, n)
+        }
         let mut storage = [0u8; 16];
         let mut framer = LineFramer::new();
-        assert_eq!(framer.push(&mut storage, b"{\"ok\""), Ok(false));
-        assert_eq!(framer.push(&mut storage, b": true}\r\nextra"), Ok(true));
+        assert_eq!(read(&mut framer, &mut storage, b"{\"ok\""), Ok(false));
+        assert_eq!(
+            read(&mut framer, &mut storage, b": true}\r\nextra"),
+            Ok(true)
+        );
         assert_eq!(framer.line(&storage), b"{\"ok\": true}");
         framer.clear();
-        assert_eq!(framer.push(&mut storage, b"0123456789"), Ok(false));
+        assert_eq!(read(&mut framer, &mut storage, b"0123456789"), Ok(false));
         assert_eq!(
-            framer.push(&mut storage, b"0123456789"),
+            read(&mut framer, &mut storage, b"0123456789"),
             Err(FrameError::LineTooLong)
         );
         // Read in place: 15 bytes and the newline fit in 16, 16 do not.

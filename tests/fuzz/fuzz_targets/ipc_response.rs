@@ -10,7 +10,11 @@ fuzz_target!(|data: &[u8]| {
     let mut framer = LineFramer::new();
     let cut = data.len() / 2;
     for piece in [&data[..cut], &data[cut..]] {
-        if let Ok(true) = framer.push(&mut storage, piece) {
+        // As the sink reads: straight into the room left.
+        let room = framer.unfilled(&mut storage);
+        let n = room.len().min(piece.len());
+        room[..n].copy_from_slice(&piece[..n]);
+        if let Ok(true) = framer.filled(&storage, n) {
             let line = framer.line(&storage);
             assert!(line.len() <= storage.len());
             break;
