@@ -12,36 +12,35 @@ fn zero_bytes(word: u64) -> u64 {
 }
 
 /// The first position in `bytes` for which `flagged` sets the high bit of
-/// its byte, scanning words and then the tail bytes with `is_match`.
+/// its byte. The tail shorter than a word is padded with `filler`, a byte
+/// that must not match.
 #[inline(always)]
-fn find_by(
-    bytes: &[u8],
-    flagged: impl Fn(u64) -> u64,
-    is_match: impl Fn(u8) -> bool,
-) -> Option<usize> {
+fn find_by(bytes: &[u8], filler: u8, flagged: impl Fn(u64) -> u64) -> Option<usize> {
+    let first_hit = |word: [u8; 8]| {
+        let hits = flagged(u64::from_le_bytes(word));
+        (hits != 0).then(|| (hits.trailing_zeros() / 8) as usize)
+    };
     let mut chunks = bytes.chunks_exact(8);
     let mut offset = 0;
     for chunk in &mut chunks {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
-        let hits = flagged(u64::from_le_bytes(word));
-        if hits != 0 {
-            return Some(offset + (hits.trailing_zeros() / 8) as usize);
+        if let Some(at) = first_hit(word) {
+            return Some(offset + at);
         }
         offset += 8;
     }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&b| is_match(b))
-        .map(|i| offset + i)
+    let rest = chunks.remainder();
+    let mut word = [filler; 8];
+    word[..rest.len()].copy_from_slice(rest);
+    first_hit(word).map(|at| offset + at)
 }
 
 /// The first `needle` in `bytes`.
 #[inline]
 pub(crate) fn find_byte(bytes: &[u8], needle: u8) -> Option<usize> {
     let pattern = ONES * u64::from(needle);
-    find_by(bytes, |word| zero_bytes(word ^ pattern), |b| b == needle)
+    find_by(bytes, !needle, |word| zero_bytes(word ^ pattern))
 }
 
 /// The first byte that ends the plain run of a JSON string: `"`, `\` or a
@@ -50,17 +49,13 @@ pub(crate) fn find_byte(bytes: &[u8], needle: u8) -> Option<usize> {
 pub(crate) fn find_string_special(bytes: &[u8]) -> Option<usize> {
     const QUOTES: u64 = ONES * b'"' as u64;
     const BACKSLASHES: u64 = ONES * b'\\' as u64;
-    find_by(
-        bytes,
-        // A byte below 0x20 is one that `word - 0x20` borrows from without its
-        // high bit set; the high-bit guard keeps bytes >= 0x80 out.
-        |word| {
-            zero_bytes(word ^ QUOTES)
-                | zero_bytes(word ^ BACKSLASHES)
-                | (word.wrapping_sub(ONES * 0x20) & !word & HIGHS)
-        },
-        |b| b == b'"' || b == b'\\' || b < 0x20,
-    )
+    // A byte below 0x20 is one that `word - 0x20` borrows from without its
+    // high bit set; the high-bit guard keeps bytes >= 0x80 out.
+    find_by(bytes, b'a', |word| {
+        zero_bytes(word ^ QUOTES)
+            | zero_bytes(word ^ BACKSLASHES)
+            | (word.wrapping_sub(ONES * 0x20) & !word & HIGHS)
+    })
 }
 
 #[cfg(test)]
