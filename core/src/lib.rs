@@ -22,16 +22,18 @@
 //! // A new tag: which keys does the Data-Service have?
 //! let get = engine.poll_api_request(now, &mut buf).unwrap();
 //! assert_eq!((get.method, get.path), ("GET", "/detailed"));
-//! engine.handle_api_response(now, 200, br#"{"Boiler-1.t": {"key": "Boiler-1.t", "value": 0,
-//!     "default": 0, "address": 41001, "data_type": "int", "units": ""}}"#);
+//! let mut detailed = *br#"{"Boiler-1.t": {"key": "Boiler-1.t", "value": 0,
+//!     "default": 0, "address": 41001, "data_type": "int", "units": ""}}"#;
+//! engine.handle_api_response(now, 200, &mut detailed);
 //! // Its id, by re-registering it exactly as it is (no side effects).
 //! let post = engine.poll_api_request(now, &mut buf).unwrap();
 //! assert_eq!(
 //!     &buf[..post.body_len],
 //!     br#"{"points":[{"key":"Boiler-1.t","address":41001,"default":0,"data_type":"int","units":""}],"allow_address_conflict":false}"#
 //! );
-//! engine.handle_api_response(now, 200, br#"{"ok": true, "results": [{"index": 0,
-//!     "key": "Boiler-1.t", "id": "0123456789abcdef0123456789abcdef", "ok": true}]}"#);
+//! let mut registered = *br#"{"ok": true, "results": [{"index": 0,
+//!     "key": "Boiler-1.t", "id": "0123456789abcdef0123456789abcdef", "ok": true}]}"#;
+//! engine.handle_api_response(now, 200, &mut registered);
 //! assert_eq!(engine.poll_api_request(now, &mut buf), None);
 //! let tx = engine.poll_transmit(now, &mut buf).unwrap();
 //! assert_eq!(

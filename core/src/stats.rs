@@ -23,6 +23,9 @@ pub struct ErrorRecord {
 pub struct Stats {
     /// Completed sync cycles.
     pub sync_cycles_total: u64,
+    /// Completed cycles that also read the Data-Service's registry (at
+    /// start and after it restarted) and registered keys or fetched ids.
+    pub registry_cycles_total: u64,
     /// Interval ticks that found the previous cycle still running.
     pub cycles_overrun_total: u64,
     /// Writes the Data-Service acknowledged.
@@ -90,9 +93,12 @@ pub struct Stats {
     pub last_sink_ok_at: Option<Instant>,
     /// How long the last cycle took, fetch to last acknowledgement.
     pub last_cycle_duration: Duration,
+    /// How long the last registry cycle took (kept out of the percentiles:
+    /// its length is the Data-Service's registration work, not the sync's).
+    pub last_registry_cycle_duration: Duration,
     /// The last 100 errors, oldest first through `recent_errors.oldest_ordered()`.
     pub recent_errors: heapless::HistoryBuf<ErrorRecord, RECENT_ERRORS>,
-    /// Durations of the last cycles, in milliseconds.
+    /// Durations of the last cycles without a registry check, in milliseconds.
     pub cycle_durations: heapless::HistoryBuf<u32, CYCLE_HISTORY>,
 }
 
@@ -103,6 +109,7 @@ impl Default for Stats {
     fn default() -> Self {
         Stats {
             sync_cycles_total: 0,
+            registry_cycles_total: 0,
             cycles_overrun_total: 0,
             writes_ok_total: 0,
             writes_failed_total: 0,
@@ -136,6 +143,7 @@ impl Default for Stats {
             last_source_ok_at: None,
             last_sink_ok_at: None,
             last_cycle_duration: Duration::ZERO,
+            last_registry_cycle_duration: Duration::ZERO,
             recent_errors: heapless::HistoryBuf::new(),
             cycle_durations: heapless::HistoryBuf::new(),
         }
@@ -150,17 +158,25 @@ impl Stats {
         self.recent_errors.write(ErrorRecord { at, message: text });
     }
 
-    /// Keeps a cycle's duration for the percentiles.
-    pub fn record_cycle(&mut self, duration: Duration) {
+    /// Counts a completed cycle; one without a registry check is kept for
+    /// the percentiles.
+    pub fn record_cycle(&mut self, duration: Duration, checked_registry: bool) {
+        self.sync_cycles_total += 1;
+        self.last_cycle_duration = duration;
         self.cycle_duration_total_ms = self
             .cycle_duration_total_ms
             .saturating_add(duration.total_millis());
-        let millis = u32::try_from(duration.total_millis()).unwrap_or(u32::MAX);
-        self.cycle_durations.write(millis);
+        if checked_registry {
+            self.registry_cycles_total += 1;
+            self.last_registry_cycle_duration = duration;
+        } else {
+            let millis = u32::try_from(duration.total_millis()).unwrap_or(u32::MAX);
+            self.cycle_durations.write(millis);
+        }
     }
 
     /// The `percent` percentile (nearest rank) of the recent cycle
-    /// durations, in milliseconds.
+    /// durations (registry cycles left out), in milliseconds.
     pub fn cycle_percentile(&self, percent: u32) -> Option<u32> {
         let mut sorted: heapless::Vec<u32, CYCLE_HISTORY> = heapless::Vec::new();
         for &d in self.cycle_durations.as_slice() {
@@ -200,13 +216,18 @@ pub struct Counter {
 impl Stats {
     /// Every unlabelled counter, in log order. The per-reason, per-kind
     /// counters are separate arrays.
-    pub fn counters(&self) -> [Counter; 26] {
+    pub fn counters(&self) -> [Counter; 27] {
         let c = |name, help, value| Counter { name, help, value };
         [
             c(
                 "sync_cycles_total",
                 "Completed sync cycles.",
                 self.sync_cycles_total,
+            ),
+            c(
+                "registry_cycles_total",
+                "Cycles that also read the Data-Service's registry and registered keys or fetched ids.",
+                self.registry_cycles_total,
             ),
             c(
                 "cycles_overrun_total",
@@ -345,9 +366,10 @@ impl fmt::Display for Stats {
         }
         write!(
             f,
-            "tags_rejected_total={} last_cycle_duration={}",
+            "tags_rejected_total={} last_cycle_duration={} last_registry_cycle_duration={}",
             self.tags_rejected_sum(),
-            self.last_cycle_duration
+            self.last_cycle_duration,
+            self.last_registry_cycle_duration
         )?;
         if let (Some(p50), Some(p99), Some(max)) = (
             self.cycle_percentile(50),

@@ -305,6 +305,7 @@ impl Runner {
             while let Some(slot) = self.sinks.iter().position(SinkSlot::is_free) {
                 let sink = &mut self.sinks[slot];
                 let Some(tx) = self.engine.poll_transmit(now, sink.request_buffer()) else {
+                    sink.release_buffers();
                     break;
                 };
                 progressed = true;
@@ -385,7 +386,11 @@ impl Runner {
         let Some(fetch) = self.api.as_mut() else {
             return;
         };
-        match fetch.on_ready(&mut self.scratch) {
+        let engine = &mut self.engine;
+        let outcome = fetch.on_ready(&mut self.scratch, |status, part| {
+            engine.handle_api_body_part(now, status, part)
+        });
+        match outcome {
             FetchOutcome::Pending => return,
             FetchOutcome::Done { status } => {
                 self.engine.handle_api_response(now, status, fetch.body())
@@ -403,7 +408,8 @@ impl Runner {
         let Some(fetch) = self.fetch.as_mut() else {
             return;
         };
-        match fetch.on_ready(&mut self.scratch) {
+        // The document is used whole (a cut-off one applies nothing).
+        match fetch.on_ready(&mut self.scratch, |_, _| 0) {
             FetchOutcome::Pending => return,
             FetchOutcome::Done { status: 200 } => self.engine.handle_source_body(now, fetch.body()),
             FetchOutcome::Done { status } => self

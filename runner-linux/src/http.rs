@@ -62,13 +62,17 @@ pub struct ResponseReader {
     status: Option<u16>,
     framing: Framing,
     chunk: Chunk,
+    /// The body, or its part not taken yet ([`ResponseReader::take_part`]).
     body: Vec<u8>,
+    /// Body bytes read so far, taken or not.
+    received: usize,
+    /// Most body bytes held at once.
     max_body: usize,
     done: bool,
 }
 
 impl ResponseReader {
-    /// A reader that refuses bodies over `max_body` bytes.
+    /// A reader that refuses to hold more than `max_body` body bytes.
     pub fn new(max_body: usize) -> Self {
         ResponseReader {
             head: Vec::new(),
@@ -80,6 +84,7 @@ impl ResponseReader {
                 in_extension: false,
             },
             body: Vec::new(),
+            received: 0,
             max_body,
             done: false,
         }
@@ -125,9 +130,15 @@ impl ResponseReader {
         self.status
     }
 
-    /// The body, complete once `push` returned `Ok(true)` or `finish` `Ok(())`.
+    /// The body, complete once `push` returned `Ok(true)` or `finish`
+    /// `Ok(())`, less what [`ResponseReader::take_part`] took.
     pub fn body(&self) -> &[u8] {
         &self.body
+    }
+
+    /// [`ResponseReader::body`], to be changed in place.
+    pub fn body_mut(&mut self) -> &mut [u8] {
+        &mut self.body
     }
 
     fn parse_head(&mut self) -> Result<Option<usize>, HttpError> {
@@ -154,11 +165,10 @@ impl ResponseReader {
                     .ok()
                     .and_then(|v| v.trim().parse::<usize>().ok())
                     .ok_or(HttpError::Malformed)?;
-                if len > self.max_body {
-                    return Err(HttpError::BodyTooLarge);
-                }
+                // Not refused here when over `max_body`: a body taken as it
+                // arrives is never held whole ([`ResponseReader::hold`] checks).
                 framing = Framing::Length(len);
-                self.body.reserve_exact(len);
+                self.body.reserve_exact(len.min(self.max_body));
             }
         }
         self.status = Some(status);
@@ -173,19 +183,37 @@ impl ResponseReader {
     fn push_body(&mut self, data: &[u8]) -> Result<bool, HttpError> {
         match self.framing {
             Framing::Length(len) => {
-                let take = (len - self.body.len()).min(data.len());
-                self.body.extend_from_slice(&data[..take]);
-                self.done = self.body.len() == len;
+                let take = (len - self.received).min(data.len());
+                self.hold(&data[..take])?;
+                self.done = self.received == len;
             }
-            Framing::UntilClose => {
-                if self.body.len() + data.len() > self.max_body {
-                    return Err(HttpError::BodyTooLarge);
-                }
-                self.body.extend_from_slice(data);
-            }
+            Framing::UntilClose => self.hold(data)?,
             Framing::Chunked => self.push_chunked(data)?,
         }
         Ok(self.done)
+    }
+
+    fn hold(&mut self, data: &[u8]) -> Result<(), HttpError> {
+        if self.body.len() + data.len() > self.max_body {
+            return Err(HttpError::BodyTooLarge);
+        }
+        self.body.extend_from_slice(data);
+        self.received += data.len();
+        Ok(())
+    }
+
+    /// Offers the body read so far to `take` (with the status), which
+    /// returns how many of its first bytes it used: those are dropped, so
+    /// a body used as it arrives is never held whole.
+    pub fn take_part(&mut self, take: impl FnOnce(u16, &mut [u8]) -> usize) {
+        let Some(status) = self.status else {
+            return;
+        };
+        if self.body.is_empty() {
+            return;
+        }
+        let used = take(status, &mut self.body).min(self.body.len());
+        self.body.drain(..used);
     }
 
     fn push_chunked(&mut self, mut data: &[u8]) -> Result<(), HttpError> {
@@ -193,14 +221,11 @@ impl ResponseReader {
             match &mut self.chunk {
                 Chunk::Data(remaining) => {
                     let take = (*remaining).min(data.len());
-                    if self.body.len() + take > self.max_body {
-                        return Err(HttpError::BodyTooLarge);
-                    }
-                    self.body.extend_from_slice(&data[..take]);
                     *remaining -= take;
                     if *remaining == 0 {
                         self.chunk = Chunk::DataEnd;
                     }
+                    self.hold(&data[..take])?;
                     data = &data[take..];
                     continue;
                 }
@@ -307,6 +332,38 @@ mod tests {
     }
 
     #[test]
+    fn a_body_taken_as_it_arrives_is_held_a_part_at_a_time() {
+        // 24 body bytes; the taker uses whole 4-byte words, so at most 3 are
+        // left over when the next piece (at most 9) comes: 12 may be held.
+        let length =
+            b"HTTP/1.1 200 OK\r\nContent-Length: 24\r\n\r\naaaabbbbccccddddeeeeffff".to_vec();
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n9\r\naaaabbbbc\r\nf\r\ncccddddeeeeffff\r\n0\r\n\r\n".to_vec();
+        for raw in [length, chunked] {
+            for piece in [1, 5, 9] {
+                let mut r = ResponseReader::new(12);
+                let mut taken = Vec::new();
+                let mut done = false;
+                for chunk in raw.chunks(piece) {
+                    done = r.push(chunk).unwrap();
+                    r.take_part(|status, part| {
+                        assert_eq!(status, 200);
+                        let whole = part.len() / 4 * 4;
+                        taken.extend_from_slice(&part[..whole]);
+                        whole
+                    });
+                }
+                assert!(done);
+                taken.extend_from_slice(r.body());
+                assert_eq!(taken, b"aaaabbbbccccddddeeeeffff", "pieces of {piece}");
+            }
+        }
+        // Not taken, the same body is too large to hold.
+        let mut r = ResponseReader::new(12);
+        let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n9\r\naaaabbbbc\r\nf\r\ncccddddeeeeffff\r\n0\r\n\r\n";
+        assert_eq!(feed_in_pieces(&mut r, raw, 5), Err(HttpError::BodyTooLarge));
+    }
+
+    #[test]
     fn reads_chunked_bodies_with_extensions_and_trailers() {
         let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4;x=y\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\nX-T: 1\r\n\r\n";
         for piece in [1, 5, 500] {
@@ -320,9 +377,10 @@ mod tests {
     fn enforces_the_body_cap_and_detects_truncation() {
         let mut r = ResponseReader::new(4);
         assert_eq!(
-            r.push(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"),
-            Err(HttpError::BodyTooLarge)
+            r.push(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n1234"),
+            Ok(false)
         );
+        assert_eq!(r.push(b"5"), Err(HttpError::BodyTooLarge));
         let mut r = ResponseReader::new(4);
         assert_eq!(
             r.push(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n9\r\n12345"),

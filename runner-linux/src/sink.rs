@@ -25,16 +25,18 @@ pub(crate) enum WriteOutcome {
     Failed(SinkError),
 }
 
-/// One connection slot; its buffers are reused across requests.
+/// One connection slot. Its buffers exist only while it has a request:
+/// freed, their memory serves the next polled document, which is freed in
+/// turn before the cycle's requests start (one holds the memory, not both).
 pub(crate) struct SinkSlot {
     conn: Option<Conn>,
-    /// The request, encoded here by the engine (no copy); zero-filled, so
-    /// pages a short request never touches cost no memory.
+    /// The request, encoded here by the engine (no copy).
     out: Vec<u8>,
     out_len: usize,
+    out_capacity: usize,
     framer: LineFramer,
-    /// Zero-filled, so pages a short answer never touches cost no memory.
     line: Vec<u8>,
+    line_capacity: usize,
 }
 
 struct Conn {
@@ -70,10 +72,12 @@ impl SinkSlot {
     pub(crate) fn new(request_capacity: usize, response_capacity: usize) -> Self {
         SinkSlot {
             conn: None,
-            out: vec![0; request_capacity],
+            out: Vec::new(),
             out_len: 0,
+            out_capacity: request_capacity,
             framer: LineFramer::new(),
-            line: vec![0; response_capacity],
+            line: Vec::new(),
+            line_capacity: response_capacity,
         }
     }
 
@@ -96,7 +100,18 @@ impl SinkSlot {
 
     /// Where the next request is encoded, before [`SinkSlot::start`].
     pub(crate) fn request_buffer(&mut self) -> &mut [u8] {
+        if self.out.is_empty() {
+            self.out = vec![0; self.out_capacity];
+        }
         &mut self.out
+    }
+
+    /// Frees the buffers of a slot without a request.
+    pub(crate) fn release_buffers(&mut self) {
+        if self.conn.is_none() {
+            self.out = Vec::new();
+            self.line = Vec::new();
+        }
     }
 
     /// Connects and starts sending the first `len` bytes of the request buffer.
@@ -114,6 +129,7 @@ impl SinkSlot {
             .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
             .map_err(|e| sink_error(&e, socket))?;
         self.out_len = len.min(self.out.len());
+        self.line = vec![0; self.line_capacity];
         self.framer.clear();
         self.conn = Some(Conn {
             stream,
@@ -155,11 +171,12 @@ impl SinkSlot {
         }
     }
 
-    /// Closes the connection, freeing the slot.
+    /// Closes the connection and frees the slot and its buffers.
     pub(crate) fn close(&mut self, registry: &Registry) {
         if let Some(mut conn) = self.conn.take() {
             // The socket is closed right after; a failed deregister is moot.
             let _ = registry.deregister(&mut conn.stream);
         }
+        self.release_buffers();
     }
 }

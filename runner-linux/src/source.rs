@@ -136,15 +136,24 @@ impl Fetch {
         })
     }
 
-    /// Makes progress after a readiness event.
-    pub(crate) fn on_ready(&mut self, scratch: &mut [u8]) -> FetchOutcome {
-        match self.advance(scratch) {
+    /// Makes progress after a readiness event. While the body arrives,
+    /// `take_part` is offered what is held of it ([`ResponseReader::take_part`]).
+    pub(crate) fn on_ready(
+        &mut self,
+        scratch: &mut [u8],
+        mut take_part: impl FnMut(u16, &mut [u8]) -> usize,
+    ) -> FetchOutcome {
+        match self.advance(scratch, &mut take_part) {
             Ok(outcome) => outcome,
             Err(e) => FetchOutcome::Failed(e),
         }
     }
 
-    fn advance(&mut self, scratch: &mut [u8]) -> Result<FetchOutcome, SourceError> {
+    fn advance(
+        &mut self,
+        scratch: &mut [u8],
+        take_part: &mut impl FnMut(u16, &mut [u8]) -> usize,
+    ) -> Result<FetchOutcome, SourceError> {
         if let Ok(Some(e)) | Err(e) = self.stream.take_error() {
             return Err(source_error(&e));
         }
@@ -168,6 +177,7 @@ impl Fetch {
                     if self.reader.push(&scratch[..n]).map_err(http_error)? {
                         return self.complete();
                     }
+                    self.reader.take_part(&mut *take_part);
                 }
                 Err(e) if would_block(&e) => return Ok(FetchOutcome::Pending),
                 Err(e) => return Err(source_error(&e)),
@@ -180,9 +190,9 @@ impl Fetch {
         Ok(FetchOutcome::Done { status })
     }
 
-    /// The body of a complete response.
-    pub(crate) fn body(&self) -> &[u8] {
-        self.reader.body()
+    /// The body of a complete response (its part not taken while it arrived).
+    pub(crate) fn body(&mut self) -> &mut [u8] {
+        self.reader.body_mut()
     }
 
     pub(crate) fn close(mut self, registry: &Registry) {

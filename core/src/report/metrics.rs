@@ -164,11 +164,18 @@ pub fn write_metrics<S: TableStorage, W: Write>(
         "How long the last cycle took, fetch to last acknowledgement.",
         Seconds(stats.last_cycle_duration.total_millis()),
     )?;
+    write_metric(
+        out,
+        "last_registry_cycle_duration_seconds",
+        "gauge",
+        "How long the last cycle that read the registry and registered keys took.",
+        Seconds(stats.last_registry_cycle_duration.total_millis()),
+    )?;
     family(
         out,
         "cycle_duration_seconds",
         "summary",
-        "Cycle durations (quantiles over the last 1024 cycles).",
+        "Cycle durations (quantiles over the last 1024 cycles without a registry check).",
     )?;
     for (label, percent) in [("0.5", 50), ("0.99", 99), ("1", 100)] {
         match stats.cycle_percentile(percent) {

@@ -52,6 +52,23 @@ pub enum JsonError {
     },
 }
 
+impl JsonError {
+    /// The same error with its offset moved `by` bytes on (for a text
+    /// that was parsed apart from the stream it came in).
+    pub fn shifted(self, by: usize) -> Self {
+        use JsonError::*;
+        match self {
+            UnexpectedEnd => UnexpectedEnd,
+            UnexpectedByte { at } => UnexpectedByte { at: at + by },
+            InvalidNumber { at } => InvalidNumber { at: at + by },
+            InvalidEscape { at } => InvalidEscape { at: at + by },
+            InvalidString { at } => InvalidString { at: at + by },
+            NestingTooDeep { at } => NestingTooDeep { at: at + by },
+            TrailingData { at } => TrailingData { at: at + by },
+        }
+    }
+}
+
 impl fmt::Display for JsonError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {

@@ -6,6 +6,7 @@ mod encode_proptests;
 pub mod ipc;
 pub mod json;
 mod list;
+pub mod members;
 pub mod polled;
 pub mod registry;
 mod scan;

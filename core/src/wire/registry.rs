@@ -8,6 +8,7 @@ use core::fmt::Write;
 use super::ipc::BufferTooSmall;
 use super::json::{JsonStr, Token};
 use super::list::ListWriter;
+use super::members::MemberSplitter;
 use super::polled::{DocumentError, open_object};
 
 /// A point's address in `/detailed`.
@@ -75,6 +76,32 @@ where
         visit(point);
     }
     Ok(())
+}
+
+/// `GET /detailed` read while it streams in: each member is validated and
+/// walked by [`parse_detailed`] as soon as it is whole. Points are visited
+/// before the rest of the body is known to be well formed: a caller that
+/// gets an error must undo what it took from them.
+#[derive(Clone, Debug, Default)]
+pub struct DetailedStream {
+    members: MemberSplitter,
+}
+
+impl DetailedStream {
+    /// Visits the points complete at the start of `part` (the body's bytes
+    /// not used yet); returns how many bytes were used.
+    pub fn feed<F>(&mut self, part: &mut [u8], mut visit: F) -> Result<usize, DocumentError>
+    where
+        F: FnMut(DetailedPoint<'_>),
+    {
+        self.members
+            .split(part, |member| parse_detailed(member, &mut visit))
+    }
+
+    /// The body ended: it must have been one whole object.
+    pub fn finish(&self) -> Result<(), DocumentError> {
+        self.members.finish()
+    }
 }
 
 /// One entry of a `/register/bulk` answer's `results`.
@@ -278,5 +305,124 @@ mod tests {
         })
         .unwrap();
         assert_eq!(seen.as_slice(), &[(Some(0), true), (Some(1), false)]);
+    }
+}
+
+#[cfg(test)]
+mod stream_proptests {
+    //! `/detailed` read in parts gives exactly what it gives read whole:
+    //! the same points, and an error for the same broken bodies.
+
+    use proptest::prelude::*;
+    use std::string::{String, ToString};
+    use std::vec::Vec;
+    use std::{format, vec};
+
+    use super::*;
+
+    fn seen(point: DetailedPoint<'_>) -> String {
+        format!(
+            "{} {:?} {:?} {:?} {:?}",
+            point.key.raw(),
+            point.address,
+            point.default,
+            point.data_type.map(|s| s.raw().to_string()),
+            point.units.map(|s| s.raw().to_string()),
+        )
+    }
+
+    fn whole(body: &[u8]) -> Option<Vec<String>> {
+        let mut points = Vec::new();
+        parse_detailed(body, |p| points.push(seen(p))).ok()?;
+        Some(points)
+    }
+
+    fn streamed(body: &[u8], size: usize) -> Option<Vec<String>> {
+        let mut stream = DetailedStream::default();
+        let mut points = Vec::new();
+        let mut held = Vec::new();
+        for part in body.chunks(size) {
+            held.extend_from_slice(part);
+            let used = stream.feed(&mut held, |p| points.push(seen(p))).ok()?;
+            held.drain(..used);
+        }
+        let used = stream.feed(&mut held, |p| points.push(seen(p))).ok()?;
+        (used == held.len()).then_some(())?;
+        stream.finish().ok()?;
+        Some(points)
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        "[a-z ,{}\\[\\]:]{0,6}|\\\\\"|\\\\\\\\|é"
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            Just(String::from("null")),
+            (-50_000i64..50_000).prop_map(|n| n.to_string()),
+            Just(String::from("0.5")),
+            text().prop_map(|t| format!("\"{t}\"")),
+        ];
+        leaf.prop_recursive(3, 12, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3)
+                    .prop_map(|items| format!("[{}]", items.join(", "))),
+                prop::collection::vec((text(), inner), 0..3).prop_map(|fields| {
+                    let fields: Vec<String> = fields
+                        .iter()
+                        .map(|(k, v)| format!("\"{k}\": {v}"))
+                        .collect();
+                    format!("{{{}}}", fields.join(","))
+                }),
+            ]
+        })
+    }
+
+    fn point() -> impl Strategy<Value = String> {
+        (text(), 40_001u32..45_000, value(), value(), " {0,2}").prop_map(
+            |(key, address, default, other, space)| {
+                format!(
+                    "\"{key}\":{space}{{\"key\": \"{key}\", \"address\": {address}, \"default\": {default}, \"data_type\": \"float\", \"units\": \"C\", \"other\": {other}}}"
+                )
+            },
+        )
+    }
+
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        (prop::collection::vec(point(), 0..5), "[ \n]{0,2}").prop_map(|(points, space)| {
+            format!("{space}{{{}}}{space}", points.join(",\n ")).into_bytes()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        #[test]
+        fn a_whole_body_gives_the_same_points_in_any_parts(body in body(), size in 1usize..64) {
+            let expected = whole(&body);
+            prop_assert!(expected.is_some());
+            prop_assert_eq!(streamed(&body, size), expected);
+        }
+
+        #[test]
+        fn a_broken_body_is_refused_in_any_parts(
+            body in body(),
+            size in 1usize..64,
+            at in any::<prop::sample::Index>(),
+            byte in prop::sample::select(vec![b'{', b'}', b'[', b']', b',', b':', b'"', b'\\', b'x', 0xff, b' ']),
+            cut in any::<bool>(),
+        ) {
+            let mut body = body;
+            let at = at.index(body.len() + 1);
+            if cut {
+                body.truncate(at);
+            } else {
+                body.insert(at, byte);
+            }
+            prop_assert_eq!(streamed(&body, size).is_some(), whole(&body).is_some());
+            if let Some(points) = whole(&body) {
+                prop_assert_eq!(streamed(&body, size), Some(points));
+            }
+        }
     }
 }

@@ -1,0 +1,271 @@
+//! A JSON object read one member at a time while it streams in, so that a
+//! large body (the Data-Service's `/detailed`: 2 MB at 10,000 keys) is used
+//! in the memory of one member. Each member is handed over as the text of a
+//! one-member object, `{"key": value}`, to the ordinary parsers, which
+//! validate it whole; this only finds where members end.
+
+use super::json::JsonError;
+use super::polled::DocumentError;
+use crate::config::MAX_JSON_DEPTH;
+
+/// Where the splitter is in the object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Place {
+    /// Before the opening `{`.
+    Before,
+    /// Inside; the next unused byte is the `{` or the `,` before a member.
+    Inside { first: bool },
+    /// After the closing `}`: only white space may follow.
+    After,
+}
+
+/// Splits one streamed JSON object into its members.
+#[derive(Clone, Debug)]
+pub struct MemberSplitter {
+    place: Place,
+    /// Stream offset of the next part's first byte (for error offsets).
+    offset: usize,
+}
+
+impl Default for MemberSplitter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemberSplitter {
+    /// A splitter at the start of the stream.
+    pub const fn new() -> Self {
+        MemberSplitter {
+            place: Place::Before,
+            offset: 0,
+        }
+    }
+
+    /// Calls `visit` with each complete member at the start of `part` (the
+    /// stream's bytes not used yet) and returns how many bytes were used;
+    /// the rest must be offered again, with what follows it. `visit` sees a
+    /// separator of `part` turned into a brace; `part` is restored after.
+    /// An error from `visit` stops the split, its offsets made stream offsets.
+    pub fn split<F>(&mut self, part: &mut [u8], mut visit: F) -> Result<usize, DocumentError>
+    where
+        F: FnMut(&[u8]) -> Result<(), DocumentError>,
+    {
+        let mut used = 0;
+        let result = loop {
+            match self.place {
+                Place::Before => {
+                    let start = skip_space(part, used);
+                    match part.get(start) {
+                        None => used = start,
+                        Some(b'{') => {
+                            used = start;
+                            self.place = Place::Inside { first: true };
+                            continue;
+                        }
+                        Some(_) => break Err(DocumentError::NotAnObject),
+                    }
+                    break Ok(());
+                }
+                Place::Inside { first } => {
+                    let key = skip_space(part, used + 1);
+                    match part.get(key) {
+                        None => break Ok(()),
+                        Some(b'}') if first => {
+                            used = key + 1;
+                            self.place = Place::After;
+                            continue;
+                        }
+                        Some(b'"') => {}
+                        Some(_) => {
+                            break Err(self.json_at(key, |at| JsonError::UnexpectedByte { at }));
+                        }
+                    }
+                    let end = match member_end(part, key) {
+                        Ok(Some(end)) => end,
+                        Ok(None) => break Ok(()),
+                        Err(error) => break Err(DocumentError::Json(error.shifted(self.offset))),
+                    };
+                    let (opening, closing) = (part[used], part[end]);
+                    part[used] = b'{';
+                    part[end] = b'}';
+                    let visited = visit(&part[used..=end]);
+                    part[used] = opening;
+                    part[end] = closing;
+                    if let Err(error) = visited {
+                        break Err(shifted(error, self.offset + used));
+                    }
+                    if closing == b'}' {
+                        used = end + 1;
+                        self.place = Place::After;
+                    } else {
+                        used = end;
+                        self.place = Place::Inside { first: false };
+                    }
+                }
+                Place::After => {
+                    let end = skip_space(part, used);
+                    if end < part.len() {
+                        break Err(self.json_at(end, |at| JsonError::TrailingData { at }));
+                    }
+                    used = end;
+                    break Ok(());
+                }
+            }
+        };
+        result?;
+        self.offset += used;
+        Ok(used)
+    }
+
+    /// The stream ended: the object must have been closed.
+    pub fn finish(&self) -> Result<(), DocumentError> {
+        match self.place {
+            Place::After => Ok(()),
+            _ => Err(DocumentError::Json(JsonError::UnexpectedEnd)),
+        }
+    }
+
+    fn json_at(&self, index: usize, error: impl FnOnce(usize) -> JsonError) -> DocumentError {
+        DocumentError::Json(error(self.offset + index))
+    }
+}
+
+fn skip_space(bytes: &[u8], from: usize) -> usize {
+    let mut i = from;
+    while let Some(b' ' | b'\t' | b'\r' | b'\n') = bytes.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// Index of the `,` or `}` that ends the member whose key starts at
+/// `start`, or `None` if `bytes` ends first. Strings and nesting are only
+/// followed, not checked: the member's parser checks them.
+fn member_end(bytes: &[u8], start: usize) -> Result<Option<usize>, JsonError> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, &byte) in bytes.iter().enumerate().skip(start) {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return Err(JsonError::NestingTooDeep { at: i });
+                }
+            }
+            b',' | b'}' if depth == 0 => return Ok(Some(i)),
+            b'}' | b']' if depth > 0 => depth -= 1,
+            b']' => return Err(JsonError::UnexpectedByte { at: i }),
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
+fn shifted(error: DocumentError, by: usize) -> DocumentError {
+    match error {
+        DocumentError::Json(e) => DocumentError::Json(e.shifted(by)),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::string::String;
+    use std::vec::Vec;
+
+    /// Streams `doc` in parts of `size` bytes as the runner does (the
+    /// unused rest kept and added to); the member texts seen, or the error.
+    pub(super) fn stream(doc: &[u8], size: usize) -> Result<Vec<String>, DocumentError> {
+        let mut splitter = MemberSplitter::new();
+        let mut held = Vec::new();
+        let mut seen = Vec::new();
+        let mut visit = |member: &[u8]| {
+            seen.push(String::from_utf8_lossy(member).into_owned());
+            Ok(())
+        };
+        for part in doc.chunks(size) {
+            held.extend_from_slice(part);
+            let used = splitter.split(&mut held, &mut visit)?;
+            held.drain(..used);
+        }
+        splitter.split(&mut held, &mut visit)?;
+        splitter.finish()?;
+        Ok(seen)
+    }
+
+    #[test]
+    fn members_come_whole_whatever_the_part_size() {
+        let doc = br#" { "a" : {"x": "},{", "y": [1, {"z": "\"]"}]} ,"b":2,"c\"d": "e" }
+ "#;
+        for size in 1..=doc.len() {
+            assert_eq!(
+                stream(doc, size).unwrap(),
+                [
+                    r#"{ "a" : {"x": "},{", "y": [1, {"z": "\"]"}]} }"#,
+                    r#"{"b":2}"#,
+                    r#"{"c\"d": "e" }"#,
+                ],
+                "part size {size}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_empty_object_has_no_members() {
+        for doc in [&b"{}"[..], b" {\n} ", b"{ }"] {
+            for size in 1..=doc.len() {
+                assert_eq!(stream(doc, size), Ok(Vec::new()));
+            }
+        }
+    }
+
+    #[test]
+    fn a_broken_object_is_an_error_at_its_stream_offset() {
+        let json = |e| Err(DocumentError::Json(e));
+        type Case<'a> = (&'a [u8], Result<Vec<String>, DocumentError>);
+        let cases: [Case<'_>; 6] = [
+            (br#"{"a":1,}"#, json(JsonError::UnexpectedByte { at: 7 })),
+            (br#"{"a":1} x"#, json(JsonError::TrailingData { at: 8 })),
+            (br#"{"a":1"#, json(JsonError::UnexpectedEnd)),
+            (b"", json(JsonError::UnexpectedEnd)),
+            (b"[1]", Err(DocumentError::NotAnObject)),
+            // Nesting is only counted here (the members' parser checks
+            // which bracket closes what): the stray `]` is what it sees.
+            (
+                br#"{"a": [1}, "b": 2]}"#,
+                json(JsonError::UnexpectedByte { at: 17 }),
+            ),
+        ];
+        for (doc, expected) in cases {
+            for size in 1..=doc.len().max(1) {
+                assert_eq!(stream(doc, size), expected, "{doc:?} in parts of {size}");
+            }
+        }
+    }
+
+    #[test]
+    fn nesting_is_bounded_before_the_member_ends() {
+        let mut doc = Vec::from(&b"{\"a\": "[..]);
+        doc.extend(core::iter::repeat_n(b'[', 100_000));
+        let first_too_deep = 6 + MAX_JSON_DEPTH;
+        assert_eq!(
+            MemberSplitter::new().split(&mut doc, |_| Ok(())),
+            Err(DocumentError::Json(JsonError::NestingTooDeep {
+                at: first_too_deep
+            }))
+        );
+    }
+}
