@@ -21,6 +21,7 @@ use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFl
 
 use crate::clock::{Clock, rfc3339, unix_millis};
 use crate::endpoint::HttpUrl;
+use crate::http::BodyLimit;
 use crate::log::Logger;
 use crate::notify::Notifier;
 use crate::options::{Resolved, core_duration};
@@ -344,14 +345,14 @@ impl Runner {
         path: Option<&str>,
         body: Option<&[u8]>,
         token: Token,
+        body_limit: BodyLimit,
     ) -> Result<Fetch, dataservice_sync_core::SourceError> {
         let deadline = now + core_duration(self.settings.options.source_timeout);
-        let max_body = self.settings.options.max_body_bytes;
         Fetch::start(
             url,
             path,
             body,
-            max_body,
+            body_limit,
             deadline,
             self.poll.registry(),
             token,
@@ -359,7 +360,9 @@ impl Runner {
     }
 
     fn start_fetch(&mut self, now: Instant) {
-        match self.open_exchange(now, &self.settings.source, None, None, SOURCE) {
+        // The document is used whole (a cut-off one applies nothing).
+        let limit = BodyLimit::Whole(self.settings.options.max_body_bytes);
+        match self.open_exchange(now, &self.settings.source, None, None, SOURCE, limit) {
             Ok(fetch) => self.fetch = Some(fetch),
             Err(error) => self.engine.handle_source_error(now, error),
         }
@@ -374,7 +377,9 @@ impl Runner {
             return;
         };
         let body = (request.method == "POST").then(|| &self.api_buf[..request.body_len]);
-        match self.open_exchange(now, url, Some(request.path), body, API) {
+        // `/detailed` is taken as it arrives (the engine says how much it used).
+        let limit = BodyLimit::Held(self.settings.options.max_body_bytes);
+        match self.open_exchange(now, url, Some(request.path), body, API, limit) {
             Ok(fetch) => self.api = Some(fetch),
             Err(error) => self
                 .engine
@@ -408,7 +413,6 @@ impl Runner {
         let Some(fetch) = self.fetch.as_mut() else {
             return;
         };
-        // The document is used whole (a cut-off one applies nothing).
         match fetch.on_ready(&mut self.scratch, |_, _| 0) {
             FetchOutcome::Pending => return,
             FetchOutcome::Done { status: 200 } => self.engine.handle_source_body(now, fetch.body()),

@@ -55,6 +55,17 @@ enum Chunk {
     Done,
 }
 
+/// How much of a body a reader may hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyLimit {
+    /// The body is used whole: at most this many bytes (a longer
+    /// `Content-Length` is refused before any of it is read).
+    Whole(usize),
+    /// The body is taken as it arrives ([`ResponseReader::take_part`]): at
+    /// most this many bytes held at once, however long it is.
+    Held(usize),
+}
+
 /// Reads one response.
 #[derive(Debug)]
 pub struct ResponseReader {
@@ -66,14 +77,21 @@ pub struct ResponseReader {
     body: Vec<u8>,
     /// Body bytes read so far, taken or not.
     received: usize,
+    limit: BodyLimit,
     /// Most body bytes held at once.
     max_body: usize,
     done: bool,
 }
 
 impl ResponseReader {
-    /// A reader that refuses to hold more than `max_body` body bytes.
+    /// A reader for a body used whole, of at most `max_body` bytes.
     pub fn new(max_body: usize) -> Self {
+        Self::with_limit(BodyLimit::Whole(max_body))
+    }
+
+    /// A reader whose body may hold at most what `limit` says.
+    pub fn with_limit(limit: BodyLimit) -> Self {
+        let (BodyLimit::Whole(max_body) | BodyLimit::Held(max_body)) = limit;
         ResponseReader {
             head: Vec::new(),
             status: None,
@@ -85,6 +103,7 @@ impl ResponseReader {
             },
             body: Vec::new(),
             received: 0,
+            limit,
             max_body,
             done: false,
         }
@@ -165,8 +184,9 @@ impl ResponseReader {
                     .ok()
                     .and_then(|v| v.trim().parse::<usize>().ok())
                     .ok_or(HttpError::Malformed)?;
-                // Not refused here when over `max_body`: a body taken as it
-                // arrives is never held whole ([`ResponseReader::hold`] checks).
+                if matches!(self.limit, BodyLimit::Whole(max) if len > max) {
+                    return Err(HttpError::BodyTooLarge);
+                }
                 framing = Framing::Length(len);
                 self.body.reserve_exact(len.min(self.max_body));
             }
@@ -340,7 +360,7 @@ mod tests {
         let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n9\r\naaaabbbbc\r\nf\r\ncccddddeeeeffff\r\n0\r\n\r\n".to_vec();
         for raw in [length, chunked] {
             for piece in [1, 5, 9] {
-                let mut r = ResponseReader::new(12);
+                let mut r = ResponseReader::with_limit(BodyLimit::Held(12));
                 let mut taken = Vec::new();
                 let mut done = false;
                 for chunk in raw.chunks(piece) {
@@ -358,7 +378,7 @@ mod tests {
             }
         }
         // Not taken, the same body is too large to hold.
-        let mut r = ResponseReader::new(12);
+        let mut r = ResponseReader::with_limit(BodyLimit::Held(12));
         let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n9\r\naaaabbbbc\r\nf\r\ncccddddeeeeffff\r\n0\r\n\r\n";
         assert_eq!(feed_in_pieces(&mut r, raw, 5), Err(HttpError::BodyTooLarge));
     }
@@ -376,6 +396,11 @@ mod tests {
     #[test]
     fn enforces_the_body_cap_and_detects_truncation() {
         let mut r = ResponseReader::new(4);
+        assert_eq!(
+            r.push(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"),
+            Err(HttpError::BodyTooLarge)
+        );
+        let mut r = ResponseReader::with_limit(BodyLimit::Held(4));
         assert_eq!(
             r.push(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n1234"),
             Ok(false)

@@ -8,7 +8,7 @@ use mio::event::Source;
 use mio::{Interest, Registry, Token};
 
 use crate::endpoint::{Endpoint, HttpUrl};
-use crate::http::{HttpError, ResponseReader, request_head};
+use crate::http::{BodyLimit, HttpError, ResponseReader, request_head};
 
 /// A connected (or connecting) stream of either kind.
 pub(crate) enum Stream {
@@ -118,7 +118,7 @@ impl Fetch {
         url: &HttpUrl,
         path: Option<&str>,
         body: Option<&[u8]>,
-        max_body: usize,
+        body_limit: BodyLimit,
         deadline: Instant,
         registry: &Registry,
         token: Token,
@@ -131,7 +131,7 @@ impl Fetch {
             stream,
             request: request_head(&url.host, path.unwrap_or(&url.path), body),
             written: 0,
-            reader: ResponseReader::new(max_body),
+            reader: ResponseReader::with_limit(body_limit),
             deadline,
         })
     }
