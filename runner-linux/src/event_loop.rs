@@ -25,7 +25,7 @@ use crate::http::BodyLimit;
 use crate::log::Logger;
 use crate::notify::Notifier;
 use crate::options::{Resolved, core_duration};
-use crate::sink::{SinkSlot, WriteOutcome, response_capacity};
+use crate::sink::{SinkSlot, WriteOutcome};
 use crate::source::{Fetch, FetchOutcome};
 use crate::spool::Spool;
 use crate::stats::StatsSnapshot;
@@ -157,7 +157,7 @@ impl Runner {
             .then(|| clock.now() + core_duration(options.stats_interval));
         let tx_len = min_transmit_buffer().max(options.bulk_max_bytes);
         let sinks = (0..options.max_connections)
-            .map(|_| SinkSlot::new(tx_len, response_capacity(options.bulk_max_bytes)))
+            .map(|_| SinkSlot::new(tx_len))
             .collect();
         Ok(Runner {
             poll,
@@ -306,7 +306,8 @@ impl Runner {
             while let Some(slot) = self.sinks.iter().position(SinkSlot::is_free) {
                 let sink = &mut self.sinks[slot];
                 let Some(tx) = self.engine.poll_transmit(now, sink.request_buffer()) else {
-                    sink.release_buffers();
+                    // Nothing to send now: idle slots give their memory back.
+                    self.sinks.iter_mut().for_each(SinkSlot::release_buffers);
                     break;
                 };
                 progressed = true;

@@ -12,10 +12,19 @@ use mio::{Interest, Registry, Token};
 
 use crate::source::would_block;
 
-/// The answer to a bulk of N bytes can be about twice as long (each
-/// result repeats the id and adds the key); this much room is kept.
-pub(crate) fn response_capacity(bulk_max_bytes: usize) -> usize {
-    bulk_max_bytes.saturating_mul(4).max(64 * 1024)
+/// The room the answer to a request of `len` bytes gets at first: a bulk
+/// answer repeats each id and adds the key. It grows while it is read, up
+/// to [`answer_limit`].
+fn answer_room(len: usize) -> usize {
+    len.saturating_mul(4).max(4 * 1024)
+}
+
+/// The longest answer read for a request of `len` bytes: each update of a
+/// bulk (45 bytes at least) is answered in at most about 830 bytes (its key
+/// escaped, six bytes for each of 128), and a single write's answer is one
+/// such result. Anything longer is a bad answer.
+fn answer_limit(len: usize) -> usize {
+    len.saturating_mul(20).max(4 * 1024)
 }
 
 /// What a connection came to.
@@ -25,9 +34,10 @@ pub(crate) enum WriteOutcome {
     Failed(SinkError),
 }
 
-/// One connection slot. Its buffers exist only while it has a request:
-/// freed, their memory serves the next polled document, which is freed in
-/// turn before the cycle's requests start (one holds the memory, not both).
+/// One connection slot. Its buffers exist only while requests keep coming
+/// ([`SinkSlot::release_buffers`] once there are none): freed, their memory
+/// serves the next polled document, which is freed in turn before the
+/// cycle's requests start, so the two never take memory at once.
 pub(crate) struct SinkSlot {
     conn: Option<Conn>,
     /// The request, encoded here by the engine (no copy).
@@ -35,8 +45,9 @@ pub(crate) struct SinkSlot {
     out_len: usize,
     out_capacity: usize,
     framer: LineFramer,
+    /// The answer, read here in place; grown up to `answer_max` bytes.
     line: Vec<u8>,
-    line_capacity: usize,
+    answer_max: usize,
 }
 
 struct Conn {
@@ -69,7 +80,7 @@ pub(crate) fn sink_error(e: &io::Error, socket: &Path) -> SinkError {
 }
 
 impl SinkSlot {
-    pub(crate) fn new(request_capacity: usize, response_capacity: usize) -> Self {
+    pub(crate) fn new(request_capacity: usize) -> Self {
         SinkSlot {
             conn: None,
             out: Vec::new(),
@@ -77,7 +88,7 @@ impl SinkSlot {
             out_capacity: request_capacity,
             framer: LineFramer::new(),
             line: Vec::new(),
-            line_capacity: response_capacity,
+            answer_max: 0,
         }
     }
 
@@ -129,7 +140,11 @@ impl SinkSlot {
             .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
             .map_err(|e| sink_error(&e, socket))?;
         self.out_len = len.min(self.out.len());
-        self.line = vec![0; self.line_capacity];
+        self.answer_max = answer_limit(self.out_len);
+        let room = answer_room(self.out_len).min(self.answer_max);
+        if self.line.len() < room {
+            self.line = vec![0; room];
+        }
         self.framer.clear();
         self.conn = Some(Conn {
             stream,
@@ -163,6 +178,10 @@ impl SinkSlot {
                 Ok(n) => match self.framer.filled(&self.line, n) {
                     Ok(true) => return WriteOutcome::Answered,
                     Ok(false) => {}
+                    Err(_) if self.line.len() < self.answer_max => {
+                        let larger = self.line.len().saturating_mul(2).min(self.answer_max);
+                        self.line.resize(larger, 0);
+                    }
                     Err(_) => return WriteOutcome::Failed(SinkError::BadResponse),
                 },
                 Err(e) if would_block(&e) => return WriteOutcome::Pending,
@@ -171,12 +190,132 @@ impl SinkSlot {
         }
     }
 
-    /// Closes the connection and frees the slot and its buffers.
+    /// Closes the connection, freeing the slot (its buffers stay for the
+    /// next request).
     pub(crate) fn close(&mut self, registry: &Registry) {
         if let Some(mut conn) = self.conn.take() {
             // The socket is closed right after; a failed deregister is moot.
             let _ = registry.deregister(&mut conn.stream);
         }
-        self.release_buffers();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::net::UnixListener;
+
+    /// The engine's bulk write of `d.t0`..`d.t29` (ids `000…0`..`000…29`),
+    /// encoded in `slot`; its id and length (1,622 bytes).
+    fn bulk_request(slot: &mut SinkSlot) -> (RequestId, usize) {
+        use dataservice_sync_core::{Action, Duration, Engine, EngineConfig};
+        let tags = 0..30;
+        let id = |i: usize| format!("{i:032}");
+        let mut engine = Engine::new(
+            EngineConfig::new(Duration::from_secs(1)),
+            crate::storage::HeapStorage::with_capacity(32, 0),
+        );
+        let now = Instant::from_millis(0);
+        engine.handle_tick(now);
+        assert_eq!(engine.poll_action(now), Some(Action::FetchSource));
+        let readings: Vec<String> = tags
+            .clone()
+            .map(|i| format!(r#""t{i}": {{"value": {i}, "status": "ok"}}"#))
+            .collect();
+        engine.handle_source_body(
+            now,
+            format!(r#"{{"d": {{{}}}}}"#, readings.join(",")).as_bytes(),
+        );
+        let mut buf = vec![0; 8192];
+        assert!(engine.poll_api_request(now, &mut buf).is_some());
+        let points: Vec<String> = tags
+            .clone()
+            .map(|i| format!(r#""d.t{i}": {{"key": "d.t{i}", "default": 0, "address": {}, "data_type": "int", "units": ""}}"#, 41001 + i))
+            .collect();
+        engine.handle_api_response(
+            now,
+            200,
+            &mut format!("{{{}}}", points.join(",")).into_bytes(),
+        );
+        assert!(engine.poll_api_request(now, &mut buf).is_some());
+        let results: Vec<String> = tags
+            .map(|i| {
+                format!(
+                    r#"{{"index": {i}, "key": "d.t{i}", "id": "{}", "ok": true}}"#,
+                    id(i)
+                )
+            })
+            .collect();
+        let registered = format!(
+            r#"{{"ok": true, "results": [{}], "errors": []}}"#,
+            results.join(",")
+        );
+        engine.handle_api_response(now, 200, &mut registered.into_bytes());
+        // Every id known: the registry check is over, delivery starts.
+        assert!(engine.poll_api_request(now, &mut buf).is_none());
+        let tx = engine.poll_transmit(now, slot.request_buffer()).unwrap();
+        (tx.request, tx.len)
+    }
+
+    /// Sends that bulk through a slot to a server that answers `answer`;
+    /// whether it was answered, and the line read.
+    fn exchange(answer: Vec<u8>) -> (bool, Vec<u8>) {
+        let name = format!("dss-sink-{}-{}", std::process::id(), answer.len());
+        let dir = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let socket = dir.join("ds.sock");
+        let _ = std::fs::remove_file(&socket);
+        let listener = UnixListener::bind(&socket).unwrap();
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut line = String::new();
+            BufReader::new(&stream).read_line(&mut line).unwrap();
+            // A client that gave up on the answer is not the server's failure.
+            let _ = (&stream).write_all(&answer);
+            line
+        });
+        let mut poll = mio::Poll::new().unwrap();
+        let mut events = mio::Events::with_capacity(8);
+        let mut slot = SinkSlot::new(64 * 1024);
+        let (request, len) = bulk_request(&mut slot);
+        assert_eq!(len, 1_622);
+        let deadline = Instant::from_millis(1000);
+        slot.start(&socket, len, request, deadline, poll.registry(), Token(0))
+            .unwrap();
+        let answered = loop {
+            match slot.on_ready(&socket) {
+                WriteOutcome::Pending => poll.poll(&mut events, None).unwrap(),
+                WriteOutcome::Answered => break true,
+                WriteOutcome::Failed(_) => break false,
+            }
+        };
+        let line = slot.line().to_vec();
+        slot.close(poll.registry());
+        assert!(server.join().unwrap().starts_with(
+            r#"{"action":"bulk_write_by_id","updates":[{"id":"00000000000000000000000000000000","value":0},"#
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+        (answered, line)
+    }
+
+    fn answer_with_key(len: usize) -> Vec<u8> {
+        let mut answer = br#"{"ok": true, "key": ""#.to_vec();
+        answer.extend(std::iter::repeat_n(b'k', len));
+        answer.extend_from_slice(b"\"}\n");
+        answer
+    }
+
+    #[test]
+    fn an_answer_longer_than_its_first_room_is_read_whole_up_to_its_limit() {
+        // The 1,622-byte bulk's answer gets 6,488 bytes at first and may
+        // grow to 32,440: 20,000 bytes are read whole.
+        let fits = answer_with_key(20_000);
+        assert_eq!(
+            exchange(fits.clone()),
+            (true, fits[..fits.len() - 1].to_vec())
+        );
+        // Over the limit, it is a bad answer, not an unbounded buffer.
+        assert!(!exchange(answer_with_key(40_000)).0);
     }
 }

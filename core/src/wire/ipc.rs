@@ -281,7 +281,9 @@ impl LineFramer {
 
     /// Takes `n` bytes just read into [`LineFramer::unfilled`]; `Ok(true)`
     /// once the line is complete (bytes after its newline are ignored). A
-    /// line whose newline does not fit in `storage` is an error.
+    /// line whose newline does not fit in `storage` is an error; its bytes
+    /// are kept, so that in larger storage (the same bytes first) reading
+    /// can go on.
     pub fn filled(&mut self, storage: &[u8], n: usize) -> Result<bool, FrameError> {
         if self.complete {
             return Ok(true);
@@ -294,7 +296,10 @@ impl LineFramer {
                 self.complete = true;
                 Ok(true)
             }
-            None if end == storage.len() => Err(FrameError::LineTooLong),
+            None if end == storage.len() => {
+                self.len = end;
+                Err(FrameError::LineTooLong)
+            }
             None => {
                 self.len = end;
                 Ok(false)
@@ -450,5 +455,13 @@ mod tests {
         framer.clear();
         storage.copy_from_slice(b"0123456789abcdef");
         assert_eq!(framer.filled(&storage, 16), Err(FrameError::LineTooLong));
+        // In larger storage holding the same bytes, the line goes on.
+        let mut larger = [0u8; 32];
+        larger[..16].copy_from_slice(&storage);
+        let room = framer.unfilled(&mut larger);
+        assert_eq!(room.len(), 16);
+        room[..3].copy_from_slice(b"gh\n");
+        assert_eq!(framer.filled(&larger, 3), Ok(true));
+        assert_eq!(framer.line(&larger), b"0123456789abcdefgh");
     }
 }
