@@ -190,13 +190,13 @@ impl SinkSlot {
         }
     }
 
-    /// Closes the connection, freeing the slot (its buffers stay for the
-    /// next request).
+    /// Closes the connection and frees the slot and its buffers.
     pub(crate) fn close(&mut self, registry: &Registry) {
         if let Some(mut conn) = self.conn.take() {
             // The socket is closed right after; a failed deregister is moot.
             let _ = registry.deregister(&mut conn.stream);
         }
+        self.release_buffers();
     }
 }
 
