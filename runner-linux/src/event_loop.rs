@@ -306,8 +306,8 @@ impl Runner {
             while let Some(slot) = self.sinks.iter().position(SinkSlot::is_free) {
                 let sink = &mut self.sinks[slot];
                 let Some(tx) = self.engine.poll_transmit(now, sink.request_buffer()) else {
-                    // Nothing to send now: idle slots give their memory back.
-                    self.sinks.iter_mut().for_each(SinkSlot::release_buffers);
+                    // Nothing to send: the slot gives its request buffer back.
+                    sink.release_buffers();
                     break;
                 };
                 progressed = true;
