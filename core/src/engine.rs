@@ -2218,6 +2218,14 @@ mod registry_tests {
         seen
     }
 
+    /// The request lines the engine sends now.
+    fn sent_lines(e: &mut TestEngine, now: Instant) -> Vec<String> {
+        transmits(e, now)
+            .into_iter()
+            .map(|(_, line)| line)
+            .collect()
+    }
+
     fn registry_answer(path: &str, body: &str) -> (u16, String) {
         match path {
             "/detailed" => (200, String::from_utf8(DETAILED_A.to_vec()).unwrap()),
@@ -2317,10 +2325,7 @@ mod registry_tests {
             seen[1],
             r#"POST /register/bulk {"points":[{"key":"d.a","data_type":"float"},{"key":"d.b","data_type":"int"},{"key":"d.c","data_type":"bool"}],"allow_address_conflict":false}"#
         );
-        let lines: Vec<String> = transmits(&mut e, at(1))
-            .into_iter()
-            .map(|(_, l)| l)
-            .collect();
+        let lines = sent_lines(&mut e, at(1));
         assert_eq!(
             lines,
             [
@@ -2353,10 +2358,7 @@ mod registry_tests {
         );
         let states: Vec<Registration> = e.table().slots().iter().map(|s| s.registration).collect();
         assert_eq!(states, [Registration::Unknown, Registration::Unknown]);
-        let lines: Vec<String> = transmits(&mut e, at(1))
-            .into_iter()
-            .map(|(_, l)| l)
-            .collect();
+        let lines = sent_lines(&mut e, at(1));
         assert_eq!(
             lines,
             [
