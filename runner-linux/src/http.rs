@@ -66,6 +66,14 @@ pub enum BodyLimit {
     Held(usize),
 }
 
+impl BodyLimit {
+    /// The most body bytes held at once.
+    fn bytes(self) -> usize {
+        let (BodyLimit::Whole(bytes) | BodyLimit::Held(bytes)) = self;
+        bytes
+    }
+}
+
 /// Reads one response.
 #[derive(Debug)]
 pub struct ResponseReader {
@@ -78,8 +86,6 @@ pub struct ResponseReader {
     /// Body bytes read so far, taken or not.
     received: usize,
     limit: BodyLimit,
-    /// Most body bytes held at once.
-    max_body: usize,
     done: bool,
 }
 
@@ -91,7 +97,6 @@ impl ResponseReader {
 
     /// A reader whose body may hold at most what `limit` says.
     pub fn with_limit(limit: BodyLimit) -> Self {
-        let (BodyLimit::Whole(max_body) | BodyLimit::Held(max_body)) = limit;
         ResponseReader {
             head: Vec::new(),
             status: None,
@@ -104,7 +109,6 @@ impl ResponseReader {
             body: Vec::new(),
             received: 0,
             limit,
-            max_body,
             done: false,
         }
     }
@@ -188,7 +192,7 @@ impl ResponseReader {
                     return Err(HttpError::BodyTooLarge);
                 }
                 framing = Framing::Length(len);
-                self.body.reserve_exact(len.min(self.max_body));
+                self.body.reserve_exact(len.min(self.limit.bytes()));
             }
         }
         self.status = Some(status);
@@ -214,7 +218,7 @@ impl ResponseReader {
     }
 
     fn hold(&mut self, data: &[u8]) -> Result<(), HttpError> {
-        if self.body.len() + data.len() > self.max_body {
+        if self.body.len() + data.len() > self.limit.bytes() {
             return Err(HttpError::BodyTooLarge);
         }
         self.body.extend_from_slice(data);
