@@ -170,6 +170,15 @@ pub struct ApiRequest {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RequestId(u32);
 
+/// How far a `/detailed` answer got.
+#[derive(Clone, Debug)]
+enum DetailedRead {
+    /// Points are taken as they arrive.
+    Reading(DetailedStream),
+    /// It broke here; the rest is read and dropped.
+    Failed(DocumentError),
+}
+
 /// A change record for the spool, written into the runner's buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SpoolFrame {
@@ -245,9 +254,8 @@ pub struct Engine<S: TableStorage> {
     api_retry_at: Instant,
     registry_dirty: bool,
     register_cursor: usize,
-    /// A `/detailed` answer being read, and the error it came to.
-    detailed: Option<DetailedStream>,
-    detailed_error: Option<DocumentError>,
+    /// The `/detailed` answer being read.
+    detailed: Option<DetailedRead>,
     logged_keys: FnvIndexSet<u32, REJECTED_KEYS_LOGGED>,
     rejected: RejectedTags,
     table_full_reported: bool,
@@ -294,7 +302,6 @@ impl<S: TableStorage> Engine<S> {
             registry_dirty: false,
             register_cursor: 0,
             detailed: None,
-            detailed_error: None,
             logged_keys: FnvIndexSet::new(),
             rejected: RejectedTags::default(),
             backlog: Backlog::default(),
@@ -1006,18 +1013,17 @@ impl<S: TableStorage> Engine<S> {
             self.invalidate_registry(now, "its HTTP API came back");
             self.registry_dirty = false;
         }
-        self.detailed = Some(DetailedStream::default());
+        self.detailed = Some(DetailedRead::Reading(DetailedStream::default()));
     }
 
     /// Takes the points complete at the start of `part`; returns the bytes
     /// used. After an error, takes everything (the answer is useless).
     fn feed_detailed(&mut self, part: &mut [u8]) -> usize {
-        let Some(stream) = self.detailed.as_mut() else {
-            return 0;
+        let stream = match self.detailed.as_mut() {
+            None => return 0,
+            Some(DetailedRead::Failed(_)) => return part.len(),
+            Some(DetailedRead::Reading(stream)) => stream,
         };
-        if self.detailed_error.is_some() {
-            return part.len();
-        }
         let mut key = crate::key::Key::new();
         let table = &mut self.table;
         let fed = stream.feed(part, |point| {
@@ -1044,7 +1050,7 @@ impl<S: TableStorage> Engine<S> {
             };
         });
         fed.unwrap_or_else(|error| {
-            self.detailed_error = Some(error);
+            self.detailed = Some(DetailedRead::Failed(error));
             part.len()
         })
     }
@@ -1052,9 +1058,9 @@ impl<S: TableStorage> Engine<S> {
     /// The whole `/detailed` answer was read, its last bytes in `rest`.
     fn finish_detailed(&mut self, rest: &mut [u8]) -> Result<(), DocumentError> {
         let used = self.feed_detailed(rest);
-        let whole = match (self.detailed_error.take(), self.detailed.take()) {
-            (Some(error), _) => Err(error),
-            (None, Some(stream)) if used == rest.len() => stream.finish(),
+        let whole = match self.detailed.take() {
+            Some(DetailedRead::Failed(error)) => Err(error),
+            Some(DetailedRead::Reading(stream)) if used == rest.len() => stream.finish(),
             // Bytes left that do not make a member: the body was cut off.
             _ => Err(DocumentError::Json(JsonError::UnexpectedEnd)),
         };
@@ -1086,7 +1092,6 @@ impl<S: TableStorage> Engine<S> {
     /// again with the next one.
     fn unmark_detailed(&mut self) {
         self.detailed = None;
-        self.detailed_error = None;
         for slot in self.table.slots_mut() {
             if matches!(
                 slot.registration,
