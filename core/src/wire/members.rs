@@ -55,17 +55,12 @@ impl MemberSplitter {
         let result = loop {
             match self.place {
                 Place::Before => {
-                    let start = skip_space(part, used);
-                    match part.get(start) {
-                        None => used = start,
-                        Some(b'{') => {
-                            used = start;
-                            self.place = Place::Inside { first: true };
-                            continue;
-                        }
+                    used = skip_space(part, used);
+                    match part.get(used) {
+                        None => break Ok(()),
+                        Some(b'{') => self.place = Place::Inside { first: true },
                         Some(_) => break Err(DocumentError::NotAnObject),
                     }
-                    break Ok(());
                 }
                 Place::Inside { first } => {
                     let key = skip_space(part, used + 1);
@@ -78,13 +73,14 @@ impl MemberSplitter {
                         }
                         Some(b'"') => {}
                         Some(_) => {
-                            break Err(self.json_at(key, |at| JsonError::UnexpectedByte { at }));
+                            let error = JsonError::UnexpectedByte { at: key };
+                            break Err(shifted(DocumentError::Json(error), self.offset));
                         }
                     }
                     let end = match member_end(part, key) {
                         Ok(Some(end)) => end,
                         Ok(None) => break Ok(()),
-                        Err(error) => break Err(DocumentError::Json(error.shifted(self.offset))),
+                        Err(error) => break Err(shifted(DocumentError::Json(error), self.offset)),
                     };
                     let (opening, closing) = (part[used], part[end]);
                     part[used] = b'{';
@@ -104,11 +100,11 @@ impl MemberSplitter {
                     }
                 }
                 Place::After => {
-                    let end = skip_space(part, used);
-                    if end < part.len() {
-                        break Err(self.json_at(end, |at| JsonError::TrailingData { at }));
+                    used = skip_space(part, used);
+                    if used < part.len() {
+                        let error = JsonError::TrailingData { at: used };
+                        break Err(shifted(DocumentError::Json(error), self.offset));
                     }
-                    used = end;
                     break Ok(());
                 }
             }
@@ -124,10 +120,6 @@ impl MemberSplitter {
             Place::After => Ok(()),
             _ => Err(DocumentError::Json(JsonError::UnexpectedEnd)),
         }
-    }
-
-    fn json_at(&self, index: usize, error: impl FnOnce(usize) -> JsonError) -> DocumentError {
-        DocumentError::Json(error(self.offset + index))
     }
 }
 
