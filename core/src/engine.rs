@@ -37,6 +37,7 @@ use crate::table::{
 };
 use crate::text::Truncating;
 use crate::time::{Duration, Instant};
+use crate::value::Value;
 use crate::value::value_hash;
 use crate::wire::ipc::{BulkEncoder, Response, encode_write};
 use crate::wire::json::JsonError;
@@ -863,6 +864,9 @@ impl<S: TableStorage> Engine<S> {
         rules: &RuleSet,
     ) {
         let history = self.config.backlog == BacklogPolicy::History;
+        let Some(value) = self.table.value(position) else {
+            return;
+        };
         let Some(slot) = self.table.slot_mut(position) else {
             return;
         };
@@ -870,7 +874,7 @@ impl<S: TableStorage> Engine<S> {
         let heartbeat = rule
             .and_then(|r| r.heartbeat)
             .unwrap_or(self.config.heartbeat);
-        let hash = value_hash(&slot.value);
+        let hash = value_hash(&value);
         let queued = history && slot.queued > 0;
         let (reference, reference_number) = if queued {
             (Some(slot.queued_hash), slot.queued_number)
@@ -881,8 +885,7 @@ impl<S: TableStorage> Engine<S> {
         let after_failed_read = core::mem::take(&mut slot.after_failed_read);
         if changed
             && !after_failed_read
-            && let (Some(band), Some(now_number)) =
-                (rule.and_then(|r| r.deadband), number(&slot.value))
+            && let (Some(band), Some(now_number)) = (rule.and_then(|r| r.deadband), number(&value))
             && !reference_number.is_nan()
             && within_deadband(band, reference_number, now_number)
         {
@@ -919,7 +922,7 @@ impl<S: TableStorage> Engine<S> {
             slot: position as u32,
             seq: self.next_seq,
             source_time_ms,
-            value: slot.value.clone(),
+            value,
             on_disk: false,
         };
         self.next_seq += 1;
@@ -980,7 +983,7 @@ impl<S: TableStorage> Engine<S> {
             slot.acked_number = f64::NAN;
             if slot.seq == slot.sent_seq {
                 slot.pending = false;
-                slot.acked_number = number(&slot.value).unwrap_or(f64::NAN);
+                slot.acked_number = slot.value.number().unwrap_or(f64::NAN);
             }
         }
     }
@@ -1040,13 +1043,12 @@ impl<S: TableStorage> Engine<S> {
             if slot.registration != Registration::Unknown {
                 return;
             }
-            slot.registration = match (point.address, point_meta(&point)) {
-                (Address::Number(address), Some(mut meta)) => {
-                    meta.address = address;
+            slot.registration = match point_meta(&point) {
+                Some(meta) => {
                     slot.registry = RegistryData::Meta(meta);
                     Registration::Found
                 }
-                _ => Registration::ByKeyOnly,
+                None => Registration::ByKeyOnly,
             };
         });
         fed.unwrap_or_else(|error| {
@@ -1112,10 +1114,10 @@ impl<S: TableStorage> Engine<S> {
             let slot = &self.table.slots()[position];
             let spec = match (slot.registration, &slot.registry) {
                 (Registration::Found, RegistryData::Meta(meta)) => PointSpec::Existing {
-                    address: meta.address,
-                    default: &meta.default,
-                    data_type: DATA_TYPES[usize::from(meta.data_type)],
-                    units: &meta.units,
+                    address: meta.address(),
+                    default: meta.default(),
+                    data_type: meta.data_type(),
+                    units: meta.units(),
                 },
                 (Registration::Missing, _) => PointSpec::New {
                     data_type: slot.value.data_type(),
@@ -1280,7 +1282,7 @@ impl<S: TableStorage> Engine<S> {
                         slot: position as u32,
                         seq: self.next_seq,
                         source_time_ms: 0,
-                        value: slot.value.clone(),
+                        value: self.table.value_of(slot),
                         on_disk: false,
                     };
                     self.next_seq += 1;
@@ -1341,14 +1343,15 @@ impl<S: TableStorage> Engine<S> {
                 continue;
             }
             let mut hex = [0u8; 32];
+            let value = self.table.value_of(slot);
             if encoder
-                .push(id_hex(&slot.registry.id(), &mut hex), &slot.value)
+                .push(id_hex(&slot.registry.id(), &mut hex), &value)
                 .is_err()
             {
                 break;
             }
             let slot = &mut self.table.slots_mut()[position];
-            mark_sent(slot, request.0);
+            mark_sent(slot, request.0, &value);
             first.get_or_insert(position);
             count += 1;
             self.bulk_cursor += 1;
@@ -1390,13 +1393,14 @@ impl<S: TableStorage> Engine<S> {
             if !slot.pending || slot.in_flight || self.wants_bulk(slot) {
                 continue;
             }
-            let Ok(len) = encode_write(self.table.key_of(slot), &slot.value, buf) else {
+            let value = self.table.value_of(slot);
+            let Ok(len) = encode_write(self.table.key_of(slot), &value, buf) else {
                 // Keys and strings are bounded so that a line always fits a
                 // buffer of `min_transmit_buffer()` bytes; skip defensively.
                 continue;
             };
             let request = self.next_request_id();
-            mark_sent(&mut self.table.slots_mut()[position], request.0);
+            mark_sent(&mut self.table.slots_mut()[position], request.0, &value);
             self.in_flight
                 .push(InFlight {
                     request,
@@ -1631,7 +1635,7 @@ impl<S: TableStorage> Engine<S> {
                 slot.acked_number = f64::NAN;
                 if slot.seq == slot.sent_seq {
                     slot.pending = false;
-                    slot.acked_number = number(&slot.value).unwrap_or(f64::NAN);
+                    slot.acked_number = slot.value.number().unwrap_or(f64::NAN);
                 }
             } else {
                 failed += 1;
@@ -1816,27 +1820,27 @@ fn find_in_flight(backlog: &Backlog, ring: &[u8], from: usize, request: u32) -> 
     None
 }
 
-fn mark_sent(slot: &mut TagSlot, request: u32) {
+/// `value` is the slot's latest, now in the request numbered `request`.
+fn mark_sent(slot: &mut TagSlot, request: u32, value: &Value) {
     slot.in_flight = true;
     slot.request = request;
     slot.sent_seq = slot.seq;
-    slot.sent_hash = value_hash(&slot.value);
+    slot.sent_hash = value_hash(value);
 }
 
 /// What `/detailed` says about a point, if it fits our bounded copy.
 fn point_meta(point: &crate::wire::registry::DetailedPoint<'_>) -> Option<PointMeta> {
     let data_type = point.data_type?;
-    let mut meta = PointMeta {
-        address: 0,
-        data_type: DATA_TYPES.iter().position(|t| data_type.eq_str(t))? as u8,
-        default: heapless::String::new(),
-        units: heapless::String::new(),
+    let data_type = DATA_TYPES.iter().position(|t| data_type.eq_str(t))? as u8;
+    let Address::Number(address) = point.address else {
+        return None;
     };
-    meta.default.push_str(point.default?).ok()?;
-    if let Some(units) = point.units {
-        units.write_unescaped(&mut meta.units).ok()?;
-    }
-    Some(meta)
+    PointMeta::new(address, data_type, point.default?, |texts| {
+        match point.units {
+            Some(units) => units.write_unescaped(texts).ok(),
+            None => Some(()),
+        }
+    })
 }
 
 /// A 32-hex-digit id as 16 bytes.
@@ -2255,6 +2259,41 @@ mod registry_tests {
                         results.join(", ")
                     ),
                 )
+            }
+        }
+    }
+
+    #[test]
+    fn metadata_beyond_the_slot_room_keeps_the_tag_on_write_by_key() {
+        // "0.0" and 14 bytes of units fill the 17 bytes a slot keeps; one
+        // more byte of units does not fit.
+        for (units, kept) in [("u".repeat(14), true), ("u".repeat(15), false)] {
+            let detailed = std::format!(
+                r#"{{"d.a": {{"key": "d.a", "default": 0.0, "address": 40001, "data_type": "float", "units": "{units}"}}}}"#
+            );
+            let mut e = engine(RegisterMode::Off);
+            fetch(&mut e, at(0), DOC);
+            let seen = api(&mut e, at(0), |path, body| match path {
+                "/detailed" => (200, detailed.clone()),
+                _ => registry_answer(path, body),
+            });
+            let register = std::format!(
+                r#"POST /register/bulk {{"points":[{{"key":"d.a","address":40001,"default":0.0,"data_type":"float","units":"{units}"}}],"allow_address_conflict":false}}"#
+            );
+            let a = e.table().find("d.a").unwrap();
+            if kept {
+                assert_eq!(seen, ["GET /detailed ", register.as_str()]);
+                assert_eq!(
+                    e.table().slots()[a].registration(),
+                    Registration::Registered
+                );
+            } else {
+                assert_eq!(seen, ["GET /detailed "]);
+                assert_eq!(e.table().slots()[a].registration(), Registration::ByKeyOnly);
+                assert_eq!(
+                    sent_lines(&mut e, at(1))[0],
+                    "{\"action\":\"write\",\"key\":\"d.a\",\"value\":1.5}\n"
+                );
             }
         }
     }

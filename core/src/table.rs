@@ -5,9 +5,11 @@
 //! buffers whose untouched pages cost no memory), so the engine never
 //! allocates.
 
+use core::num::NonZeroU64;
+
 use crate::key::Key;
 use crate::time::Instant;
-use crate::value::Value;
+use crate::value::{StringValue, Value};
 
 /// Where a tag stands with the Data-Service's registry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,14 +66,69 @@ impl Registration {
 /// The Data-Service's data types, as `/detailed` and `/register` spell them.
 pub(crate) const DATA_TYPES: [&str; 5] = ["float", "int", "bool", "string", "raw"];
 
-/// What `/detailed` says about a key, kept until its id is fetched.
+/// Most bytes of `default` (its JSON text) and `units` together that a slot
+/// keeps to re-register a point as it is; a point with more stays on
+/// `write` by key.
+pub const MAX_META_TEXT_LEN: usize = 17;
+
+/// What `/detailed` says about a key, kept until its id is fetched. Packed
+/// (the address as bytes, both texts in one string) so that it takes no
+/// more room in every slot than it must.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PointMeta {
-    pub(crate) address: u32,
+    address: [u8; 4],
     /// Index into `DATA_TYPES`.
-    pub(crate) data_type: u8,
-    pub(crate) default: heapless::String<16, u8>,
-    pub(crate) units: heapless::String<16, u8>,
+    data_type: u8,
+    /// `texts` is `default` then `units`; this is where `units` starts.
+    default_len: u8,
+    texts: MetaTexts,
+}
+
+/// A point's `default` and `units`, back to back.
+pub(crate) type MetaTexts = heapless::String<MAX_META_TEXT_LEN, u8>;
+
+impl PointMeta {
+    /// The metadata, or `None` if its texts do not fit together.
+    pub(crate) fn new(
+        address: u32,
+        data_type: u8,
+        default: &str,
+        units: impl FnOnce(&mut MetaTexts) -> Option<()>,
+    ) -> Option<Self> {
+        if usize::from(data_type) >= DATA_TYPES.len() {
+            return None;
+        }
+        let mut texts = heapless::String::new();
+        texts.push_str(default).ok()?;
+        let default_len = texts.len() as u8;
+        units(&mut texts)?;
+        Some(PointMeta {
+            address: address.to_le_bytes(),
+            data_type,
+            default_len,
+            texts,
+        })
+    }
+
+    pub(crate) fn address(&self) -> u32 {
+        u32::from_le_bytes(self.address)
+    }
+
+    pub(crate) fn data_type(&self) -> &'static str {
+        DATA_TYPES[usize::from(self.data_type)]
+    }
+
+    pub(crate) fn default(&self) -> &str {
+        self.texts
+            .get(..usize::from(self.default_len))
+            .unwrap_or("")
+    }
+
+    pub(crate) fn units(&self) -> &str {
+        self.texts
+            .get(usize::from(self.default_len)..)
+            .unwrap_or("")
+    }
 }
 
 /// What a slot holds from the registry: the `/detailed` metadata until the
@@ -106,13 +163,61 @@ pub struct KeyRef {
 
 const _: () = assert!(crate::config::MAX_KEY_LEN <= u16::MAX as usize);
 
+/// A slot's value: a number or a bool in place; a string's text in the
+/// table's string pool (most tags are numeric, and a string takes 66 bytes).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum SlotValue {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    /// In the pool, at the slot's `string` entry.
+    Str,
+}
+
+impl SlotValue {
+    /// The value as a number, if it is one (as `rules::number`).
+    pub(crate) fn number(self) -> Option<f64> {
+        match self {
+            SlotValue::Int(v) => Some(v as f64),
+            SlotValue::Float(v) => Some(v),
+            SlotValue::Bool(_) | SlotValue::Str => None,
+        }
+    }
+
+    /// The data type name the Data-Service uses for this value.
+    pub(crate) fn data_type(self) -> &'static str {
+        match self {
+            SlotValue::Int(_) => "int",
+            SlotValue::Float(_) => "float",
+            SlotValue::Bool(_) => "bool",
+            SlotValue::Str => "string",
+        }
+    }
+
+    /// The value as a slot holds it in place, or the string for the pool.
+    fn inline(value: Value) -> Result<SlotValue, StringValue> {
+        match value {
+            Value::Int(v) => Ok(SlotValue::Int(v)),
+            Value::Float(v) => Ok(SlotValue::Float(v)),
+            Value::Bool(v) => Ok(SlotValue::Bool(v)),
+            Value::Str(text) => Err(text),
+        }
+    }
+}
+
+/// `TagSlot::string` for a tag that never held a string.
+const NO_STRING: u32 = u32::MAX;
+
 /// One tag's state.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TagSlot {
     /// The Data-Service key, in the table's key arena ([`TagTable::key_of`]).
     pub(crate) key: KeyRef,
-    /// The latest accepted value.
-    pub value: Value,
+    /// The latest accepted value ([`TagTable::value_of`]).
+    pub(crate) value: SlotValue,
+    /// The tag's entry in the string pool, once it held a string (kept for
+    /// its later strings, so the pool never holds more than one per tag).
+    pub(crate) string: u32,
     /// Bumped on every accepted reading, so an acknowledgement of an older
     /// value does not clear a newer one.
     pub(crate) seq: u32,
@@ -123,9 +228,9 @@ pub struct TagSlot {
     /// The request it is in, and what it carried.
     pub(crate) request: u32,
     pub(crate) sent_seq: u32,
-    pub(crate) sent_hash: u64,
+    pub(crate) sent_hash: NonZeroU64,
     /// Hash of the value the Data-Service last acknowledged, and when.
-    pub(crate) acked_hash: Option<u64>,
+    pub(crate) acked_hash: Option<NonZeroU64>,
     pub(crate) acked_at: Instant,
     /// Registry state, and the metadata or id that goes with it.
     pub(crate) registration: Registration,
@@ -133,7 +238,7 @@ pub struct TagSlot {
     /// `history` backlog: this tag's changes not yet acknowledged, the
     /// hash of the newest, and the last delivery walk that passed it over.
     pub(crate) queued: u32,
-    pub(crate) queued_hash: u64,
+    pub(crate) queued_hash: NonZeroU64,
     pub(crate) walk_mark: u32,
     /// The mapping rule that applied last (`NO_RULE`: none).
     pub(crate) rule: u8,
@@ -192,6 +297,13 @@ pub trait TableStorage {
     fn keys(&self) -> &str;
     /// Appends a key to the arena and returns its offset, or refuses when full.
     fn push_key(&mut self, key: &str) -> Result<u32, TableFull>;
+    /// The string pool: the string values, one entry per tag that held one.
+    fn strings(&self) -> &[StringValue];
+    /// The string pool, mutably.
+    fn strings_mut(&mut self) -> &mut [StringValue];
+    /// Appends a string to the pool and returns its entry, or refuses when
+    /// it holds one per slot of capacity already.
+    fn push_string(&mut self, value: StringValue) -> Result<u32, TableFull>;
     /// The `history` backlog's bytes (empty: no room for history).
     fn backlog(&self) -> &[u8];
     /// The slots and the backlog's bytes, both mutably.
@@ -204,13 +316,14 @@ pub const fn index_len(capacity: usize) -> usize {
 }
 
 /// Table storage held inline: `N` slots, an index of `I` entries
-/// (`I == index_len(N)`), `K` bytes of keys, `B` bytes of `history`
-/// backlog. Suits static memory on a microcontroller and tests.
+/// (`I == index_len(N)`), `K` bytes of keys, `N` pooled strings, `B` bytes
+/// of `history` backlog. Suits static memory on a microcontroller and tests.
 #[derive(Debug)]
 pub struct ArrayStorage<const N: usize, const I: usize, const K: usize, const B: usize = 0> {
     slots: heapless::Vec<TagSlot, N>,
     index: [u32; I],
     keys: heapless::String<K>,
+    strings: heapless::Vec<StringValue, N>,
     backlog: [u8; B],
 }
 
@@ -222,6 +335,7 @@ impl<const N: usize, const I: usize, const K: usize, const B: usize> ArrayStorag
             slots: heapless::Vec::new(),
             index: [0; I],
             keys: heapless::String::new(),
+            strings: heapless::Vec::new(),
             backlog: [0; B],
         }
     }
@@ -251,6 +365,17 @@ impl<const N: usize, const I: usize, const K: usize, const B: usize> TableStorag
         let offset = self.keys.len() as u32;
         self.keys.push_str(key).map_err(|_| TableFull)?;
         Ok(offset)
+    }
+    fn strings(&self) -> &[StringValue] {
+        &self.strings
+    }
+    fn strings_mut(&mut self) -> &mut [StringValue] {
+        &mut self.strings
+    }
+    fn push_string(&mut self, value: StringValue) -> Result<u32, TableFull> {
+        let entry = self.strings.len() as u32;
+        self.strings.push(value).map_err(|_| TableFull)?;
+        Ok(entry)
     }
     fn slots(&self) -> &[TagSlot] {
         &self.slots
@@ -328,6 +453,49 @@ impl<S: TableStorage> TagTable<S> {
             .unwrap_or("")
     }
 
+    /// A slot's latest value.
+    pub fn value_of(&self, slot: &TagSlot) -> Value {
+        match slot.value {
+            SlotValue::Int(v) => Value::Int(v),
+            SlotValue::Float(v) => Value::Float(v),
+            SlotValue::Bool(v) => Value::Bool(v),
+            SlotValue::Str => Value::Str(
+                self.storage
+                    .strings()
+                    .get(slot.string as usize)
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
+        }
+    }
+
+    /// The latest value of the slot at `position`.
+    pub fn value(&self, position: usize) -> Option<Value> {
+        self.slots().get(position).map(|slot| self.value_of(slot))
+    }
+
+    /// Stores `value` as the latest of the slot at `position`, a string in
+    /// the tag's pool entry (taken the first time).
+    fn store_value(&mut self, position: usize, value: Value) -> Result<(), TableFull> {
+        let Some(string) = self.storage.slots().get(position).map(|s| s.string) else {
+            return Err(TableFull);
+        };
+        let (stored, string) = match SlotValue::inline(value) {
+            Ok(stored) => (stored, string),
+            Err(text) if string == NO_STRING => (SlotValue::Str, self.storage.push_string(text)?),
+            Err(text) => {
+                if let Some(pooled) = self.storage.strings_mut().get_mut(string as usize) {
+                    *pooled = text;
+                }
+                (SlotValue::Str, string)
+            }
+        };
+        let slot = &mut self.storage.slots_mut()[position];
+        slot.value = stored;
+        slot.string = string;
+        Ok(())
+    }
+
     /// The key of the slot at `position`.
     pub fn key(&self, position: usize) -> &str {
         self.slots().get(position).map_or("", |s| self.key_of(s))
@@ -363,8 +531,8 @@ impl<S: TableStorage> TagTable<S> {
     pub fn upsert(&mut self, key: &Key, value: Value) -> Result<usize, TableFull> {
         match self.probe(key) {
             Probe::Found(position) => {
+                self.store_value(position, value)?;
                 let slot = &mut self.storage.slots_mut()[position];
-                slot.value = value;
                 slot.seq = slot.seq.wrapping_add(1);
                 Ok(position)
             }
@@ -373,6 +541,12 @@ impl<S: TableStorage> TagTable<S> {
                 if position >= self.capacity() {
                     return Err(TableFull);
                 }
+                // The pool holds a string per slot at most, so it has room
+                // for this one whenever the table has room for the tag.
+                let (value, string) = match SlotValue::inline(value) {
+                    Ok(stored) => (stored, NO_STRING),
+                    Err(text) => (SlotValue::Str, self.storage.push_string(text)?),
+                };
                 let offset = self.storage.push_key(key)?;
                 let slot = TagSlot {
                     key: KeyRef {
@@ -380,18 +554,19 @@ impl<S: TableStorage> TagTable<S> {
                         len: key.len() as u16,
                     },
                     value,
+                    string,
                     seq: 0,
                     pending: true,
                     in_flight: false,
                     request: 0,
                     sent_seq: 0,
-                    sent_hash: 0,
+                    sent_hash: NonZeroU64::MIN,
                     acked_hash: None,
                     acked_at: Instant::default(),
                     registration: Registration::Unknown,
                     registry: RegistryData::None,
                     queued: 0,
-                    queued_hash: 0,
+                    queued_hash: NonZeroU64::MIN,
                     walk_mark: 0,
                     rule: NO_RULE,
                     after_failed_read: false,
@@ -455,7 +630,7 @@ mod tests {
         assert_eq!(table.upsert(&key("a"), Value::Int(1)), Ok(0));
         assert_eq!(table.upsert(&key("b"), Value::Int(2)), Ok(1));
         assert_eq!(table.upsert(&key("a"), Value::Int(3)), Ok(0));
-        assert_eq!(table.slots()[0].value, Value::Int(3));
+        assert_eq!(table.value(0), Some(Value::Int(3)));
         assert_eq!(table.slots()[0].seq, 1);
         assert_eq!(table.upsert(&key("c"), Value::Int(4)), Ok(2));
         assert_eq!(table.upsert(&key("d"), Value::Int(5)), Ok(3));
@@ -482,5 +657,57 @@ mod tests {
             core::fmt::write(&mut name, format_args!("dev.tag{i}")).unwrap();
             assert_eq!(table.find(&name), Some(i as usize));
         }
+    }
+
+    fn text(s: &str) -> Value {
+        Value::Str(StringValue::try_from(s).unwrap())
+    }
+
+    #[test]
+    fn strings_live_in_the_pool_one_entry_per_tag() {
+        let mut table = TagTable::new(ArrayStorage::<4, 8, 64>::new());
+        assert_eq!(table.upsert(&key("a"), text("one")), Ok(0));
+        assert_eq!(table.upsert(&key("b"), Value::Float(2.5)), Ok(1));
+        assert_eq!(table.upsert(&key("c"), text("three")), Ok(2));
+        assert_eq!(table.value(0), Some(text("one")));
+        assert_eq!(table.value(1), Some(Value::Float(2.5)));
+        assert_eq!(table.value(2), Some(text("three")));
+        // A tag that turns numeric and back to text keeps its one entry.
+        assert_eq!(table.upsert(&key("a"), Value::Bool(true)), Ok(0));
+        assert_eq!(table.value(0), Some(Value::Bool(true)));
+        assert_eq!(table.upsert(&key("a"), text("again")), Ok(0));
+        assert_eq!(table.upsert(&key("b"), text("now text")), Ok(1));
+        assert_eq!(table.value(0), Some(text("again")));
+        assert_eq!(table.value(1), Some(text("now text")));
+        assert_eq!(table.value(2), Some(text("three")));
+        assert_eq!(table.storage.strings().len(), 3);
+        assert_eq!(table.value(3), None);
+    }
+
+    #[test]
+    fn point_meta_keeps_default_and_units_apart_within_its_room() {
+        let meta = PointMeta::new(40_001, 0, "0.0", |t| t.push_str("°C").ok()).unwrap();
+        assert_eq!(
+            (
+                meta.address(),
+                meta.data_type(),
+                meta.default(),
+                meta.units()
+            ),
+            (40_001, "float", "0.0", "°C")
+        );
+        let full = "x".repeat(MAX_META_TEXT_LEN - 3);
+        let meta = PointMeta::new(7, 3, "\"\"", |t| t.push_str(&full[1..]).ok()).unwrap();
+        assert_eq!((meta.default(), meta.units()), ("\"\"", &full[1..]));
+        let meta = PointMeta::new(7, 1, &full, |t| t.push_str("kWh").ok()).unwrap();
+        assert_eq!((meta.default(), meta.units()), (full.as_str(), "kWh"));
+        // One byte more than the room, in either text: not kept.
+        assert_eq!(
+            PointMeta::new(7, 1, &full, |t| t.push_str("kWh!").ok()),
+            None
+        );
+        let long = "1".repeat(MAX_META_TEXT_LEN + 1);
+        assert_eq!(PointMeta::new(7, 1, &long, |_| Some(())), None);
+        assert_eq!(PointMeta::new(7, 5, "0", |_| Some(())), None);
     }
 }

@@ -1,6 +1,7 @@
 //! Tag values, keeping the JSON type they arrived with.
 
 use core::fmt;
+use core::num::NonZeroU64;
 
 use crate::config::MAX_STRING_VALUE_LEN;
 
@@ -41,20 +42,22 @@ impl Value {
 }
 
 /// A 64-bit FNV-1a hash of a value and its type: what the engine remembers
-/// of the last acknowledged value, instead of a copy.
-pub(crate) fn value_hash(value: &Value) -> u64 {
+/// of the last acknowledged value, instead of a copy. Never zero, so that
+/// "no value acknowledged" costs a slot no extra bytes.
+pub(crate) fn value_hash(value: &Value) -> NonZeroU64 {
     fn fnv(hash: u64, bytes: &[u8]) -> u64 {
         bytes.iter().fold(hash, |h, &b| {
             (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
         })
     }
     let start = 0xcbf2_9ce4_8422_2325;
-    match value {
+    let hash = match value {
         Value::Int(v) => fnv(fnv(start, b"i"), &v.to_le_bytes()),
         Value::Float(v) => fnv(fnv(start, b"f"), &v.to_bits().to_le_bytes()),
         Value::Bool(v) => fnv(start, if *v { b"t" } else { b"b" }),
         Value::Str(v) => fnv(fnv(start, b"s"), v.as_bytes()),
-    }
+    };
+    NonZeroU64::new(hash).unwrap_or(NonZeroU64::MIN)
 }
 
 /// Why a number cannot become a [`Value`].

@@ -1,10 +1,11 @@
-//! Tag table storage on the heap, sized once at start. The slot buffer and
-//! the key arena are reserved whole but written only as tags arrive, so
-//! untouched pages cost no resident memory; the index is zero-filled
-//! (lazily mapped zero pages). None of them ever grows.
+//! Tag table storage on the heap, sized once at start. The slot buffer, the
+//! key arena and the string pool are reserved whole but written only as
+//! tags arrive, so untouched pages cost no resident memory; the index is
+//! zero-filled (lazily mapped zero pages). None of them ever grows.
 
 use dataservice_sync_core::config::KEY_BYTES_PER_TAG;
 use dataservice_sync_core::table::TableFull;
+use dataservice_sync_core::value::StringValue;
 use dataservice_sync_core::{TableStorage, TagSlot, index_len};
 
 /// Fixed-capacity heap storage for the core's tag table.
@@ -13,6 +14,7 @@ pub struct HeapStorage {
     capacity: usize,
     index: Vec<u32>,
     keys: String,
+    strings: Vec<StringValue>,
     backlog: Vec<u8>,
 }
 
@@ -26,6 +28,7 @@ impl HeapStorage {
             capacity,
             index: vec![0; index_len(capacity)],
             keys: String::with_capacity(capacity * KEY_BYTES_PER_TAG),
+            strings: Vec::with_capacity(capacity),
             backlog: vec![0; backlog_bytes],
         }
     }
@@ -71,5 +74,20 @@ impl TableStorage for HeapStorage {
         let offset = u32::try_from(self.keys.len()).map_err(|_| TableFull)?;
         self.keys.push_str(key);
         Ok(offset)
+    }
+    fn strings(&self) -> &[StringValue] {
+        &self.strings
+    }
+    fn strings_mut(&mut self) -> &mut [StringValue] {
+        &mut self.strings
+    }
+    fn push_string(&mut self, value: StringValue) -> Result<u32, TableFull> {
+        // Within the reserved capacity, so the pool never reallocates.
+        if self.strings.len() >= self.capacity {
+            return Err(TableFull);
+        }
+        let entry = u32::try_from(self.strings.len()).map_err(|_| TableFull)?;
+        self.strings.push(value);
+        Ok(entry)
     }
 }

@@ -155,14 +155,15 @@ pub fn write_tags<S: TableStorage, W: Write>(
         .skip(query.offset)
         .take(query.limit);
     for (i, slot) in page.enumerate() {
+        let value = table.value_of(slot);
         write!(
             out,
             "{}{{\"key\":{},\"value\":{},\"type\":\"{}\",\"state\":\"{}\",\"registration\":\"{}\",\
              \"last_written\":{}}}",
             comma(i),
             JsonString(table.key_of(slot)),
-            ValueJson(&slot.value),
-            slot.value.data_type(),
+            ValueJson(&value),
+            value.data_type(),
             delivery_state(slot),
             slot.registration().as_str(),
             OptionalTime(ctx, slot.last_written_at()),
