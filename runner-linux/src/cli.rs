@@ -249,7 +249,7 @@ pub enum Delivery {
 impl RunArgs {
     /// The library's options for these arguments, with the configuration
     /// file's `rules` and the whole `command_line` (read again on SIGHUP).
-    pub fn to_options(&self, rules: RuleSet, command_line: Vec<OsString>) -> SyncOptions {
+    pub fn to_options(&self, rules: Box<RuleSet>, command_line: Vec<OsString>) -> SyncOptions {
         SyncOptions {
             socket_path: self.socket_path.clone(),
             interval: self.interval,
@@ -342,10 +342,10 @@ impl CliError {
 /// Parses `args` (program name first), merging the `--config` file under
 /// the command line: the file's options come first, so the command line's
 /// win; `IPC_SOCKET_PATH` in the environment also beats the file.
-pub fn parse(args: &[OsString]) -> Result<(Cli, RuleSet), CliError> {
+pub fn parse(args: &[OsString]) -> Result<(Cli, Box<RuleSet>), CliError> {
     let cli = Cli::try_parse_from(args).map_err(CliError::Clap)?;
     let Some(path) = cli.run.config.clone().filter(|_| cli.command.is_none()) else {
-        return Ok((cli, RuleSet::default()));
+        return Ok((cli, Box::default()));
     };
     let file = file_arguments(&path, args.first())?;
     let mut merged: Vec<OsString> = args.first().cloned().into_iter().collect();
@@ -360,7 +360,7 @@ pub fn parse(args: &[OsString]) -> Result<(Cli, RuleSet), CliError> {
 fn file_arguments(
     path: &Path,
     program: Option<&OsString>,
-) -> Result<(Vec<OsString>, RuleSet), CliError> {
+) -> Result<(Vec<OsString>, Box<RuleSet>), CliError> {
     let command = Cli::command();
     let flags: Vec<(String, bool)> = command
         .get_arguments()
@@ -416,7 +416,7 @@ mod tests {
     #[test]
     fn defaults_match_the_python_service() {
         let cli = Cli::try_parse_from(["dataservice-sync"]).unwrap();
-        let options = cli.run.to_options(RuleSet::default(), Vec::new());
+        let options = cli.run.to_options(Box::default(), Vec::new());
         let expected = SyncOptions::default();
         if std::env::var_os("IPC_SOCKET_PATH").is_none() {
             assert_eq!(options, expected);

@@ -55,8 +55,8 @@ impl std::error::Error for FileError {}
 pub struct FileSettings {
     /// `--name value` pairs (or a lone `--flag`), with their line.
     pub args: Vec<(String, Option<String>, usize)>,
-    /// Filters, mapping rules and validation.
-    pub rules: RuleSet,
+    /// Filters, mapping rules and validation (boxed, as in `SyncOptions`).
+    pub rules: Box<RuleSet>,
 }
 
 /// Reads and checks `path`. `flags` names every option the command line

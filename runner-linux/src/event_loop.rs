@@ -99,7 +99,7 @@ impl Runner {
         let history = options.backlog == BacklogPolicy::History;
         config.replay_rate = options.replay_rate;
         config.spool = options.spool_dir.is_some();
-        config.rules = options.rules.clone();
+        config.rules = (*options.rules).clone();
         let mut engine = Box::new(Engine::new(
             config,
             HeapStorage::with_capacity(
@@ -591,7 +591,7 @@ impl Runner {
         .filter_map(|(name, changed)| changed.then_some(name))
         .collect();
         self.engine.reload(
-            new.rules.clone(),
+            (*new.rules).clone(),
             resolved.template.clone(),
             core_duration(new.heartbeat),
         );

@@ -78,8 +78,9 @@ pub struct SyncOptions {
     pub spool_max_bytes: u64,
     /// When spooled changes are forced to the disk.
     pub spool_sync: SpoolSync,
-    /// Filters, mapping rules and validation.
-    pub rules: RuleSet,
+    /// Filters, mapping rules and validation (boxed: 16 KB, and options
+    /// pass by value through start-up, whose stack pages stay resident).
+    pub rules: Box<RuleSet>,
     /// The `--config` file, reloaded on SIGHUP.
     pub config_file: Option<PathBuf>,
     /// The command line it was merged with (program name first), for the
@@ -114,7 +115,7 @@ impl Default for SyncOptions {
             spool_dir: None,
             spool_max_bytes: 64 * 1024 * 1024,
             spool_sync: SpoolSync::Every(Duration::from_secs(1)),
-            rules: RuleSet::default(),
+            rules: Box::default(),
             config_file: None,
             command_line: Vec::new(),
         }
