@@ -9,7 +9,7 @@
 //! in the spool (`i`/`f` + 8 bytes, `t`, `b`, `s` + length u8 + bytes). A
 //! `len` of 0 marks the end of the used part of the buffer (wrap).
 
-use crate::value::{StringValue, Value};
+use crate::value::{Value, decode_value, encode_value, encoded_value_len};
 
 /// Bytes of an entry before its value.
 pub const ENTRY_HEADER_LEN: usize = 28;
@@ -234,24 +234,9 @@ pub fn mark_on_disk(buf: &mut [u8], offset: usize) {
 
 /// The whole entry at `offset`.
 pub fn read_entry(buf: &[u8], offset: usize) -> BacklogEntry {
-    let value_at = offset + ENTRY_HEADER_LEN;
-    let value = match buf[value_at] {
-        b'i' => Value::Int(read_u64(buf, value_at + 1) as i64),
-        b'f' => Value::Float(f64::from_bits(read_u64(buf, value_at + 1))),
-        b't' => Value::Bool(true),
-        b'b' => Value::Bool(false),
-        _ => {
-            let len = usize::from(buf[value_at + 1]);
-            let bytes = &buf[value_at + 2..value_at + 2 + len];
-            // Written from a valid `StringValue`, so this cannot fail.
-            Value::Str(
-                core::str::from_utf8(bytes)
-                    .ok()
-                    .and_then(|s| StringValue::try_from(s).ok())
-                    .unwrap_or_default(),
-            )
-        }
-    };
+    // Written by `write_entry` from a valid value, so this cannot fail.
+    let value = decode_value(&buf[offset + ENTRY_HEADER_LEN..])
+        .map_or(Value::Bool(false), |(value, _)| value);
     BacklogEntry {
         slot: slot_of(buf, offset),
         seq: seq_of(buf, offset),
@@ -263,12 +248,7 @@ pub fn read_entry(buf: &[u8], offset: usize) -> BacklogEntry {
 
 /// Bytes an entry with `value` takes.
 pub fn encoded_len(value: &Value) -> usize {
-    ENTRY_HEADER_LEN
-        + match value {
-            Value::Int(_) | Value::Float(_) => 9,
-            Value::Bool(_) => 1,
-            Value::Str(s) => 2 + s.len(),
-        }
+    ENTRY_HEADER_LEN + encoded_value_len(value)
 }
 
 fn entry_len(buf: &[u8], offset: usize) -> usize {
@@ -284,24 +264,8 @@ fn write_entry(out: &mut [u8], entry: &BacklogEntry) {
     out[8..12].copy_from_slice(&entry.slot.to_le_bytes());
     out[12..20].copy_from_slice(&entry.seq.to_le_bytes());
     out[20..28].copy_from_slice(&entry.source_time_ms.to_le_bytes());
-    let value = &mut out[ENTRY_HEADER_LEN..];
-    match &entry.value {
-        Value::Int(v) => {
-            value[0] = b'i';
-            value[1..9].copy_from_slice(&v.to_le_bytes());
-        }
-        Value::Float(v) => {
-            value[0] = b'f';
-            value[1..9].copy_from_slice(&v.to_bits().to_le_bytes());
-        }
-        Value::Bool(true) => value[0] = b't',
-        Value::Bool(false) => value[0] = b'b',
-        Value::Str(s) => {
-            value[0] = b's';
-            value[1] = s.len() as u8;
-            value[2..2 + s.len()].copy_from_slice(s.as_bytes());
-        }
-    }
+    // `out` is `encoded_len` long: the value fits.
+    encode_value(&entry.value, &mut out[ENTRY_HEADER_LEN..]);
 }
 
 fn read_u32(buf: &[u8], at: usize) -> u32 {
@@ -317,6 +281,7 @@ fn read_u64(buf: &[u8], at: usize) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::value::StringValue;
     use std::collections::VecDeque;
     use std::vec::Vec;
 

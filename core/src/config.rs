@@ -24,6 +24,13 @@ pub const MAX_STRING_VALUE_LEN: usize =
 pub const KEY_BYTES_PER_TAG: usize =
     parse_or(option_env!("DATASERVICE_SYNC_KEY_BYTES_PER_TAG"), 48);
 
+/// Staging bytes per tag of capacity, for a polled document's readings
+/// while it streams in (default 96, `DATASERVICE_SYNC_STAGING_BYTES_PER_TAG`):
+/// a reading of a known tag takes 23 bytes with a number, one of a new tag
+/// 21 plus its key. A document whose readings do not fit is refused whole.
+pub const STAGING_BYTES_PER_TAG: usize =
+    parse_or(option_env!("DATASERVICE_SYNC_STAGING_BYTES_PER_TAG"), 96);
+
 /// How many recent errors the statistics keep, with their time (the seed's 100).
 pub const RECENT_ERRORS: usize = 100;
 

@@ -27,13 +27,13 @@ use crate::config::{MAX_IN_FLIGHT, REJECTED_KEYS_LOGGED};
 use crate::event::Event;
 use crate::key::KeyTemplate;
 use crate::peer::{ApiError, Change, Health, SinkError, SourceError, SourceProblem};
-use crate::reading::{KeyPreview, Reading, classify};
+use crate::reading::{KeyPreview, RejectReason, classify};
 use crate::rejections::RejectedTags;
 use crate::rules::{RuleSet, number, within_deadband};
+use crate::staging::{Staged, StagedTag, Staging, StagingFull, unstage};
 use crate::stats::Stats;
 use crate::table::{
-    DATA_TYPES, NO_RULE, PointMeta, Registration, RegistryData, TableFull, TableStorage, TagSlot,
-    TagTable,
+    DATA_TYPES, NO_RULE, PointMeta, Registration, RegistryData, TableStorage, TagSlot, TagTable,
 };
 use crate::text::Truncating;
 use crate::time::{Duration, Instant};
@@ -42,7 +42,7 @@ use crate::value::value_hash;
 use crate::wire::ipc::{BulkEncoder, Response, encode_write};
 use crate::wire::json::JsonError;
 use crate::wire::polled::DocumentError;
-use crate::wire::polled::parse_document;
+use crate::wire::polled::DocumentStream;
 use crate::wire::registry::{
     Address, DetailedStream, PointSpec, RegisterEncoder, parse_register_bulk,
 };
@@ -97,6 +97,8 @@ pub struct EngineConfig {
     pub delivery: DeliveryMode,
     /// Largest `bulk_write_by_id` line, and largest `/register/bulk` body.
     pub bulk_max_bytes: usize,
+    /// Most `bulk_write_by_id` lines in flight at once (at least 1).
+    pub bulk_in_flight: usize,
     /// Whether the Data-Service's HTTP API is used at all.
     pub registry_checks: bool,
     /// How long to wait before asking an unavailable HTTP API again.
@@ -126,6 +128,7 @@ impl EngineConfig {
             register: RegisterMode::Off,
             delivery: DeliveryMode::Bulk,
             bulk_max_bytes: 64 * 1024,
+            bulk_in_flight: 2,
             registry_checks: true,
             api_retry: Duration::from_secs(30),
             backlog: BacklogPolicy::Latest,
@@ -151,8 +154,8 @@ impl EngineConfig {
 /// Something the runner must do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
-    /// Fetch the polled values, then call `handle_source_body` or
-    /// `handle_source_error`.
+    /// Fetch the polled values; call `handle_source_body_part` as the body
+    /// arrives, then `handle_source_body` or `handle_source_error`.
     FetchSource,
 }
 
@@ -177,6 +180,23 @@ enum DetailedRead {
     /// Points are taken as they arrive.
     Reading(DetailedStream),
     /// It broke here; the rest is read and dropped.
+    Failed(DocumentError),
+}
+
+/// How far the polled document got.
+#[derive(Clone, Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per engine, in place: there is no heap to box it on"
+)]
+enum DocumentRead {
+    /// Entries are read as they arrive, their readings held back.
+    Reading {
+        stream: DocumentStream,
+        staging: Staging,
+    },
+    /// It broke here (or its readings overflowed the staging room); the
+    /// rest is read and dropped.
     Failed(DocumentError),
 }
 
@@ -257,6 +277,8 @@ pub struct Engine<S: TableStorage> {
     register_cursor: usize,
     /// The `/detailed` answer being read.
     detailed: Option<DetailedRead>,
+    /// The polled document being read (while `Fetching`).
+    document: Option<DocumentRead>,
     logged_keys: FnvIndexSet<u32, REJECTED_KEYS_LOGGED>,
     rejected: RejectedTags,
     table_full_reported: bool,
@@ -303,6 +325,7 @@ impl<S: TableStorage> Engine<S> {
             registry_dirty: false,
             register_cursor: 0,
             detailed: None,
+            document: None,
             logged_keys: FnvIndexSet::new(),
             rejected: RejectedTags::default(),
             backlog: Backlog::default(),
@@ -435,63 +458,44 @@ impl<S: TableStorage> Engine<S> {
         }
     }
 
-    /// The fetch answered 200 with `body`.
-    pub fn handle_source_body(&mut self, now: Instant, body: &[u8]) {
+    /// Part of the fetch's 200 body arrived: the entries complete at the
+    /// start of `part` (the body's bytes not used yet) are read and their
+    /// readings held back until the document is known whole. Returns how
+    /// many bytes were used; the rest must come again, with what follows.
+    pub fn handle_source_body_part(&mut self, now: Instant, part: &mut [u8]) -> usize {
+        let _ = now;
+        if self.phase != Phase::Fetching {
+            return part.len();
+        }
+        self.feed_document(part)
+    }
+
+    /// The fetch answered 200 and its body ended with `rest` (the bytes
+    /// [`Engine::handle_source_body_part`] did not use, or the whole body):
+    /// a whole document's readings are applied; a broken one applies
+    /// nothing and is counted.
+    pub fn handle_source_body(&mut self, now: Instant, rest: &mut [u8]) {
         if self.phase != Phase::Fetching {
             return;
         }
-        let template = self.config.key_template.clone();
-        // Out of the config while the document is walked (it borrows self).
-        let rules = core::mem::take(&mut self.config.rules);
-        let mut good_reads = 0u32;
-        let mut left_out = 0u32;
-        let result = parse_document(body, |entry| match classify(&entry, &template, &rules) {
-            Reading::Good {
-                key,
-                value,
-                source_time_ms,
-                rule,
-            } => {
-                good_reads += 1;
-                self.stats.reads_good_total += 1;
-                match self.table.upsert(&key, value) {
-                    Ok(position) => {
-                        if let Some(slot) = self.table.slot_mut(position) {
-                            slot.rule = rule.unwrap_or(NO_RULE);
-                        }
-                        self.decide_write(now, position, source_time_ms, &rules);
-                    }
-                    Err(TableFull) => left_out += 1,
-                }
+        let used = self.feed_document(rest);
+        let staging = match self.document.take() {
+            Some(DocumentRead::Reading { stream, staging }) if used == rest.len() => {
+                stream.finish().map(|()| staging)
             }
-            Reading::FailedRead { key } => {
-                self.stats.reads_failed_total += 1;
-                if let Some(position) = key.and_then(|key| self.table.find(&key))
-                    && let Some(slot) = self.table.slot_mut(position)
-                {
-                    slot.after_failed_read = true;
-                }
-            }
-            Reading::Filtered => self.stats.tags_filtered_total += 1,
-            Reading::Rejected { reason, tag } => {
-                self.stats.tags_rejected_total[reason.index()] += 1;
-                self.rejected.record(&tag, reason, now);
-                if self.first_report_of(&tag) {
-                    self.stats
-                        .record_error(now, format_args!("tag rejected ({reason}): {tag}"));
-                    self.push_event(Event::TagRejected { reason, tag });
-                }
-            }
-        });
-        self.config.rules = rules;
-        match result {
-            Ok(()) => {
+            Some(DocumentRead::Failed(error)) => Err(error),
+            // Bytes left that do not make a tag: the body was cut off.
+            _ => Err(DocumentError::Json(JsonError::UnexpectedEnd)),
+        };
+        match staging {
+            Ok(staging) => {
+                self.apply_document(now, &staging);
                 self.cycle_fetch_ok = true;
                 self.stats.last_source_ok_at = Some(now);
-                self.note_table_room(left_out);
+                self.note_table_room(staging.left_out);
                 if let Change::CameUp { failures, .. } = self.source.record_success(now) {
                     self.push_event(Event::SourceUp {
-                        good_reads,
+                        good_reads: staging.good_reads,
                         after_failures: failures,
                     });
                 }
@@ -504,11 +508,109 @@ impl<S: TableStorage> Engine<S> {
         self.after_fetch(now);
     }
 
+    /// Reads the entries complete at the start of `part`; returns how many
+    /// bytes were used. After an error, takes everything (the rest is
+    /// useless).
+    fn feed_document(&mut self, part: &mut [u8]) -> usize {
+        let Some(DocumentRead::Reading { stream, staging }) = self.document.as_mut() else {
+            return part.len();
+        };
+        let (template, rules) = (&self.config.key_template, &self.config.rules);
+        let table = &mut self.table;
+        let mut overflow = None;
+        let fed = stream.feed(part, |entry| {
+            if overflow.is_none()
+                && let Err(StagingFull) = staging.stage(table, classify(&entry, template, rules))
+            {
+                overflow = Some(table.staging().len());
+            }
+        });
+        let error = match (fed, overflow) {
+            (_, Some(room)) => DocumentError::ReadingsOverflow { room },
+            (Ok(used), None) => return used,
+            (Err(error), None) => error,
+        };
+        self.document = Some(DocumentRead::Failed(error));
+        part.len()
+    }
+
+    /// Applies a whole document's held-back readings, in document order.
+    fn apply_document(&mut self, now: Instant, staging: &Staging) {
+        // Out of the config while the readings are applied (they borrow self).
+        let rules = core::mem::take(&mut self.config.rules);
+        let mut at = 0;
+        let mut left_out = 0u32;
+        while at < staging.len {
+            let Some((record, next)) = unstage(self.table.staging(), at) else {
+                break;
+            };
+            at = next;
+            match record {
+                Staged::Good {
+                    tag,
+                    value,
+                    source_time_ms,
+                    rule,
+                } => {
+                    let stored = match tag {
+                        StagedTag::Held(position) => {
+                            let position = position as usize;
+                            self.table.update(position, value).map(|()| position)
+                        }
+                        StagedTag::New(key) => self.table.upsert(&key, value),
+                    };
+                    let Ok(position) = stored else {
+                        left_out += 1;
+                        continue;
+                    };
+                    if let Some(slot) = self.table.slot_mut(position) {
+                        slot.rule = rule.unwrap_or(NO_RULE);
+                    }
+                    self.decide_write(now, position, source_time_ms, &rules);
+                }
+                Staged::FailedRead(tag) => {
+                    let position = match tag {
+                        StagedTag::Held(position) => Some(position as usize),
+                        StagedTag::New(key) => self.table.find(&key),
+                    };
+                    if let Some(slot) = position.and_then(|p| self.table.slot_mut(p)) {
+                        slot.after_failed_read = true;
+                    }
+                }
+                Staged::Rejected { reason, tag } => self.reject_tag(now, reason, tag),
+            }
+        }
+        self.config.rules = rules;
+        self.stats.reads_good_total += u64::from(staging.good_reads);
+        self.stats.reads_failed_total += u64::from(staging.failed_reads);
+        self.stats.tags_filtered_total += u64::from(staging.filtered);
+        for (total, unnamed) in self
+            .stats
+            .tags_rejected_total
+            .iter_mut()
+            .zip(staging.unnamed_rejections)
+        {
+            *total += u64::from(unnamed);
+        }
+        self.stats.tags_over_capacity_total += u64::from(left_out);
+    }
+
+    fn reject_tag(&mut self, now: Instant, reason: RejectReason, tag: KeyPreview) {
+        self.stats.tags_rejected_total[reason.index()] += 1;
+        self.rejected.record(&tag, reason, now);
+        if self.first_report_of(&tag) {
+            self.stats
+                .record_error(now, format_args!("tag rejected ({reason}): {tag}"));
+            self.push_event(Event::TagRejected { reason, tag });
+        }
+    }
+
     /// The fetch failed.
     pub fn handle_source_error(&mut self, now: Instant, error: SourceError) {
         if self.phase != Phase::Fetching {
             return;
         }
+        self.document = None;
         self.stats.source_errors_total += 1;
         self.stats.source_errors_by_kind[error.kind_index()] += 1;
         self.source_failed(now, SourceProblem::Fetch(error));
@@ -667,6 +769,10 @@ impl<S: TableStorage> Engine<S> {
         self.cycle_checked_registry = false;
         self.cycle_first_seq = self.next_seq;
         self.replayed_in_cycle = 0;
+        self.document = Some(DocumentRead::Reading {
+            stream: DocumentStream::new(),
+            staging: Staging::default(),
+        });
         Some(Action::FetchSource)
     }
 
@@ -731,8 +837,15 @@ impl<S: TableStorage> Engine<S> {
                 return None;
             }
         }
+        // Each bulk line in flight holds its answer (1.2 times the line) in
+        // memory; a Data-Service answers one connection at a time, so more
+        // than a couple in flight only queue there.
+        let bulks = self.in_flight.iter().filter(|f| f.bulk).count();
+        let bulk_room = bulks < self.config.bulk_in_flight.max(1);
         let transmit = match (self.config.backlog, self.config.delivery) {
+            (BacklogPolicy::History, DeliveryMode::Bulk) if !bulk_room => None,
             (BacklogPolicy::History, _) => self.next_from_backlog(buf),
+            (_, DeliveryMode::Bulk) if !bulk_room => self.next_single(buf),
             (_, DeliveryMode::Bulk) => self.next_bulk(buf).or_else(|| self.next_single(buf)),
             (_, DeliveryMode::Write) => self.next_single(buf),
         };
@@ -1911,11 +2024,18 @@ pub(crate) mod transcript {
         out
     }
 
-    /// A tick, the fetch it asks for, and `body` as the answer.
+    /// A tick, the fetch it asks for, and `body` as the answer, streamed
+    /// as the runner does: 7-byte parts, the unused rest kept.
     pub(crate) fn cycle_with<S: TableStorage>(engine: &mut Engine<S>, now: Instant, body: &[u8]) {
         engine.handle_tick(now);
         assert_eq!(engine.poll_action(now), Some(Action::FetchSource));
-        engine.handle_source_body(now, body);
+        let mut held = std::vec::Vec::new();
+        for part in body.chunks(7) {
+            held.extend_from_slice(part);
+            let used = engine.handle_source_body_part(now, &mut held);
+            held.drain(..used);
+        }
+        engine.handle_source_body(now, &mut held);
     }
 }
 
@@ -2080,6 +2200,83 @@ mod tests {
             ]
         );
         assert_eq!(e.stats().recent_errors.len(), 3);
+    }
+
+    #[test]
+    fn readings_beyond_the_staging_room_refuse_the_document_whole() {
+        // 48 bytes: the first readings of two new tags ("d.a" and "d.b",
+        // 24 bytes each with a number), not three.
+        let mut config = EngineConfig::new(Duration::from_secs(1));
+        config.registry_checks = false;
+        let mut e: Engine<ArrayStorage<4, 8, 256, 0, 48>> =
+            Engine::new(config, ArrayStorage::new());
+        let three = br#"{"d": {"a": {"value": 1, "status": "ok"}, "b": {"value": 2, "status": "ok"}, "c": {"value": 3, "status": "ok"}}}"#;
+        cycle_with(&mut e, at(0), three);
+        assert!(transmits(&mut e, at(0)).is_empty());
+        assert_eq!(e.table().len(), 0);
+        assert_eq!(
+            (
+                e.stats().documents_rejected_total,
+                e.stats().reads_good_total
+            ),
+            (1, 0)
+        );
+        assert_eq!(
+            events(&mut e),
+            [
+                "source down: document rejected, nothing applied: its readings need more than the 48 bytes that hold them until it is known whole; retrying every interval"
+            ]
+        );
+        let two =
+            br#"{"d": {"a": {"value": 1, "status": "ok"}, "b": {"value": 2, "status": "ok"}}}"#;
+        cycle_with(&mut e, at(1000), two);
+        let lines: Vec<String> = transmits(&mut e, at(1000))
+            .into_iter()
+            .map(|(_, l)| l)
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "{\"action\":\"write\",\"key\":\"d.a\",\"value\":1}\n",
+                "{\"action\":\"write\",\"key\":\"d.b\",\"value\":2}\n",
+            ]
+        );
+        assert_eq!(e.stats().reads_good_total, 2);
+    }
+
+    #[test]
+    fn rejections_past_those_named_in_one_document_are_counted_by_reason() {
+        let mut config = EngineConfig::new(Duration::from_secs(1));
+        config.registry_checks = false;
+        let mut e: Engine<ArrayStorage<4, 8, 256, 0, 65536>> =
+            Engine::new(config, ArrayStorage::new());
+        let bad: Vec<String> = (0..REJECTED_KEYS_LOGGED + 5)
+            .map(|i| std::format!(r#""t{i}": {{"value": null, "status": "ok"}}"#))
+            .collect();
+        let doc = std::format!(
+            r#"{{"d": {{{}, "a": {{"value": 1, "status": "ok"}}}}}}"#,
+            bad.join(", ")
+        );
+        cycle_with(&mut e, at(0), doc.as_bytes());
+        let s = e.stats();
+        assert_eq!(
+            s.tags_rejected_total[RejectReason::NullValue.index()],
+            REJECTED_KEYS_LOGGED as u64 + 5
+        );
+        assert_eq!(s.reads_good_total, 1);
+        // Each named one is reported, then the source coming up: the event
+        // queue keeps the first 32 and counts the rest.
+        let dropped = s.events_dropped_total;
+        let logged = events(&mut e);
+        let named = logged
+            .iter()
+            .filter(|l| l.starts_with("tag rejected"))
+            .count();
+        assert_eq!(
+            (named, named as u64 + dropped),
+            (32, REJECTED_KEYS_LOGGED as u64 + 1)
+        );
+        assert_eq!(transmits(&mut e, at(0)).len(), 1);
     }
 
     #[test]

@@ -18,7 +18,10 @@
 //! let mut buf = [0u8; 2048];
 //! engine.handle_tick(now);
 //! assert_eq!(engine.poll_action(now), Some(Action::FetchSource));
-//! engine.handle_source_body(now, br#"{"Boiler-1": {"t": {"value": 3, "status": "ok"}}}"#);
+//! // The body, as it arrives (here whole): its readings apply once it ends.
+//! let mut body = *br#"{"Boiler-1": {"t": {"value": 3, "status": "ok"}}}"#;
+//! let used = engine.handle_source_body_part(now, &mut body);
+//! engine.handle_source_body(now, &mut body[used..]);
 //! // A new tag: which keys does the Data-Service have?
 //! let get = engine.poll_api_request(now, &mut buf).unwrap();
 //! assert_eq!((get.method, get.path), ("GET", "/detailed"));
@@ -63,6 +66,7 @@ pub mod reading;
 pub mod rejections;
 pub mod report;
 pub mod rules;
+mod staging;
 pub mod stats;
 pub mod table;
 mod text;

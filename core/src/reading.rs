@@ -198,6 +198,14 @@ pub fn classify(entry: &Entry<'_>, template: &KeyTemplate, rules: &RuleSet) -> R
         Entry::TagNotObject { device, tag_id } => {
             return rejected(RejectReason::TagNotObject, device, Some(tag_id));
         }
+        Entry::DeviceNameTooLong { start, len } => {
+            let mut tag = KeyPreview::of_entry(start, None);
+            tag.full_len = len;
+            return Reading::Rejected {
+                reason: RejectReason::KeyTooLong,
+                tag,
+            };
+        }
         Entry::Tag {
             device,
             tag_id,
@@ -343,7 +351,11 @@ mod tests {
         let template = KeyTemplate::default();
         let mut out = heapless::Vec::new();
         let rules = RuleSet::default();
-        parse_document(body, |e| out.push(classify(&e, &template, &rules)).unwrap()).unwrap();
+        let mut body = body.to_vec();
+        parse_document(&mut body, |e| {
+            out.push(classify(&e, &template, &rules)).unwrap()
+        })
+        .unwrap();
         out
     }
 
@@ -465,24 +477,37 @@ mod tests {
     }
 
     #[test]
-    fn deep_and_truncated_fixtures_reject_the_whole_document() {
+    fn deep_and_truncated_fixtures_are_errors_after_their_whole_tags() {
         use crate::wire::json::JsonError;
         use crate::wire::polled::DocumentError;
         let template = KeyTemplate::default();
         let mut seen = 0;
-        let deep = include_bytes!("../../../shared/fixtures/polled-values/deep-nesting.json");
-        let result = parse_document(deep, |e| {
+        let mut deep =
+            include_bytes!("../../../shared/fixtures/polled-values/deep-nesting.json").to_vec();
+        let result = parse_document(&mut deep, |e| {
             classify(&e, &template, &RuleSet::default());
             seen += 1;
         });
+        // At the offset the whole-document parser gave: levels count from
+        // the root.
         assert_eq!(
             result,
             Err(DocumentError::Json(JsonError::NestingTooDeep { at: 101 }))
         );
-        let truncated = include_bytes!("../../../shared/fixtures/polled-values/truncated.json");
-        let result = parse_document(truncated, |_| seen += 1);
-        assert_eq!(result, Err(DocumentError::Json(JsonError::UnexpectedEnd)));
         assert_eq!(seen, 0);
+        let mut truncated =
+            include_bytes!("../../../shared/fixtures/polled-values/truncated.json").to_vec();
+        let mut goods = 0;
+        let result = parse_document(&mut truncated, |e| {
+            goods += usize::from(matches!(
+                classify(&e, &template, &RuleSet::default()),
+                Reading::Good { .. }
+            ));
+        });
+        assert_eq!(result, Err(DocumentError::Json(JsonError::UnexpectedEnd)));
+        // Boiler-1's three good tags before t-005, which is cut, came whole
+        // (the engine holds them back: nothing applies from a broken body).
+        assert_eq!(goods, 3);
     }
 
     #[test]

@@ -306,6 +306,11 @@ pub trait TableStorage {
     fn push_string(&mut self, value: StringValue) -> Result<u32, TableFull>;
     /// The `history` backlog's bytes (empty: no room for history).
     fn backlog(&self) -> &[u8];
+    /// Room for a polled document's readings, held back until it is known
+    /// whole (see `staging`).
+    fn staging(&self) -> &[u8];
+    /// The staging room, mutably.
+    fn staging_mut(&mut self) -> &mut [u8];
     /// The slots and the backlog's bytes, both mutably.
     fn slots_and_backlog_mut(&mut self) -> (&mut [TagSlot], &mut [u8]);
 }
@@ -317,17 +322,27 @@ pub const fn index_len(capacity: usize) -> usize {
 
 /// Table storage held inline: `N` slots, an index of `I` entries
 /// (`I == index_len(N)`), `K` bytes of keys, `N` pooled strings, `B` bytes
-/// of `history` backlog. Suits static memory on a microcontroller and tests.
+/// of `history` backlog, `S` bytes of staging for a document's readings.
+/// Suits static memory on a microcontroller and tests.
 #[derive(Debug)]
-pub struct ArrayStorage<const N: usize, const I: usize, const K: usize, const B: usize = 0> {
+pub struct ArrayStorage<
+    const N: usize,
+    const I: usize,
+    const K: usize,
+    const B: usize = 0,
+    const S: usize = 4096,
+> {
     slots: heapless::Vec<TagSlot, N>,
     index: [u32; I],
     keys: heapless::String<K>,
     strings: heapless::Vec<StringValue, N>,
     backlog: [u8; B],
+    staging: [u8; S],
 }
 
-impl<const N: usize, const I: usize, const K: usize, const B: usize> ArrayStorage<N, I, K, B> {
+impl<const N: usize, const I: usize, const K: usize, const B: usize, const S: usize>
+    ArrayStorage<N, I, K, B, S>
+{
     /// Empty storage.
     pub const fn new() -> Self {
         assert!(I == index_len(N), "index length must be index_len(N)");
@@ -337,23 +352,30 @@ impl<const N: usize, const I: usize, const K: usize, const B: usize> ArrayStorag
             keys: heapless::String::new(),
             strings: heapless::Vec::new(),
             backlog: [0; B],
+            staging: [0; S],
         }
     }
 }
 
-impl<const N: usize, const I: usize, const K: usize, const B: usize> Default
-    for ArrayStorage<N, I, K, B>
+impl<const N: usize, const I: usize, const K: usize, const B: usize, const S: usize> Default
+    for ArrayStorage<N, I, K, B, S>
 {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<const N: usize, const I: usize, const K: usize, const B: usize> TableStorage
-    for ArrayStorage<N, I, K, B>
+impl<const N: usize, const I: usize, const K: usize, const B: usize, const S: usize> TableStorage
+    for ArrayStorage<N, I, K, B, S>
 {
     fn backlog(&self) -> &[u8] {
         &self.backlog
+    }
+    fn staging(&self) -> &[u8] {
+        &self.staging
+    }
+    fn staging_mut(&mut self) -> &mut [u8] {
+        &mut self.staging
     }
     fn slots_and_backlog_mut(&mut self) -> (&mut [TagSlot], &mut [u8]) {
         (&mut self.slots, &mut self.backlog)
@@ -514,6 +536,15 @@ impl<S: TableStorage> TagTable<S> {
         self.storage.backlog()
     }
 
+    /// The staging room's bytes.
+    pub(crate) fn staging(&self) -> &[u8] {
+        self.storage.staging()
+    }
+
+    pub(crate) fn staging_mut(&mut self) -> &mut [u8] {
+        self.storage.staging_mut()
+    }
+
     pub(crate) fn slots_and_backlog_mut(&mut self) -> (&mut [TagSlot], &mut [u8]) {
         self.storage.slots_and_backlog_mut()
     }
@@ -526,14 +557,20 @@ impl<S: TableStorage> TagTable<S> {
         }
     }
 
+    /// Records a new value for the tag at `position`.
+    pub fn update(&mut self, position: usize, value: Value) -> Result<(), TableFull> {
+        self.store_value(position, value)?;
+        let slot = &mut self.storage.slots_mut()[position];
+        slot.seq = slot.seq.wrapping_add(1);
+        Ok(())
+    }
+
     /// Records a new value for `key`, adding the tag if it is new.
     /// Returns the slot position; whether to write it is the engine's call.
     pub fn upsert(&mut self, key: &Key, value: Value) -> Result<usize, TableFull> {
         match self.probe(key) {
             Probe::Found(position) => {
-                self.store_value(position, value)?;
-                let slot = &mut self.storage.slots_mut()[position];
-                slot.seq = slot.seq.wrapping_add(1);
+                self.update(position, value)?;
                 Ok(position)
             }
             Probe::Vacant(bucket) => {

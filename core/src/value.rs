@@ -11,8 +11,8 @@ use crate::config::MAX_STRING_VALUE_LEN;
 pub type StringValue = heapless::String<MAX_STRING_VALUE_LEN, u16>;
 
 const _: () = assert!(
-    MAX_STRING_VALUE_LEN <= u16::MAX as usize,
-    "DATASERVICE_SYNC_MAX_STRING_LEN must fit in a u16"
+    MAX_STRING_VALUE_LEN <= u8::MAX as usize,
+    "DATASERVICE_SYNC_MAX_STRING_LEN must be at most 255: a value's bytes give its length in one"
 );
 
 /// A tag value as the Data-Service will receive it. An integer stays an
@@ -58,6 +58,64 @@ pub(crate) fn value_hash(value: &Value) -> NonZeroU64 {
         Value::Str(v) => fnv(fnv(start, b"s"), v.as_bytes()),
     };
     NonZeroU64::new(hash).unwrap_or(NonZeroU64::MIN)
+}
+
+/// Bytes [`encode_value`] writes for `value`.
+pub(crate) fn encoded_value_len(value: &Value) -> usize {
+    match value {
+        Value::Int(_) | Value::Float(_) => 9,
+        Value::Bool(_) => 1,
+        Value::Str(s) => 2 + s.len(),
+    }
+}
+
+/// Writes `value` as bytes (the form the spool, the backlog and the
+/// staged readings share): `i` or `f` and 8 bytes little-endian, `t`, `b`,
+/// or `s`, a length byte and the UTF-8. Returns the length, or `None` when
+/// `out` is too small.
+pub(crate) fn encode_value(value: &Value, out: &mut [u8]) -> Option<usize> {
+    let len = encoded_value_len(value);
+    let out = out.get_mut(..len)?;
+    match value {
+        Value::Int(v) => {
+            out[0] = b'i';
+            out[1..].copy_from_slice(&v.to_le_bytes());
+        }
+        Value::Float(v) => {
+            out[0] = b'f';
+            out[1..].copy_from_slice(&v.to_bits().to_le_bytes());
+        }
+        Value::Bool(true) => out[0] = b't',
+        Value::Bool(false) => out[0] = b'b',
+        Value::Str(s) => {
+            out[0] = b's';
+            // At most MAX_STRING_VALUE_LEN <= 255 bytes.
+            out[1] = s.len() as u8;
+            out[2..].copy_from_slice(s.as_bytes());
+        }
+    }
+    Some(len)
+}
+
+/// Reads a value [`encode_value`] wrote at the start of `bytes`, and its
+/// length; `None` if they are not one (e.g. read back from a damaged disk).
+pub(crate) fn decode_value(bytes: &[u8]) -> Option<(Value, usize)> {
+    let eight = || -> Option<[u8; 8]> { bytes.get(1..9)?.try_into().ok() };
+    match *bytes.first()? {
+        b'i' => Some((Value::Int(i64::from_le_bytes(eight()?)), 9)),
+        b'f' => {
+            let v = f64::from_le_bytes(eight()?);
+            v.is_finite().then_some((Value::Float(v), 9))
+        }
+        b't' => Some((Value::Bool(true), 1)),
+        b'b' => Some((Value::Bool(false), 1)),
+        b's' => {
+            let len = usize::from(*bytes.get(1)?);
+            let text = core::str::from_utf8(bytes.get(2..2 + len)?).ok()?;
+            Some((Value::Str(StringValue::try_from(text).ok()?), 2 + len))
+        }
+        _ => None,
+    }
 }
 
 /// Why a number cannot become a [`Value`].

@@ -158,6 +158,9 @@ pub struct RunArgs {
     /// Largest bulk_write_by_id line, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
     pub bulk_max_bytes: usize,
+    /// Most bulk_write_by_id lines in flight at once (1-16).
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub bulk_in_flight: usize,
     /// Seconds after which a value the Data-Service already has is sent again.
     #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = seconds)]
     pub heartbeat: Duration,
@@ -272,6 +275,7 @@ impl RunArgs {
                 Delivery::Write => DeliveryMode::Write,
             },
             bulk_max_bytes: self.bulk_max_bytes,
+            bulk_in_flight: self.bulk_in_flight,
             heartbeat: self.heartbeat,
             status_listen: self.status_listen.0,
             health_cycles: self.health_cycles,

@@ -45,6 +45,7 @@ pub fn to_toml(o: &SyncOptions) -> String {
             }),
         ),
         ("bulk-max-bytes", o.bulk_max_bytes.to_string()),
+        ("bulk-in-flight", o.bulk_in_flight.to_string()),
         ("heartbeat", secs(o.heartbeat)),
         (
             "status-listen",

@@ -94,6 +94,7 @@ impl Runner {
         config.register = options.register;
         config.delivery = options.delivery;
         config.bulk_max_bytes = options.bulk_max_bytes;
+        config.bulk_in_flight = options.bulk_in_flight;
         config.registry_checks = settings.api.is_some();
         config.backlog = options.backlog;
         let history = options.backlog == BacklogPolicy::History;
@@ -361,8 +362,9 @@ impl Runner {
     }
 
     fn start_fetch(&mut self, now: Instant) {
-        // The document is used whole (a cut-off one applies nothing).
-        let limit = BodyLimit::Whole(self.settings.options.max_body_bytes);
+        // The document is taken as it arrives (the engine says how much it
+        // used, and applies nothing from a cut-off one).
+        let limit = BodyLimit::Streamed(self.settings.options.max_body_bytes);
         match self.open_exchange(now, &self.settings.source, None, None, SOURCE, limit) {
             Ok(fetch) => self.fetch = Some(fetch),
             Err(error) => self.engine.handle_source_error(now, error),
@@ -414,7 +416,13 @@ impl Runner {
         let Some(fetch) = self.fetch.as_mut() else {
             return;
         };
-        match fetch.on_ready(&mut self.scratch, |_, _| 0) {
+        let engine = &mut self.engine;
+        let outcome = fetch.on_ready(&mut self.scratch, |status, part| match status {
+            200 => engine.handle_source_body_part(now, part),
+            // Not a document: only its status is used.
+            _ => part.len(),
+        });
+        match outcome {
             FetchOutcome::Pending => return,
             FetchOutcome::Done { status: 200 } => self.engine.handle_source_body(now, fetch.body()),
             FetchOutcome::Done { status } => self
@@ -578,6 +586,8 @@ impl Runner {
             ),
             ("register", old.register != new.register),
             ("delivery", old.delivery != new.delivery),
+            ("bulk-max-bytes", old.bulk_max_bytes != new.bulk_max_bytes),
+            ("bulk-in-flight", old.bulk_in_flight != new.bulk_in_flight),
             ("status-listen", old.status_listen != new.status_listen),
             ("backlog", old.backlog != new.backlog),
             ("backlog-bytes", old.backlog_bytes != new.backlog_bytes),

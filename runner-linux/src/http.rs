@@ -62,15 +62,21 @@ pub enum BodyLimit {
     /// `Content-Length` is refused before any of it is read).
     Whole(usize),
     /// The body is taken as it arrives ([`ResponseReader::take_part`]): at
+    /// most this many bytes in all, refused as `Whole` is, but never held
+    /// (nor reserved) whole.
+    Streamed(usize),
+    /// The body is taken as it arrives ([`ResponseReader::take_part`]): at
     /// most this many bytes held at once, however long it is.
     Held(usize),
 }
 
 impl BodyLimit {
-    /// The most body bytes held at once.
-    fn bytes(self) -> usize {
-        let (BodyLimit::Whole(bytes) | BodyLimit::Held(bytes)) = self;
-        bytes
+    /// The most body bytes in all, if bounded.
+    fn total(self) -> Option<usize> {
+        match self {
+            BodyLimit::Whole(bytes) | BodyLimit::Streamed(bytes) => Some(bytes),
+            BodyLimit::Held(_) => None,
+        }
     }
 }
 
@@ -188,11 +194,13 @@ impl ResponseReader {
                     .ok()
                     .and_then(|v| v.trim().parse::<usize>().ok())
                     .ok_or(HttpError::Malformed)?;
-                if matches!(self.limit, BodyLimit::Whole(max) if len > max) {
+                if self.limit.total().is_some_and(|max| len > max) {
                     return Err(HttpError::BodyTooLarge);
                 }
                 framing = Framing::Length(len);
-                self.body.reserve_exact(len.min(self.limit.bytes()));
+                if let BodyLimit::Whole(max) = self.limit {
+                    self.body.reserve_exact(len.min(max));
+                }
             }
         }
         self.status = Some(status);
@@ -218,7 +226,11 @@ impl ResponseReader {
     }
 
     fn hold(&mut self, data: &[u8]) -> Result<(), HttpError> {
-        if self.body.len() + data.len() > self.limit.bytes() {
+        let too_large = match self.limit {
+            BodyLimit::Whole(max) | BodyLimit::Streamed(max) => self.received + data.len() > max,
+            BodyLimit::Held(max) => self.body.len() + data.len() > max,
+        };
+        if too_large {
             return Err(HttpError::BodyTooLarge);
         }
         self.body.extend_from_slice(data);
@@ -385,6 +397,33 @@ mod tests {
         let mut r = ResponseReader::with_limit(BodyLimit::Held(12));
         let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n9\r\naaaabbbbc\r\nf\r\ncccddddeeeeffff\r\n0\r\n\r\n";
         assert_eq!(feed_in_pieces(&mut r, raw, 5), Err(HttpError::BodyTooLarge));
+    }
+
+    #[test]
+    fn a_streamed_body_is_capped_in_all_though_taken_as_it_arrives() {
+        // Taken as it arrives, nothing is held; the cap is on the total.
+        let take_all = |r: &mut ResponseReader, raw: &[u8]| -> Result<Vec<u8>, HttpError> {
+            let mut taken = Vec::new();
+            for chunk in raw.chunks(3) {
+                r.push(chunk)?;
+                r.take_part(|_, part| {
+                    taken.extend_from_slice(part);
+                    part.len()
+                });
+            }
+            Ok(taken)
+        };
+        let mut r = ResponseReader::with_limit(BodyLimit::Streamed(10));
+        let raw = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789";
+        assert_eq!(take_all(&mut r, raw), Ok(b"0123456789".to_vec()));
+        assert_eq!(r.body(), b"");
+        // One byte over: refused before any is read, or once it comes.
+        let mut r = ResponseReader::with_limit(BodyLimit::Streamed(10));
+        let raw = b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n";
+        assert_eq!(r.push(raw), Err(HttpError::BodyTooLarge));
+        let mut r = ResponseReader::with_limit(BodyLimit::Streamed(10));
+        let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\n012345\r\n5\r\n6789a\r\n0\r\n\r\n";
+        assert_eq!(take_all(&mut r, raw), Err(HttpError::BodyTooLarge));
     }
 
     #[test]

@@ -60,6 +60,8 @@ pub struct SyncOptions {
     pub delivery: DeliveryMode,
     /// Largest `bulk_write_by_id` line (and `/register/bulk` body), in bytes.
     pub bulk_max_bytes: usize,
+    /// Most `bulk_write_by_id` lines in flight at once.
+    pub bulk_in_flight: usize,
     /// Re-send a value the Data-Service already has after this long.
     pub heartbeat: Duration,
     /// Where the status HTTP server listens (`None`: no server).
@@ -106,6 +108,7 @@ impl Default for SyncOptions {
             register: RegisterMode::Off,
             delivery: DeliveryMode::Bulk,
             bulk_max_bytes: 64 * 1024,
+            bulk_in_flight: 2,
             heartbeat: Duration::from_secs(60),
             status_listen: Some(DEFAULT_STATUS_LISTEN),
             health_cycles: 3,
@@ -183,6 +186,11 @@ impl SyncOptions {
         positive("--heartbeat", self.heartbeat, Duration::from_millis(10))?;
         if self.bulk_max_bytes < 4096 {
             return Err(ConfigError("--bulk-max-bytes must be at least 4096".into()));
+        }
+        if !(1..=MAX_CONNECTIONS).contains(&self.bulk_in_flight) {
+            return Err(ConfigError(format!(
+                "--bulk-in-flight must be between 1 and {MAX_CONNECTIONS}"
+            )));
         }
         if self.spool_dir.is_some() && self.backlog != BacklogPolicy::History {
             return Err(ConfigError(

@@ -1,9 +1,10 @@
 //! Tag table storage on the heap, sized once at start. The slot buffer, the
 //! key arena and the string pool are reserved whole but written only as
-//! tags arrive, so untouched pages cost no resident memory; the index is
-//! zero-filled (lazily mapped zero pages). None of them ever grows.
+//! tags arrive, so untouched pages cost no resident memory; the index and
+//! the staging room are zero-filled (lazily mapped zero pages). None of
+//! them ever grows.
 
-use dataservice_sync_core::config::KEY_BYTES_PER_TAG;
+use dataservice_sync_core::config::{KEY_BYTES_PER_TAG, STAGING_BYTES_PER_TAG};
 use dataservice_sync_core::table::TableFull;
 use dataservice_sync_core::value::StringValue;
 use dataservice_sync_core::{TableStorage, TagSlot, index_len};
@@ -16,6 +17,7 @@ pub struct HeapStorage {
     keys: String,
     strings: Vec<StringValue>,
     backlog: Vec<u8>,
+    staging: Vec<u8>,
 }
 
 impl HeapStorage {
@@ -29,6 +31,7 @@ impl HeapStorage {
             index: vec![0; index_len(capacity)],
             keys: String::with_capacity(capacity * KEY_BYTES_PER_TAG),
             strings: Vec::with_capacity(capacity),
+            staging: vec![0; capacity * STAGING_BYTES_PER_TAG],
             backlog: vec![0; backlog_bytes],
         }
     }
@@ -37,6 +40,12 @@ impl HeapStorage {
 impl TableStorage for HeapStorage {
     fn backlog(&self) -> &[u8] {
         &self.backlog
+    }
+    fn staging(&self) -> &[u8] {
+        &self.staging
+    }
+    fn staging_mut(&mut self) -> &mut [u8] {
+        &mut self.staging
     }
     fn slots_and_backlog_mut(&mut self) -> (&mut [TagSlot], &mut [u8]) {
         (&mut self.slots, &mut self.backlog)

@@ -112,6 +112,17 @@ pub struct JsonStr<'a> {
 pub struct Overflow;
 
 impl<'a> JsonStr<'a> {
+    /// A string the lexer read before, from its raw text and whether it
+    /// holds escapes ([`JsonStr::is_escaped`]).
+    pub(crate) fn from_parts(raw: &'a str, escaped: bool) -> Self {
+        JsonStr { raw, escaped }
+    }
+
+    /// Whether the raw text holds escapes.
+    pub(crate) fn is_escaped(&self) -> bool {
+        self.escaped
+    }
+
     /// The text between the quotes, escapes not yet resolved.
     pub fn raw(&self) -> &'a str {
         self.raw
@@ -295,6 +306,37 @@ impl<'a> Lexer<'a> {
             open: 0,
             depth: 0,
             expect: Expect::Value,
+        }
+    }
+
+    /// A tokenizer over the start of a text that continues elsewhere: inside
+    /// `depth` nested objects (the outer ones too are objects), before their
+    /// first key, or (`first` false) after a member. A character cut at the
+    /// end of `input` is taken as the end; tokens that need more than
+    /// `input` holds fail with [`JsonError::UnexpectedEnd`].
+    pub fn in_object(input: &'a [u8], depth: usize, first: bool) -> Self {
+        let (text, invalid_utf8_at) = match core::str::from_utf8(input) {
+            Ok(text) => (text, None),
+            Err(e) => {
+                let valid = e.valid_up_to();
+                // The prefix up to `valid_up_to` is UTF-8 by definition.
+                let text = core::str::from_utf8(&input[..valid]).unwrap_or("");
+                (text, e.error_len().map(|_| valid))
+            }
+        };
+        let depth = depth.min(MAX_JSON_DEPTH);
+        Lexer {
+            input: text.as_bytes(),
+            text,
+            invalid_utf8_at,
+            pos: 0,
+            open: u128::MAX >> (128 - depth.max(1)),
+            depth,
+            expect: if first {
+                Expect::FirstKey
+            } else {
+                Expect::Separator
+            },
         }
     }
 

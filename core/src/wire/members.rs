@@ -6,6 +6,7 @@
 
 use super::json::JsonError;
 use super::polled::DocumentError;
+use super::scan::{find_string_special, find_structural};
 use crate::config::MAX_JSON_DEPTH;
 
 /// Where the splitter is in the object.
@@ -123,7 +124,7 @@ impl MemberSplitter {
     }
 }
 
-fn skip_space(bytes: &[u8], from: usize) -> usize {
+pub(crate) fn skip_space(bytes: &[u8], from: usize) -> usize {
     let mut i = from;
     while let Some(b' ' | b'\t' | b'\r' | b'\n') = bytes.get(i) {
         i += 1;
@@ -131,28 +132,30 @@ fn skip_space(bytes: &[u8], from: usize) -> usize {
     i
 }
 
-/// Index of the `,` or `}` that ends the member whose key starts at
-/// `start`, or `None` if `bytes` ends first. Strings and nesting are only
-/// followed, not checked: the member's parser checks them.
-fn member_end(bytes: &[u8], start: usize) -> Result<Option<usize>, JsonError> {
+/// Index of the `,` or `}` that ends the member (of the document's
+/// top-level object) whose key starts at `start`, or `None` if `bytes` ends
+/// first. Strings and nesting are only followed, not checked (the member's
+/// parser checks them), but nesting is bounded from the document's root,
+/// as the parser of a whole document would: the object is level 1.
+pub(crate) fn member_end(bytes: &[u8], start: usize) -> Result<Option<usize>, JsonError> {
+    let max_depth = MAX_JSON_DEPTH - 1;
     let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for (i, &byte) in bytes.iter().enumerate().skip(start) {
-        if in_string {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match byte {
-            b'"' => in_string = true,
+    let mut i = start;
+    loop {
+        // Runs of plain bytes are skipped a word at a time: this sees every
+        // byte of a 1 MB document each cycle.
+        let Some(found) = bytes.get(i..).and_then(find_structural) else {
+            return Ok(None);
+        };
+        i += found;
+        match bytes[i] {
+            b'"' => match string_end(bytes, i) {
+                Some(end) => i = end,
+                None => return Ok(None),
+            },
             b'{' | b'[' => {
                 depth += 1;
-                if depth > MAX_JSON_DEPTH {
+                if depth > max_depth {
                     return Err(JsonError::NestingTooDeep { at: i });
                 }
             }
@@ -161,11 +164,26 @@ fn member_end(bytes: &[u8], start: usize) -> Result<Option<usize>, JsonError> {
             b']' => return Err(JsonError::UnexpectedByte { at: i }),
             _ => {}
         }
+        i += 1;
     }
-    Ok(None)
 }
 
-fn shifted(error: DocumentError, by: usize) -> DocumentError {
+/// Index of the `"` closing the string whose `"` is at `open`, or `None`
+/// if `bytes` ends first. Escapes are only skipped, other bytes not
+/// checked: the lexer checks them.
+pub(crate) fn string_end(bytes: &[u8], open: usize) -> Option<usize> {
+    let mut i = open + 1;
+    loop {
+        i += find_string_special(bytes.get(i..)?)?;
+        match bytes[i] {
+            b'"' => return Some(i),
+            b'\\' => i += 2,
+            _ => i += 1,
+        }
+    }
+}
+
+pub(crate) fn shifted(error: DocumentError, by: usize) -> DocumentError {
     match error {
         DocumentError::Json(e) => DocumentError::Json(e.shifted(by)),
         other => other,
@@ -252,7 +270,9 @@ mod tests {
     fn nesting_is_bounded_before_the_member_ends() {
         let mut doc = Vec::from(&b"{\"a\": "[..]);
         doc.extend(core::iter::repeat_n(b'[', 100_000));
-        let first_too_deep = 6 + MAX_JSON_DEPTH;
+        // Level 65 from the document's root (the object is level 1): the
+        // 64th `[`.
+        let first_too_deep = 6 + MAX_JSON_DEPTH - 1;
         assert_eq!(
             MemberSplitter::new().split(&mut doc, |_| Ok(())),
             Err(DocumentError::Json(JsonError::NestingTooDeep {

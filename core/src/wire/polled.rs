@@ -1,12 +1,18 @@
 //! The polling service's `GET /deploy/api/io/polled-values` body:
 //! `{device: {tag_id: {value, status, tag_name?, name?, ...}}}`.
 //!
-//! [`parse_document`] validates the whole body first and only then walks it,
-//! so a truncated or broken body yields an error and no entries at all.
+//! [`DocumentStream`] reads it one tag at a time as it streams in (1 MB at
+//! 10,000 tags need never be held whole): each tag object is validated
+//! whole and handed over; the structure around them is checked as it
+//! passes. A broken body yields the entries before the break, then the
+//! error: whoever must not use a broken document's entries holds them back
+//! until [`DocumentStream::finish`] says it was whole.
 
 use core::fmt;
 
-use super::json::{JsonError, JsonStr, Lexer, Token};
+use super::json::{JsonError, JsonStr, Lexer, Token, validate};
+use super::members::{member_end, shifted, skip_space, string_end};
+use crate::config::MAX_KEY_LEN;
 
 /// Why a whole document was rejected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,6 +22,12 @@ pub enum DocumentError {
     Json(JsonError),
     /// Well-formed, but the top level is not an object of devices.
     NotAnObject,
+    /// Its readings need more than the staging room's bytes, which hold
+    /// them until the document is known whole.
+    ReadingsOverflow {
+        /// The staging room's size in bytes.
+        room: usize,
+    },
 }
 
 impl fmt::Display for DocumentError {
@@ -23,6 +35,10 @@ impl fmt::Display for DocumentError {
         match self {
             DocumentError::Json(e) => write!(f, "invalid JSON: {e}"),
             DocumentError::NotAnObject => f.write_str("top level is not an object of devices"),
+            DocumentError::ReadingsOverflow { room } => write!(
+                f,
+                "its readings need more than the {room} bytes that hold them until it is known whole"
+            ),
         }
     }
 }
@@ -84,7 +100,23 @@ pub enum Entry<'a> {
         /// The tag's id.
         tag_id: JsonStr<'a>,
     },
+    /// A device whose name is longer than [`MAX_DEVICE_NAME_RAW`]: its tags
+    /// are checked but not handed over.
+    DeviceNameTooLong {
+        /// The name's start (up to its first escape).
+        start: JsonStr<'a>,
+        /// The whole name's length in bytes, as sent.
+        len: usize,
+    },
 }
+
+/// Longest device name kept while its tags stream in, in bytes as sent
+/// (escapes included): six times the longest key, so that any name a key
+/// can hold fits.
+pub const MAX_DEVICE_NAME_RAW: usize = 6 * MAX_KEY_LEN;
+
+/// How much of a too-long device name is kept to name it in a report.
+const DEVICE_NAME_SHOWN: usize = 64;
 
 /// Validates `body` whole (so that nothing is used from a broken text) and
 /// returns a lexer just inside its top-level object.
@@ -97,47 +129,318 @@ pub(crate) fn open_object(body: &[u8]) -> Result<Lexer<'_>, DocumentError> {
     Ok(lexer)
 }
 
-/// Validates `body` whole, then calls `visit` for every entry in document order.
-pub fn parse_document<'a, F>(body: &'a [u8], mut visit: F) -> Result<(), DocumentError>
+/// Calls `visit` for every entry of a whole `body` in document order, then
+/// says whether it was whole and well-formed (entries before a break are
+/// visited all the same). `body` is changed while it is read, then restored.
+pub fn parse_document<F>(body: &mut [u8], visit: F) -> Result<(), DocumentError>
 where
-    F: FnMut(Entry<'a>),
+    F: FnMut(Entry<'_>),
 {
-    let mut lexer = open_object(body)?;
-    while let Some(Token::Key(device)) = lexer.next_token()? {
-        match lexer.next_value()? {
-            Token::BeginObject => walk_device(&mut lexer, device, &mut visit)?,
-            other => {
-                lexer.skip_value(other)?;
-                visit(Entry::DeviceNotObject { device });
+    let mut stream = DocumentStream::new();
+    let used = stream.feed(body, visit)?;
+    if used < body.len() {
+        // The rest does not make a whole tag: the body was cut off.
+        return Err(DocumentError::Json(JsonError::UnexpectedEnd));
+    }
+    stream.finish()
+}
+
+/// Where a [`DocumentStream`] is in the document.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Place {
+    /// Before the opening `{`.
+    Before,
+    /// Among the devices; the next unused byte is the `{` or `,` before one.
+    Devices { first: bool },
+    /// Inside a device's object, before its first tag or after one.
+    InDevice { first: bool },
+    /// After a device's object: a `,` or the closing `}` follows.
+    AfterDevice,
+    /// After the closing `}`: only white space may follow.
+    After,
+}
+
+/// The name of the device whose tags are streaming in, as sent.
+#[derive(Clone, Debug, Default)]
+struct DeviceName {
+    /// The whole raw name, or (too long) its start up to its first escape.
+    raw: heapless::String<MAX_DEVICE_NAME_RAW>,
+    escaped: bool,
+    /// The whole name's raw length when it is too long to keep.
+    too_long: Option<usize>,
+}
+
+impl DeviceName {
+    /// Keeps the name that `quoted` (a JSON string, quotes included) spells.
+    fn set(&mut self, quoted: &[u8]) -> Result<(), JsonError> {
+        let mut lexer = Lexer::new(quoted);
+        let Token::Str(name) = lexer.next_value()? else {
+            return Err(JsonError::UnexpectedByte { at: 0 });
+        };
+        self.raw.clear();
+        if self.raw.push_str(name.raw()).is_ok() {
+            self.escaped = name.is_escaped();
+            self.too_long = None;
+            return Ok(());
+        }
+        let start = name.raw().split('\\').next().unwrap_or("");
+        let mut end = start.len().min(DEVICE_NAME_SHOWN);
+        while !start.is_char_boundary(end) {
+            end -= 1;
+        }
+        // Fits: DEVICE_NAME_SHOWN < MAX_DEVICE_NAME_RAW.
+        let _ = self.raw.push_str(&start[..end]);
+        self.escaped = false;
+        self.too_long = Some(name.raw().len());
+        Ok(())
+    }
+
+    fn as_json(&self) -> JsonStr<'_> {
+        JsonStr::from_parts(&self.raw, self.escaped)
+    }
+}
+
+/// Reads the polled document as it streams in, one tag at a time, in the
+/// memory of one tag object.
+#[derive(Clone, Debug)]
+pub struct DocumentStream {
+    place: Place,
+    /// Stream offset of the next part's first byte (for error offsets).
+    offset: usize,
+    device: DeviceName,
+}
+
+impl Default for DocumentStream {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DocumentStream {
+    /// A stream at the start of a document.
+    pub fn new() -> Self {
+        DocumentStream {
+            place: Place::Before,
+            offset: 0,
+            device: DeviceName::default(),
+        }
+    }
+
+    /// Calls `visit` for each entry complete at the start of `part` (the
+    /// body's bytes not used yet) and returns how many bytes were used; the
+    /// rest must be offered again, with what follows it. `part` is changed
+    /// while it is read, then restored.
+    pub fn feed<F>(&mut self, part: &mut [u8], mut visit: F) -> Result<usize, DocumentError>
+    where
+        F: FnMut(Entry<'_>),
+    {
+        let mut used = 0;
+        let result = loop {
+            match self.place {
+                Place::Before => {
+                    used = skip_space(part, used);
+                    match part.get(used) {
+                        None => break Ok(()),
+                        Some(b'{') => self.place = Place::Devices { first: true },
+                        Some(_) => break Err(DocumentError::NotAnObject),
+                    }
+                }
+                Place::Devices { first } => match self.next_device(part, used, first, &mut visit) {
+                    Ok(Some(next)) => used = next,
+                    Ok(None) => break Ok(()),
+                    Err(error) => break Err(error),
+                },
+                Place::InDevice { first } => {
+                    match read_tags(&part[used..], first, &self.device, &mut visit) {
+                        Ok((n, closed)) => {
+                            used += n;
+                            self.place = if closed {
+                                Place::AfterDevice
+                            } else {
+                                Place::InDevice {
+                                    first: first && n == 0,
+                                }
+                            };
+                            if !closed {
+                                break Ok(());
+                            }
+                        }
+                        Err(error) => break Err(DocumentError::Json(error.shifted(used))),
+                    }
+                }
+                Place::AfterDevice => {
+                    let next = skip_space(part, used);
+                    match part.get(next) {
+                        None => break Ok(()),
+                        Some(b',') => {
+                            used = next;
+                            self.place = Place::Devices { first: false };
+                        }
+                        Some(b'}') => {
+                            used = next + 1;
+                            self.place = Place::After;
+                        }
+                        Some(_) => {
+                            break Err(DocumentError::Json(JsonError::UnexpectedByte { at: next }));
+                        }
+                    }
+                }
+                Place::After => {
+                    used = skip_space(part, used);
+                    if used < part.len() {
+                        break Err(DocumentError::Json(JsonError::TrailingData { at: used }));
+                    }
+                    break Ok(());
+                }
+            }
+        };
+        result.map_err(|error| shifted(error, self.offset))?;
+        self.offset += used;
+        Ok(used)
+    }
+
+    /// The body ended: the document must have been closed.
+    pub fn finish(&self) -> Result<(), DocumentError> {
+        match self.place {
+            Place::After => Ok(()),
+            _ => Err(DocumentError::Json(JsonError::UnexpectedEnd)),
+        }
+    }
+
+    /// At the `{` or `,` at `at`, before a device: takes the device whole if
+    /// its value is not an object, else keeps its name and enters it.
+    /// Returns where the unused bytes start, or `None` if more are needed.
+    fn next_device<F>(
+        &mut self,
+        part: &mut [u8],
+        at: usize,
+        first: bool,
+        visit: &mut F,
+    ) -> Result<Option<usize>, DocumentError>
+    where
+        F: FnMut(Entry<'_>),
+    {
+        let key = skip_space(part, at + 1);
+        match part.get(key) {
+            None => return Ok(None),
+            Some(b'}') if first => {
+                self.place = Place::After;
+                return Ok(Some(key + 1));
+            }
+            Some(b'"') => {}
+            Some(_) => return Err(DocumentError::Json(JsonError::UnexpectedByte { at: key })),
+        }
+        let Some(key_end) = string_end(part, key) else {
+            return Ok(None);
+        };
+        let colon = skip_space(part, key_end + 1);
+        match part.get(colon) {
+            None => return Ok(None),
+            Some(b':') => {}
+            Some(_) => return Err(DocumentError::Json(JsonError::UnexpectedByte { at: colon })),
+        }
+        let value = skip_space(part, colon + 1);
+        match part.get(value) {
+            None => Ok(None),
+            Some(b'{') => {
+                self.device
+                    .set(&part[key..=key_end])
+                    .map_err(|e| DocumentError::Json(e.shifted(key)))?;
+                if let Some(len) = self.device.too_long {
+                    visit(Entry::DeviceNameTooLong {
+                        start: self.device.as_json(),
+                        len,
+                    });
+                }
+                self.place = Place::InDevice { first: true };
+                Ok(Some(value + 1))
+            }
+            Some(_) => {
+                // Not an object: the whole member, to check it and report it.
+                let Some(end) = member_end(part, key)? else {
+                    return Ok(None);
+                };
+                let (opening, closing) = (part[at], part[end]);
+                part[at] = b'{';
+                part[end] = b'}';
+                let read = read_device_not_object(&part[at..=end], visit);
+                part[at] = opening;
+                part[end] = closing;
+                read.map_err(|e| shifted(e, at))?;
+                if closing == b'}' {
+                    self.place = Place::After;
+                    Ok(Some(end + 1))
+                } else {
+                    self.place = Place::Devices { first: false };
+                    Ok(Some(end))
+                }
             }
         }
     }
-    Ok(())
 }
 
-fn walk_device<'a, F>(
-    lexer: &mut Lexer<'a>,
-    device: JsonStr<'a>,
+/// Reads the tags of `device` whole at the start of `bytes` (inside its
+/// object: before its first tag, or after one), one lexer over them all;
+/// stops before a tag cut off by the end of `bytes`. Returns the bytes used
+/// and whether the device's object closed.
+fn read_tags<F>(
+    bytes: &[u8],
+    first: bool,
+    device: &DeviceName,
     visit: &mut F,
-) -> Result<(), JsonError>
+) -> Result<(usize, bool), JsonError>
 where
-    F: FnMut(Entry<'a>),
+    F: FnMut(Entry<'_>),
 {
-    while let Some(Token::Key(tag_id)) = lexer.next_token()? {
-        match lexer.next_value()? {
-            Token::BeginObject => {
-                let fields = read_tag(lexer)?;
-                visit(Entry::Tag {
+    // Levels count from the document's root: it, then the device.
+    let mut lexer = Lexer::in_object(bytes, 2, first);
+    let mut used = 0;
+    loop {
+        let tag_id = match lexer.next_token() {
+            Ok(Some(Token::Key(tag_id))) => tag_id,
+            Ok(Some(Token::EndObject)) => return Ok((lexer.position(), true)),
+            Ok(_) => return Err(JsonError::UnexpectedByte { at: used }),
+            Err(JsonError::UnexpectedEnd) => return Ok((used, false)),
+            Err(error) => return Err(error),
+        };
+        let read = match lexer.next_value() {
+            Ok(Token::BeginObject) => read_tag(&mut lexer).map(Some),
+            Ok(other) => lexer.skip_value(other).map(|()| None),
+            Err(error) => Err(error),
+        };
+        let fields = match read {
+            Ok(fields) => fields,
+            Err(JsonError::UnexpectedEnd) => return Ok((used, false)),
+            Err(error) => return Err(error),
+        };
+        // A device name too long to keep: its tags are only checked.
+        if device.too_long.is_none() {
+            let device = device.as_json();
+            visit(match fields {
+                Some(fields) => Entry::Tag {
                     device,
                     tag_id,
                     fields,
-                });
-            }
-            other => {
-                lexer.skip_value(other)?;
-                visit(Entry::TagNotObject { device, tag_id });
-            }
+                },
+                None => Entry::TagNotObject { device, tag_id },
+            });
         }
+        used = lexer.position();
+    }
+}
+
+/// `{"device": value}` whose value is not an object.
+fn read_device_not_object<F>(member: &[u8], visit: &mut F) -> Result<(), DocumentError>
+where
+    F: FnMut(Entry<'_>),
+{
+    validate(member)?;
+    let mut lexer = Lexer::new(member);
+    lexer.next_token()?;
+    if let Some(Token::Key(device)) = lexer.next_token()? {
+        let value = lexer.next_value()?;
+        lexer.skip_value(value)?;
+        visit(Entry::DeviceNotObject { device });
     }
     Ok(())
 }
@@ -169,44 +472,194 @@ fn read_tag<'a>(lexer: &mut Lexer<'a>) -> Result<TagFields<'a>, JsonError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::format;
+    use std::string::String;
+    use std::vec::Vec;
 
-    fn collect(body: &[u8]) -> Result<heapless::Vec<Entry<'_>, 32>, DocumentError> {
-        let mut out = heapless::Vec::new();
-        parse_document(body, |e| {
-            out.push(e).unwrap();
-        })?;
-        Ok(out)
+    /// An entry as text: `device/tag_id: value`, or what it is instead.
+    fn describe(entry: &Entry<'_>) -> String {
+        match entry {
+            Entry::Tag {
+                device,
+                tag_id,
+                fields,
+            } => format!("{}/{}: {:?}", device.raw(), tag_id.raw(), fields.value),
+            Entry::DeviceNotObject { device } => format!("{}: not an object", device.raw()),
+            Entry::TagNotObject { device, tag_id } => {
+                format!("{}/{}: not an object", device.raw(), tag_id.raw())
+            }
+            Entry::DeviceNameTooLong { start, len } => {
+                format!("{}…: {len} bytes", start.raw())
+            }
+        }
+    }
+
+    /// Streams `doc` in parts of `size` bytes as the runner does (the
+    /// unused rest kept and added to): the entries seen, and the outcome.
+    fn stream(doc: &[u8], size: usize) -> (Vec<String>, Result<(), DocumentError>) {
+        let mut stream = DocumentStream::new();
+        let mut held = Vec::new();
+        let mut seen = Vec::new();
+        for part in doc.chunks(size) {
+            held.extend_from_slice(part);
+            match stream.feed(&mut held, |e| seen.push(describe(&e))) {
+                Ok(used) => drop(held.drain(..used)),
+                Err(error) => return (seen, Err(error)),
+            }
+        }
+        let whole = parse_rest(&mut stream, &mut held, &mut seen);
+        (seen, whole)
+    }
+
+    fn parse_rest(
+        stream: &mut DocumentStream,
+        held: &mut [u8],
+        seen: &mut Vec<String>,
+    ) -> Result<(), DocumentError> {
+        let used = stream.feed(held, |e| seen.push(describe(&e)))?;
+        if used < held.len() {
+            return Err(DocumentError::Json(JsonError::UnexpectedEnd));
+        }
+        stream.finish()
     }
 
     #[test]
-    fn walks_devices_and_tags_in_order() {
-        let entries =
-            collect(br#"{"d": {"t1": {"value": 1, "status": "ok", "x": [1]}, "t2": 5}, "e": []}"#)
-                .unwrap();
-        assert_eq!(entries.len(), 3);
-        let Entry::Tag {
-            device,
-            tag_id,
-            fields,
-        } = entries[0]
-        else {
-            panic!("{:?}", entries[0]);
-        };
-        assert!(device.eq_str("d") && tag_id.eq_str("t1"));
-        assert_eq!(fields.value, Some(RawValue::Scalar(Token::Number("1"))));
-        assert!(matches!(entries[1], Entry::TagNotObject { .. }));
-        assert!(matches!(entries[2], Entry::DeviceNotObject { .. }));
-    }
-
-    #[test]
-    fn a_broken_document_yields_no_entry() {
-        let mut seen = 0;
-        let result = parse_document(
-            br#"{"d": {"t1": {"value": 1, "status": "ok"}, "t2": {"#,
-            |_| seen += 1,
+    fn entries_come_in_order_whatever_the_part_size() {
+        // Parts cut anywhere: in strings, escapes, numbers, literals and
+        // between the two bytes of "ö".
+        let doc =
+            r#" { "d\"1" : {"t1": {"value": 1, "status": "ok", "x": [1, {"y": "},{"}]}, "tö": 5} ,
+            "e": [], "empty": { }, "f": {"t,}": {"value": "a\"}b"}} }
+"#
+            .as_bytes();
+        let mut expected = Vec::from([
+            String::from(r#"d\"1/t1: Some(Scalar(Number("1")))"#),
+            String::from(r#"d\"1/tö: not an object"#),
+            String::from("e: not an object"),
+        ]);
+        expected.push(String::from(
+            r#"f/t,}: Some(Scalar(Str(JsonStr { raw: "a\\\"}b", escaped: true })))"#,
+        ));
+        for size in 1..=doc.len() {
+            assert_eq!(
+                stream(doc, size),
+                (expected.clone(), Ok(())),
+                "part size {size}"
+            );
+        }
+        let mut whole = doc.to_vec();
+        let mut seen = Vec::new();
+        assert_eq!(
+            parse_document(&mut whole, |e| seen.push(describe(&e))),
+            Ok(())
         );
-        assert_eq!(result, Err(DocumentError::Json(JsonError::UnexpectedEnd)));
-        assert_eq!(seen, 0);
-        assert_eq!(collect(b"[1]"), Err(DocumentError::NotAnObject));
+        assert_eq!(seen, expected);
+        assert_eq!(whole, doc, "the body is restored");
+    }
+
+    #[test]
+    fn a_broken_document_gives_the_entries_before_the_break_then_the_error() {
+        let json = |e| Err(DocumentError::Json(e));
+        let tag = String::from(r#"d/t: Some(Scalar(Number("1")))"#);
+        type Case<'a> = (&'a [u8], Vec<String>, Result<(), DocumentError>);
+        let cases: [Case<'_>; 9] = [
+            (
+                br#"{"d": {"t": {"value": 1}, "u": {"#,
+                Vec::from([tag.clone()]),
+                json(JsonError::UnexpectedEnd),
+            ),
+            (
+                br#"{"d": {"t": {"value": 1}}, "e": {"u": {"value": tru}}}"#,
+                Vec::from([tag.clone()]),
+                json(JsonError::UnexpectedByte { at: 48 }),
+            ),
+            (
+                br#"{"d": {"t": {"value": 1}}} x"#,
+                Vec::from([tag.clone()]),
+                json(JsonError::TrailingData { at: 27 }),
+            ),
+            (
+                br#"{"d": {"t": {"value": 1}}"#,
+                Vec::from([tag.clone()]),
+                json(JsonError::UnexpectedEnd),
+            ),
+            (
+                br#"{"d": {"t": {"value": 1}} "e": {}}"#,
+                Vec::from([tag.clone()]),
+                json(JsonError::UnexpectedByte { at: 26 }),
+            ),
+            (
+                br#"{"d" {}}"#,
+                Vec::new(),
+                json(JsonError::UnexpectedByte { at: 5 }),
+            ),
+            (b"[1]", Vec::new(), Err(DocumentError::NotAnObject)),
+            (
+                b"{\"d\": {\"t\": {\"value\": 1}, \"u\xff\": 2}}",
+                Vec::from([tag]),
+                json(JsonError::InvalidString { at: 28 }),
+            ),
+            (b"", Vec::new(), json(JsonError::UnexpectedEnd)),
+        ];
+        for (doc, seen, outcome) in cases {
+            for size in 1..=doc.len().max(1) {
+                assert_eq!(
+                    stream(doc, size),
+                    (seen.clone(), outcome),
+                    "{} in parts of {size}",
+                    String::from_utf8_lossy(doc)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn nesting_is_bounded_from_the_root_as_in_the_whole_document() {
+        // Level 65: the top object, the device, the tag, then 62 arrays.
+        let mut doc = Vec::from(&br#"{"d": {"t": {"value": "#[..]);
+        let first_array = doc.len();
+        doc.extend(core::iter::repeat_n(b'[', 62));
+        let (_, outcome) = stream(&doc, 7);
+        assert_eq!(
+            outcome,
+            Err(DocumentError::Json(JsonError::NestingTooDeep {
+                at: first_array + 61
+            }))
+        );
+        // One level less is fine.
+        let mut doc = Vec::from(&br#"{"d": {"t": {"value": "#[..]);
+        doc.extend(core::iter::repeat_n(b'[', 61));
+        doc.extend(core::iter::repeat_n(b']', 61));
+        doc.extend(b"}}}");
+        assert_eq!(stream(&doc, 7).1, Ok(()));
+    }
+
+    #[test]
+    fn a_device_name_too_long_to_keep_is_reported_once_its_tags_only_checked() {
+        let long = "n".repeat(MAX_DEVICE_NAME_RAW + 1);
+        let doc = format!(
+            r#"{{"{long}": {{"t": {{"value": 1}}, "u": 2}}, "d": {{"t": {{"value": 1}}}}}}"#
+        );
+        let start = "n".repeat(DEVICE_NAME_SHOWN);
+        let expected = Vec::from([
+            format!("{start}…: {} bytes", MAX_DEVICE_NAME_RAW + 1),
+            String::from(r#"d/t: Some(Scalar(Number("1")))"#),
+        ]);
+        for size in [1, 7, 100, doc.len()] {
+            assert_eq!(stream(doc.as_bytes(), size), (expected.clone(), Ok(())));
+        }
+        // Its tags are still checked.
+        let broken = format!(r#"{{"{long}": {{"t": {{"value": tru}}}}}}"#);
+        assert!(matches!(
+            stream(broken.as_bytes(), 64).1,
+            Err(DocumentError::Json(JsonError::UnexpectedByte { .. }))
+        ));
+        // The longest name kept is kept whole.
+        let kept = "k".repeat(MAX_DEVICE_NAME_RAW);
+        let doc = format!(r#"{{"{kept}": {{"t": {{"value": 1}}}}}}"#);
+        assert_eq!(
+            stream(doc.as_bytes(), 50).0,
+            [format!(r#"{kept}/t: Some(Scalar(Number("1")))"#)]
+        );
     }
 }

@@ -58,6 +58,25 @@ pub(crate) fn find_string_special(bytes: &[u8]) -> Option<usize> {
     })
 }
 
+/// The first byte that structures JSON outside strings: `"`, `,`, or a
+/// bracket or brace.
+#[inline]
+pub(crate) fn find_structural(bytes: &[u8]) -> Option<usize> {
+    const QUOTES: u64 = ONES * b'"' as u64;
+    const COMMAS: u64 = ONES * b',' as u64;
+    const OPENS: u64 = ONES * b'{' as u64;
+    const CLOSES: u64 = ONES * b'}' as u64;
+    // `[` and `]` are `{` and `}` less 0x20, and only they become those
+    // with 0x20 set.
+    find_by(bytes, b'a', |word| {
+        let folded = word | (ONES * 0x20);
+        zero_bytes(word ^ QUOTES)
+            | zero_bytes(word ^ COMMAS)
+            | zero_bytes(folded ^ OPENS)
+            | zero_bytes(folded ^ CLOSES)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,7 +84,25 @@ mod tests {
     #[test]
     fn agrees_with_a_plain_search_at_every_position() {
         let specials = [
-            b'\n', b'"', b'\\', 0x00, 0x1f, 0x20, 0x7f, 0x80, 0xff, 0xa2, 0xdc,
+            b'\n',
+            b'"',
+            b'\\',
+            0x00,
+            0x1f,
+            0x20,
+            0x7f,
+            0x80,
+            0xff,
+            0xa2,
+            0xdc,
+            b',',
+            b'{',
+            b'}',
+            b'[',
+            b']',
+            b';',
+            b'=',
+            b'{' - 0x20 + 1,
         ];
         for len in 0..40 {
             for at in 0..len {
@@ -76,6 +113,11 @@ mod tests {
                         bytes[(at + 3) % len] = second;
                         let hay = &bytes[..len];
                         assert_eq!(find_byte(hay, b'\n'), hay.iter().position(|&b| b == b'\n'));
+                        assert_eq!(
+                            find_structural(hay),
+                            hay.iter().position(|b| b"\",{}[]".contains(b)),
+                            "{hay:?}"
+                        );
                         assert_eq!(
                             find_string_special(hay),
                             hay.iter()

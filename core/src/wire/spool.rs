@@ -9,7 +9,7 @@
 //! (true/false), `s` length u8 and UTF-8 bytes. Integers are little-endian.
 
 use crate::config::{MAX_KEY_LEN, MAX_STRING_VALUE_LEN};
-use crate::value::{StringValue, Value};
+use crate::value::{Value, decode_value, encode_value};
 
 /// The two bytes that start every frame.
 pub const MAGIC: [u8; 2] = [0xD5, 0x5C];
@@ -69,23 +69,9 @@ pub fn encode_change(change: &Change<'_>, buf: &mut [u8]) -> Option<usize> {
     let key_len = u16::try_from(change.key.len()).ok()?;
     w.put(&key_len.to_le_bytes())?;
     w.put(change.key.as_bytes())?;
-    match &change.value {
-        Value::Int(v) => {
-            w.put(b"i")?;
-            w.put(&v.to_le_bytes())?;
-        }
-        Value::Float(v) => {
-            w.put(b"f")?;
-            w.put(&v.to_bits().to_le_bytes())?;
-        }
-        Value::Bool(true) => w.put(b"t")?,
-        Value::Bool(false) => w.put(b"b")?,
-        Value::Str(s) => {
-            w.put(b"s")?;
-            w.put(&[u8::try_from(s.len()).ok()?])?;
-            w.put(s.as_bytes())?;
-        }
-    }
+    let mut value = [0u8; 2 + MAX_STRING_VALUE_LEN];
+    let len = encode_value(&change.value, &mut value)?;
+    w.put(&value[..len])?;
     w.finish()
 }
 
@@ -142,24 +128,8 @@ fn decode_payload(payload: &[u8]) -> Option<Frame<'_>> {
                 return None;
             }
             let key = core::str::from_utf8(r.take(key_len)?).ok()?;
-            let value = match r.byte()? {
-                b'i' => Value::Int(i64::from_le_bytes(r.array()?)),
-                b'f' => {
-                    let v = f64::from_bits(r.u64()?);
-                    if !v.is_finite() {
-                        return None;
-                    }
-                    Value::Float(v)
-                }
-                b't' => Value::Bool(true),
-                b'b' => Value::Bool(false),
-                b's' => {
-                    let len = usize::from(r.byte()?);
-                    let text = core::str::from_utf8(r.take(len)?).ok()?;
-                    Value::Str(StringValue::try_from(text).ok()?)
-                }
-                _ => return None,
-            };
+            let (value, len) = decode_value(r.0)?;
+            r.take(len)?;
             r.0.is_empty().then_some(Frame::Change(Change {
                 seq,
                 source_time_ms,

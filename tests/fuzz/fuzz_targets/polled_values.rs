@@ -28,7 +28,15 @@ fuzz_target!(|data: &[u8]| {
         let now = Instant::from_millis(round * 1000);
         engine.handle_tick(now);
         let _ = engine.poll_action(now);
-        engine.handle_source_body(now, data);
+        // Streamed in parts of a size the input picks, the unused rest kept.
+        let part_len = 1 + usize::from(data.first().copied().unwrap_or(0) % 64);
+        let mut held = Vec::new();
+        for part in data.chunks(part_len) {
+            held.extend_from_slice(part);
+            let used = engine.handle_source_body_part(now, &mut held);
+            held.drain(..used);
+        }
+        engine.handle_source_body(now, &mut held);
         while let Some(tx) = engine.poll_transmit(now, &mut buf) {
             assert!(tx.len <= buf.len());
             engine.handle_sink_response(now, tx.request, br#"{"ok": true}"#);
