@@ -2051,9 +2051,14 @@ mod tests {
 
     /// An engine that writes by key without registry checks.
     fn engine() -> TestEngine {
+        engine_over(ArrayStorage::new())
+    }
+
+    /// An engine over `storage`, without registry checks.
+    fn engine_over<S: TableStorage>(storage: S) -> Engine<S> {
         let mut config = EngineConfig::new(Duration::from_secs(1));
         config.registry_checks = false;
-        Engine::new(config, ArrayStorage::new())
+        Engine::new(config, storage)
     }
 
     const DOC: &[u8] = br#"{"d": {"a": {"value": 1, "status": "ok"}, "b": {"value": "x", "status": "ok"}, "c": {"value": null, "status": "modbus_error"}}}"#;
@@ -2206,10 +2211,7 @@ mod tests {
     fn readings_beyond_the_staging_room_refuse_the_document_whole() {
         // 48 bytes: the first readings of two new tags ("d.a" and "d.b",
         // 24 bytes each with a number), not three.
-        let mut config = EngineConfig::new(Duration::from_secs(1));
-        config.registry_checks = false;
-        let mut e: Engine<ArrayStorage<4, 8, 256, 0, 48>> =
-            Engine::new(config, ArrayStorage::new());
+        let mut e: Engine<ArrayStorage<4, 8, 256, 0, 48>> = engine_over(ArrayStorage::new());
         let three = br#"{"d": {"a": {"value": 1, "status": "ok"}, "b": {"value": 2, "status": "ok"}, "c": {"value": 3, "status": "ok"}}}"#;
         cycle_with(&mut e, at(0), three);
         assert!(transmits(&mut e, at(0)).is_empty());
@@ -2246,10 +2248,7 @@ mod tests {
 
     #[test]
     fn rejections_past_those_named_in_one_document_are_counted_by_reason() {
-        let mut config = EngineConfig::new(Duration::from_secs(1));
-        config.registry_checks = false;
-        let mut e: Engine<ArrayStorage<4, 8, 256, 0, 65536>> =
-            Engine::new(config, ArrayStorage::new());
+        let mut e: Engine<ArrayStorage<4, 8, 256, 0, 65536>> = engine_over(ArrayStorage::new());
         let bad: Vec<String> = (0..REJECTED_KEYS_LOGGED + 5)
             .map(|i| std::format!(r#""t{i}": {{"value": null, "status": "ok"}}"#))
             .collect();

@@ -108,6 +108,7 @@ fn bench(run: &Run) -> String {
     let devices = 10;
     let peers = BenchPeers::start("bench", devices, run.tags / devices, run.changing);
     let dataservice = &peers.dataservice;
+    let peers_cpu_at_spawn = common::sample("self").cpu;
     let mut child = peers
         .sync_command(run.interval)
         .args(["--delivery", run.delivery])
@@ -132,6 +133,7 @@ fn bench(run: &Run) -> String {
     while dataservice.store().applied == 0 && ready.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(5));
     }
+    // Up to here: start-up and the registry cycle.
     let sync_cpu_start = common::sample(&pid).cpu;
     let peers_cpu_start = common::sample("self").cpu;
     let ipc_cpu_start = common::thread_cpu(IPC_THREAD_NAME);
@@ -151,7 +153,7 @@ fn bench(run: &Run) -> String {
     drop(peers);
     let sync_cpu = sync_cpu_end - sync_cpu_start;
     format!(
-        "| {} | {} % | {} s | {} | {:.0} | {:.2} µs | {} / {} / {} ms | {} ms | {} | {:.2} MiB | {:.2} s | {:.2} s | {:.2} µs |",
+        "| {} | {} % | {} s | {} | {:.0} | {:.2} µs | {} / {} / {} ms | {} ms | {:.0} / {:.0} ms | {} | {:.2} MiB | {:.2} s | {:.2} s | {:.2} µs |",
         run.tags,
         run.changing,
         run.interval,
@@ -162,6 +164,8 @@ fn bench(run: &Run) -> String {
         stat_of(&line, "cycle_p99_ms"),
         stat_of(&line, "cycle_max_ms"),
         millis_of(&stat_of(&line, "last_registry_cycle_duration")),
+        sync_cpu_start * 1000.0,
+        (peers_cpu_start - peers_cpu_at_spawn) * 1000.0,
         stat_of(&line, "cycles_overrun_total"),
         sync_hwm as f64 / 1024.0,
         sync_cpu,
@@ -173,16 +177,19 @@ fn bench(run: &Run) -> String {
 fn main() {
     let runs = parse_args();
     println!(
-        "| tags | changing | interval | delivery | updates/s | sync CPU per update | cycle p50 / p99 / max | registry cycle | overruns | sync peak RSS | sync CPU | peers' CPU | Data-Service double CPU per update |"
+        "| tags | changing | interval | delivery | updates/s | sync CPU per update | cycle p50 / p99 / max | registry cycle | CPU to it: sync / peers | overruns | sync peak RSS | sync CPU | peers' CPU | Data-Service double CPU per update |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!(
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    );
     for run in &runs {
         println!("{}", bench(run));
     }
     if let Some(run) = runs.first() {
         println!(
             "(each row: {} s measured after the first delivered update; the registry cycle, the first,\n\
-             also reads /detailed and registers or fetches the ids of every key, and is not in p50 / p99 / max)",
+             also reads /detailed and registers or fetches the ids of every key, and is not in p50 / p99 / max;\n\
+             \"CPU to it\": CPU from the sync's start to the first update the Data-Service applied)",
             run.seconds
         );
     }

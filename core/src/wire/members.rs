@@ -55,14 +55,14 @@ impl MemberSplitter {
         let mut used = 0;
         let result = loop {
             match self.place {
-                Place::Before => {
-                    used = skip_space(part, used);
-                    match part.get(used) {
-                        None => break Ok(()),
-                        Some(b'{') => self.place = Place::Inside { first: true },
-                        Some(_) => break Err(DocumentError::NotAnObject),
+                Place::Before => match opening_brace(part) {
+                    Ok(Some(at)) => {
+                        used = at;
+                        self.place = Place::Inside { first: true };
                     }
-                }
+                    Ok(None) => break Ok(()),
+                    Err(error) => break Err(error),
+                },
                 Place::Inside { first } => {
                     let key = skip_space(part, used + 1);
                     match part.get(key) {
@@ -101,12 +101,9 @@ impl MemberSplitter {
                     }
                 }
                 Place::After => {
-                    used = skip_space(part, used);
-                    if used < part.len() {
-                        let error = JsonError::TrailingData { at: used };
-                        break Err(shifted(DocumentError::Json(error), self.offset));
-                    }
-                    break Ok(());
+                    break only_space_after(part, used)
+                        .map(|end| used = end)
+                        .map_err(|error| shifted(error, self.offset));
                 }
             }
         };
@@ -122,6 +119,27 @@ impl MemberSplitter {
             _ => Err(DocumentError::Json(JsonError::UnexpectedEnd)),
         }
     }
+}
+
+/// Where the `{` opening a document starts `part` (after white space), or
+/// `None` if more is needed.
+pub(crate) fn opening_brace(part: &[u8]) -> Result<Option<usize>, DocumentError> {
+    let at = skip_space(part, 0);
+    match part.get(at) {
+        None => Ok(None),
+        Some(b'{') => Ok(Some(at)),
+        Some(_) => Err(DocumentError::NotAnObject),
+    }
+}
+
+/// After a document's closing `}` at `from`: only white space may follow.
+/// Returns the end of `part`.
+pub(crate) fn only_space_after(part: &[u8], from: usize) -> Result<usize, DocumentError> {
+    let end = skip_space(part, from);
+    if end < part.len() {
+        return Err(DocumentError::Json(JsonError::TrailingData { at: end }));
+    }
+    Ok(end)
 }
 
 pub(crate) fn skip_space(bytes: &[u8], from: usize) -> usize {

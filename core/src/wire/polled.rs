@@ -11,7 +11,9 @@
 use core::fmt;
 
 use super::json::{JsonError, JsonStr, Lexer, Token, validate};
-use super::members::{member_end, shifted, skip_space, string_end};
+use super::members::{
+    member_end, only_space_after, opening_brace, shifted, skip_space, string_end,
+};
 use crate::config::MAX_KEY_LEN;
 
 /// Why a whole document was rejected.
@@ -237,14 +239,14 @@ impl DocumentStream {
         let mut used = 0;
         let result = loop {
             match self.place {
-                Place::Before => {
-                    used = skip_space(part, used);
-                    match part.get(used) {
-                        None => break Ok(()),
-                        Some(b'{') => self.place = Place::Devices { first: true },
-                        Some(_) => break Err(DocumentError::NotAnObject),
+                Place::Before => match opening_brace(part) {
+                    Ok(Some(at)) => {
+                        used = at;
+                        self.place = Place::Devices { first: true };
                     }
-                }
+                    Ok(None) => break Ok(()),
+                    Err(error) => break Err(error),
+                },
                 Place::Devices { first } => match self.next_device(part, used, first, &mut visit) {
                     Ok(Some(next)) => used = next,
                     Ok(None) => break Ok(()),
@@ -285,13 +287,7 @@ impl DocumentStream {
                         }
                     }
                 }
-                Place::After => {
-                    used = skip_space(part, used);
-                    if used < part.len() {
-                        break Err(DocumentError::Json(JsonError::TrailingData { at: used }));
-                    }
-                    break Ok(());
-                }
+                Place::After => break only_space_after(part, used).map(|end| used = end),
             }
         };
         result.map_err(|error| shifted(error, self.offset))?;
