@@ -462,7 +462,7 @@ impl<S: TableStorage> Engine<S> {
     /// start of `part` (the body's bytes not used yet) are read and their
     /// readings held back until the document is known whole. Returns how
     /// many bytes were used; the rest must come again, with what follows.
-    pub fn handle_source_body_part(&mut self, now: Instant, part: &mut [u8]) -> usize {
+    pub fn handle_source_body_part(&mut self, now: Instant, part: &[u8]) -> usize {
         let _ = now;
         if self.phase != Phase::Fetching {
             return part.len();
@@ -474,7 +474,7 @@ impl<S: TableStorage> Engine<S> {
     /// [`Engine::handle_source_body_part`] did not use, or the whole body):
     /// a whole document's readings are applied; a broken one applies
     /// nothing and is counted.
-    pub fn handle_source_body(&mut self, now: Instant, rest: &mut [u8]) {
+    pub fn handle_source_body(&mut self, now: Instant, rest: &[u8]) {
         if self.phase != Phase::Fetching {
             return;
         }
@@ -511,7 +511,7 @@ impl<S: TableStorage> Engine<S> {
     /// Reads the entries complete at the start of `part`; returns how many
     /// bytes were used. After an error, takes everything (the rest is
     /// useless).
-    fn feed_document(&mut self, part: &mut [u8]) -> usize {
+    fn feed_document(&mut self, part: &[u8]) -> usize {
         let Some(DocumentRead::Reading { stream, staging }) = self.document.as_mut() else {
             return part.len();
         };
@@ -2032,10 +2032,10 @@ pub(crate) mod transcript {
         let mut held = std::vec::Vec::new();
         for part in body.chunks(7) {
             held.extend_from_slice(part);
-            let used = engine.handle_source_body_part(now, &mut held);
+            let used = engine.handle_source_body_part(now, &held);
             held.drain(..used);
         }
-        engine.handle_source_body(now, &mut held);
+        engine.handle_source_body(now, &held);
     }
 }
 

@@ -19,9 +19,9 @@
 //! engine.handle_tick(now);
 //! assert_eq!(engine.poll_action(now), Some(Action::FetchSource));
 //! // The body, as it arrives (here whole): its readings apply once it ends.
-//! let mut body = *br#"{"Boiler-1": {"t": {"value": 3, "status": "ok"}}}"#;
-//! let used = engine.handle_source_body_part(now, &mut body);
-//! engine.handle_source_body(now, &mut body[used..]);
+//! let body = br#"{"Boiler-1": {"t": {"value": 3, "status": "ok"}}}"#;
+//! let used = engine.handle_source_body_part(now, body);
+//! engine.handle_source_body(now, &body[used..]);
 //! // A new tag: which keys does the Data-Service have?
 //! let get = engine.poll_api_request(now, &mut buf).unwrap();
 //! assert_eq!((get.method, get.path), ("GET", "/detailed"));

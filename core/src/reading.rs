@@ -351,11 +351,7 @@ mod tests {
         let template = KeyTemplate::default();
         let mut out = heapless::Vec::new();
         let rules = RuleSet::default();
-        let mut body = body.to_vec();
-        parse_document(&mut body, |e| {
-            out.push(classify(&e, &template, &rules)).unwrap()
-        })
-        .unwrap();
+        parse_document(body, |e| out.push(classify(&e, &template, &rules)).unwrap()).unwrap();
         out
     }
 
@@ -482,9 +478,8 @@ mod tests {
         use crate::wire::polled::DocumentError;
         let template = KeyTemplate::default();
         let mut seen = 0;
-        let mut deep =
-            include_bytes!("../../../shared/fixtures/polled-values/deep-nesting.json").to_vec();
-        let result = parse_document(&mut deep, |e| {
+        let deep = include_bytes!("../../../shared/fixtures/polled-values/deep-nesting.json");
+        let result = parse_document(deep, |e| {
             classify(&e, &template, &RuleSet::default());
             seen += 1;
         });
@@ -495,10 +490,9 @@ mod tests {
             Err(DocumentError::Json(JsonError::NestingTooDeep { at: 101 }))
         );
         assert_eq!(seen, 0);
-        let mut truncated =
-            include_bytes!("../../../shared/fixtures/polled-values/truncated.json").to_vec();
+        let truncated = include_bytes!("../../../shared/fixtures/polled-values/truncated.json");
         let mut goods = 0;
-        let result = parse_document(&mut truncated, |e| {
+        let result = parse_document(truncated, |e| {
             goods += usize::from(matches!(
                 classify(&e, &template, &RuleSet::default()),
                 Reading::Good { .. }

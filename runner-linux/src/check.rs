@@ -99,7 +99,7 @@ pub fn ipc(socket: &Path, key: &str, value: &str) -> Result<String, CheckError> 
 /// reads and rejections per device.
 pub fn source(url: &str) -> Result<String, CheckError> {
     let url = HttpUrl::parse(url).map_err(|e| bad(e.to_string()))?;
-    let (status, mut body) = http_get(&url, None)?;
+    let (status, body) = http_get(&url, None)?;
     if status != 200 {
         return Err(bad(format!("HTTP status {status} from {}", url.path)));
     }
@@ -107,7 +107,7 @@ pub fn source(url: &str) -> Result<String, CheckError> {
     let rules = RuleSet::default();
     // (device, tags, good, failed, rejected), in document order.
     let mut devices: Vec<(String, u64, u64, u64, u64)> = Vec::new();
-    let result = parse_document(&mut body, |entry| {
+    let result = parse_document(&body, |entry| {
         let device = match &entry {
             dataservice_sync_core::wire::polled::Entry::Tag { device, .. }
             | dataservice_sync_core::wire::polled::Entry::DeviceNotObject { device }

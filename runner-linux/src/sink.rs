@@ -229,8 +229,8 @@ mod tests {
             .clone()
             .map(|i| format!(r#""t{i}": {{"value": {i}, "status": "ok"}}"#))
             .collect();
-        let mut body = format!(r#"{{"d": {{{}}}}}"#, readings.join(",")).into_bytes();
-        engine.handle_source_body(now, &mut body);
+        let body = format!(r#"{{"d": {{{}}}}}"#, readings.join(","));
+        engine.handle_source_body(now, body.as_bytes());
         let mut buf = vec![0; 8192];
         assert!(engine.poll_api_request(now, &mut buf).is_some());
         let points: Vec<String> = tags

@@ -311,19 +311,16 @@ impl<'a> Lexer<'a> {
 
     /// A tokenizer over the start of a text that continues elsewhere: inside
     /// `depth` nested objects (the outer ones too are objects), before their
-    /// first key, or (`first` false) after a member. A character cut at the
-    /// end of `input` is taken as the end; tokens that need more than
-    /// `input` holds fail with [`JsonError::UnexpectedEnd`].
-    pub fn in_object(input: &'a [u8], depth: usize, first: bool) -> Self {
-        let (text, invalid_utf8_at) = match core::str::from_utf8(input) {
-            Ok(text) => (text, None),
-            Err(e) => {
-                let valid = e.valid_up_to();
-                // The prefix up to `valid_up_to` is UTF-8 by definition.
-                let text = core::str::from_utf8(&input[..valid]).unwrap_or("");
-                (text, e.error_len().map(|_| valid))
-            }
-        };
+    /// first key, or (`first` false) after a member. `text` is what of it is
+    /// UTF-8 so far ([`utf8_prefix`]); `invalid_utf8_at` says where it is
+    /// not, if it is not only cut off. Tokens that need more than `text`
+    /// holds fail with [`JsonError::UnexpectedEnd`].
+    pub fn in_object(
+        text: &'a str,
+        invalid_utf8_at: Option<usize>,
+        depth: usize,
+        first: bool,
+    ) -> Self {
         let depth = depth.min(MAX_JSON_DEPTH);
         Lexer {
             input: text.as_bytes(),
@@ -654,6 +651,20 @@ impl<'a> Lexer<'a> {
                 Some(_) => Err(JsonError::InvalidEscape { at }),
             },
             Some(_) => Err(JsonError::InvalidEscape { at }),
+        }
+    }
+}
+
+/// The longest start of `bytes` that is UTF-8, and where it stops being
+/// UTF-8 if that is not just a character cut off at the end.
+pub fn utf8_prefix(bytes: &[u8]) -> (&str, Option<usize>) {
+    match core::str::from_utf8(bytes) {
+        Ok(text) => (text, None),
+        Err(e) => {
+            let valid = e.valid_up_to();
+            // The prefix up to `valid_up_to` is UTF-8 by definition.
+            let text = core::str::from_utf8(&bytes[..valid]).unwrap_or("");
+            (text, e.error_len().map(|_| valid))
         }
     }
 }

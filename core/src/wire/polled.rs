@@ -10,7 +10,7 @@
 
 use core::fmt;
 
-use super::json::{JsonError, JsonStr, Lexer, Token, validate};
+use super::json::{JsonError, JsonStr, Lexer, Token, utf8_prefix};
 use super::members::{
     member_end, only_space_after, opening_brace, shifted, skip_space, string_end,
 };
@@ -133,8 +133,8 @@ pub(crate) fn open_object(body: &[u8]) -> Result<Lexer<'_>, DocumentError> {
 
 /// Calls `visit` for every entry of a whole `body` in document order, then
 /// says whether it was whole and well-formed (entries before a break are
-/// visited all the same). `body` is changed while it is read, then restored.
-pub fn parse_document<F>(body: &mut [u8], visit: F) -> Result<(), DocumentError>
+/// visited all the same).
+pub fn parse_document<F>(body: &[u8], visit: F) -> Result<(), DocumentError>
 where
     F: FnMut(Entry<'_>),
 {
@@ -230,12 +230,13 @@ impl DocumentStream {
 
     /// Calls `visit` for each entry complete at the start of `part` (the
     /// body's bytes not used yet) and returns how many bytes were used; the
-    /// rest must be offered again, with what follows it. `part` is changed
-    /// while it is read, then restored.
-    pub fn feed<F>(&mut self, part: &mut [u8], mut visit: F) -> Result<usize, DocumentError>
+    /// rest must be offered again, with what follows it.
+    pub fn feed<F>(&mut self, part: &[u8], mut visit: F) -> Result<usize, DocumentError>
     where
         F: FnMut(Entry<'_>),
     {
+        // Checked once: the tags' lexers take their text from it.
+        let (text, invalid_utf8_at) = utf8_prefix(part);
         let mut used = 0;
         let result = loop {
             match self.place {
@@ -253,7 +254,10 @@ impl DocumentStream {
                     Err(error) => break Err(error),
                 },
                 Place::InDevice { first } => {
-                    match read_tags(&part[used..], first, &self.device, &mut visit) {
+                    // `used` follows ASCII punctuation: a character boundary.
+                    let rest = text.get(used..).unwrap_or("");
+                    let invalid = invalid_utf8_at.map(|at| at.saturating_sub(used));
+                    match read_tags(rest, invalid, first, &self.device, &mut visit) {
                         Ok((n, closed)) => {
                             used += n;
                             self.place = if closed {
@@ -308,7 +312,7 @@ impl DocumentStream {
     /// Returns where the unused bytes start, or `None` if more are needed.
     fn next_device<F>(
         &mut self,
-        part: &mut [u8],
+        part: &[u8],
         at: usize,
         first: bool,
         visit: &mut F,
@@ -356,14 +360,9 @@ impl DocumentStream {
                 let Some(end) = member_end(part, key)? else {
                     return Ok(None);
                 };
-                let (opening, closing) = (part[at], part[end]);
-                part[at] = b'{';
-                part[end] = b'}';
-                let read = read_device_not_object(&part[at..=end], visit);
-                part[at] = opening;
-                part[end] = closing;
-                read.map_err(|e| shifted(e, at))?;
-                if closing == b'}' {
+                read_device_not_object(&part[key..end], visit)
+                    .map_err(|e| DocumentError::Json(e.shifted(key)))?;
+                if part[end] == b'}' {
                     self.place = Place::After;
                     Ok(Some(end + 1))
                 } else {
@@ -380,7 +379,8 @@ impl DocumentStream {
 /// stops before a tag cut off by the end of `bytes`. Returns the bytes used
 /// and whether the device's object closed.
 fn read_tags<F>(
-    bytes: &[u8],
+    text: &str,
+    invalid_utf8_at: Option<usize>,
     first: bool,
     device: &DeviceName,
     visit: &mut F,
@@ -389,7 +389,7 @@ where
     F: FnMut(Entry<'_>),
 {
     // Levels count from the document's root: it, then the device.
-    let mut lexer = Lexer::in_object(bytes, 2, first);
+    let mut lexer = Lexer::in_object(text, invalid_utf8_at, 2, first);
     let mut used = 0;
     loop {
         let tag_id = match lexer.next_token() {
@@ -425,19 +425,31 @@ where
     }
 }
 
-/// `{"device": value}` whose value is not an object.
-fn read_device_not_object<F>(member: &[u8], visit: &mut F) -> Result<(), DocumentError>
+/// `"device": value`, from its key to the end of its value, whose value is
+/// not an object.
+fn read_device_not_object<F>(member: &[u8], visit: &mut F) -> Result<(), JsonError>
 where
     F: FnMut(Entry<'_>),
 {
-    validate(member)?;
-    let mut lexer = Lexer::new(member);
-    lexer.next_token()?;
-    if let Some(Token::Key(device)) = lexer.next_token()? {
-        let value = lexer.next_value()?;
-        lexer.skip_value(value)?;
-        visit(Entry::DeviceNotObject { device });
+    let (text, invalid_utf8_at) = utf8_prefix(member);
+    let mut lexer = Lexer::in_object(text, invalid_utf8_at, 1, true);
+    let Some(Token::Key(device)) = lexer.next_token()? else {
+        return Err(JsonError::UnexpectedByte { at: 0 });
+    };
+    let value = lexer.next_value()?;
+    lexer.skip_value(value)?;
+    // The member ends here (`member_end` found its `,` or `}`): the lexer
+    // wants one of them next.
+    match lexer.next_token() {
+        Err(JsonError::UnexpectedEnd) => {}
+        Err(error) => return Err(error),
+        Ok(_) => {
+            return Err(JsonError::UnexpectedByte {
+                at: lexer.position(),
+            });
+        }
     }
+    visit(Entry::DeviceNotObject { device });
     Ok(())
 }
 
@@ -498,18 +510,18 @@ mod tests {
         let mut seen = Vec::new();
         for part in doc.chunks(size) {
             held.extend_from_slice(part);
-            match stream.feed(&mut held, |e| seen.push(describe(&e))) {
+            match stream.feed(&held, |e| seen.push(describe(&e))) {
                 Ok(used) => drop(held.drain(..used)),
                 Err(error) => return (seen, Err(error)),
             }
         }
-        let whole = parse_rest(&mut stream, &mut held, &mut seen);
+        let whole = parse_rest(&mut stream, &held, &mut seen);
         (seen, whole)
     }
 
     fn parse_rest(
         stream: &mut DocumentStream,
-        held: &mut [u8],
+        held: &[u8],
         seen: &mut Vec<String>,
     ) -> Result<(), DocumentError> {
         let used = stream.feed(held, |e| seen.push(describe(&e)))?;
@@ -543,14 +555,9 @@ mod tests {
                 "part size {size}"
             );
         }
-        let mut whole = doc.to_vec();
         let mut seen = Vec::new();
-        assert_eq!(
-            parse_document(&mut whole, |e| seen.push(describe(&e))),
-            Ok(())
-        );
+        assert_eq!(parse_document(doc, |e| seen.push(describe(&e))), Ok(()));
         assert_eq!(seen, expected);
-        assert_eq!(whole, doc, "the body is restored");
     }
 
     #[test]
@@ -558,7 +565,7 @@ mod tests {
         let json = |e| Err(DocumentError::Json(e));
         let tag = String::from(r#"d/t: Some(Scalar(Number("1")))"#);
         type Case<'a> = (&'a [u8], Vec<String>, Result<(), DocumentError>);
-        let cases: [Case<'_>; 9] = [
+        let cases: [Case<'_>; 10] = [
             (
                 br#"{"d": {"t": {"value": 1}, "u": {"#,
                 Vec::from([tag.clone()]),
@@ -590,6 +597,11 @@ mod tests {
                 json(JsonError::UnexpectedByte { at: 5 }),
             ),
             (b"[1]", Vec::new(), Err(DocumentError::NotAnObject)),
+            (
+                br#"{"d": {"t": {"value": 1}}, "e": [1, tru]}"#,
+                Vec::from([tag.clone()]),
+                json(JsonError::UnexpectedByte { at: 36 }),
+            ),
             (
                 b"{\"d\": {\"t\": {\"value\": 1}, \"u\xff\": 2}}",
                 Vec::from([tag]),

@@ -33,10 +33,10 @@ fuzz_target!(|data: &[u8]| {
         let mut held = Vec::new();
         for part in data.chunks(part_len) {
             held.extend_from_slice(part);
-            let used = engine.handle_source_body_part(now, &mut held);
+            let used = engine.handle_source_body_part(now, &held);
             held.drain(..used);
         }
-        engine.handle_source_body(now, &mut held);
+        engine.handle_source_body(now, &held);
         while let Some(tx) = engine.poll_transmit(now, &mut buf) {
             assert!(tx.len <= buf.len());
             engine.handle_sink_response(now, tx.request, br#"{"ok": true}"#);
