@@ -37,8 +37,7 @@ use crate::table::{
 };
 use crate::text::Truncating;
 use crate::time::{Duration, Instant};
-use crate::value::Value;
-use crate::value::value_hash;
+use crate::value::{Value, value_hash};
 use crate::wire::ipc::{BulkEncoder, Response, encode_write};
 use crate::wire::json::JsonError;
 use crate::wire::polled::DocumentError;
@@ -462,8 +461,7 @@ impl<S: TableStorage> Engine<S> {
     /// start of `part` (the body's bytes not used yet) are read and their
     /// readings held back until the document is known whole. Returns how
     /// many bytes were used; the rest must come again, with what follows.
-    pub fn handle_source_body_part(&mut self, now: Instant, part: &[u8]) -> usize {
-        let _ = now;
+    pub fn handle_source_body_part(&mut self, part: &[u8]) -> usize {
         if self.phase != Phase::Fetching {
             return part.len();
         }
@@ -2032,7 +2030,7 @@ pub(crate) mod transcript {
         let mut held = std::vec::Vec::new();
         for part in body.chunks(7) {
             held.extend_from_slice(part);
-            let used = engine.handle_source_body_part(now, &held);
+            let used = engine.handle_source_body_part(&held);
             held.drain(..used);
         }
         engine.handle_source_body(now, &held);

@@ -20,7 +20,7 @@
 //! assert_eq!(engine.poll_action(now), Some(Action::FetchSource));
 //! // The body, as it arrives (here whole): its readings apply once it ends.
 //! let body = br#"{"Boiler-1": {"t": {"value": 3, "status": "ok"}}}"#;
-//! let used = engine.handle_source_body_part(now, body);
+//! let used = engine.handle_source_body_part(body);
 //! engine.handle_source_body(now, &body[used..]);
 //! // A new tag: which keys does the Data-Service have?
 //! let get = engine.poll_api_request(now, &mut buf).unwrap();

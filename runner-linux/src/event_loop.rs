@@ -418,7 +418,7 @@ impl Runner {
         };
         let engine = &mut self.engine;
         let outcome = fetch.on_ready(&mut self.scratch, |status, part| match status {
-            200 => engine.handle_source_body_part(now, part),
+            200 => engine.handle_source_body_part(part),
             // Not a document: only its status is used.
             _ => part.len(),
         });

@@ -33,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
         let mut held = Vec::new();
         for part in data.chunks(part_len) {
             held.extend_from_slice(part);
-            let used = engine.handle_source_body_part(now, &held);
+            let used = engine.handle_source_body_part(&held);
             held.drain(..used);
         }
         engine.handle_source_body(now, &held);
