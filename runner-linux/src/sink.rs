@@ -34,11 +34,11 @@ pub(crate) enum WriteOutcome {
     Failed(SinkError),
 }
 
-/// One connection slot. Its buffers exist only while it has a request:
-/// freed, their memory serves the next polled document, which is freed in
-/// turn before the cycle's requests start, so the two never take memory at
-/// once. (Kept through a burst of requests instead, the heap fragmented:
-/// peak RSS 7.3-7.4 against 6.8-6.9 MiB at 10,000 tags.)
+/// One connection slot. Its buffers exist only while it has a request (the
+/// request's only until it is sent), so that memory follows the requests
+/// in flight, which `--bulk-in-flight` bounds. (Kept through a burst of
+/// requests instead, the heap fragmented: peak RSS 7.3-7.4 against 6.8-6.9
+/// MiB at 10,000 tags, when the polled document was still held whole.)
 pub(crate) struct SinkSlot {
     conn: Option<Conn>,
     /// The request, encoded here by the engine (no copy).

@@ -55,14 +55,14 @@ impl MemberSplitter {
         let mut used = 0;
         let result = loop {
             match self.place {
-                Place::Before => match opening_brace(part) {
-                    Ok(Some(at)) => {
-                        used = at;
-                        self.place = Place::Inside { first: true };
-                    }
-                    Ok(None) => break Ok(()),
-                    Err(error) => break Err(error),
-                },
+                Place::Before => {
+                    // Its only error, `NotAnObject`, has no offset to move.
+                    let Some(at) = opening_brace(part)? else {
+                        break Ok(());
+                    };
+                    used = at;
+                    self.place = Place::Inside { first: true };
+                }
                 Place::Inside { first } => {
                     let key = skip_space(part, used + 1);
                     match part.get(key) {

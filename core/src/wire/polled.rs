@@ -240,14 +240,14 @@ impl DocumentStream {
         let mut used = 0;
         let result = loop {
             match self.place {
-                Place::Before => match opening_brace(part) {
-                    Ok(Some(at)) => {
-                        used = at;
-                        self.place = Place::Devices { first: true };
-                    }
-                    Ok(None) => break Ok(()),
-                    Err(error) => break Err(error),
-                },
+                Place::Before => {
+                    // Its only error, `NotAnObject`, has no offset to move.
+                    let Some(at) = opening_brace(part)? else {
+                        break Ok(());
+                    };
+                    used = at;
+                    self.place = Place::Devices { first: true };
+                }
                 Place::Devices { first } => match self.next_device(part, used, first, &mut visit) {
                     Ok(Some(next)) => used = next,
                     Ok(None) => break Ok(()),
