@@ -23,9 +23,10 @@ pub struct ErrorRecord {
 pub struct Stats {
     /// Completed sync cycles.
     pub sync_cycles_total: u64,
-    /// Completed cycles that also read the Data-Service's registry (at
-    /// start and after it restarted) and registered keys or fetched ids.
-    pub registry_cycles_total: u64,
+    /// Completed registry checks: `/detailed` read, keys registered or ids
+    /// fetched (at start, for new tags, and after the Data-Service
+    /// restarted). They run beside the cycles.
+    pub registry_checks_total: u64,
     /// Interval ticks that found the previous cycle still running.
     pub cycles_overrun_total: u64,
     /// Writes the Data-Service acknowledged.
@@ -93,12 +94,12 @@ pub struct Stats {
     pub last_sink_ok_at: Option<Instant>,
     /// How long the last cycle took, fetch to last acknowledgement.
     pub last_cycle_duration: Duration,
-    /// How long the last registry cycle took (kept out of the percentiles:
-    /// its length is the Data-Service's registration work, not the sync's).
-    pub last_registry_cycle_duration: Duration,
+    /// How long the last completed registry check took, from the cycle
+    /// that wanted it to its last registration answer.
+    pub last_registry_check_duration: Duration,
     /// The last 100 errors, oldest first through `recent_errors.oldest_ordered()`.
     pub recent_errors: heapless::HistoryBuf<ErrorRecord, RECENT_ERRORS>,
-    /// Durations of the last cycles without a registry check, in milliseconds.
+    /// Durations of the last cycles, in milliseconds.
     pub cycle_durations: heapless::HistoryBuf<u32, CYCLE_HISTORY>,
 }
 
@@ -109,7 +110,7 @@ impl Default for Stats {
     fn default() -> Self {
         Stats {
             sync_cycles_total: 0,
-            registry_cycles_total: 0,
+            registry_checks_total: 0,
             cycles_overrun_total: 0,
             writes_ok_total: 0,
             writes_failed_total: 0,
@@ -143,7 +144,7 @@ impl Default for Stats {
             last_source_ok_at: None,
             last_sink_ok_at: None,
             last_cycle_duration: Duration::ZERO,
-            last_registry_cycle_duration: Duration::ZERO,
+            last_registry_check_duration: Duration::ZERO,
             recent_errors: heapless::HistoryBuf::new(),
             cycle_durations: heapless::HistoryBuf::new(),
         }
@@ -158,25 +159,25 @@ impl Stats {
         self.recent_errors.write(ErrorRecord { at, message: text });
     }
 
-    /// Counts a completed cycle; one without a registry check is kept for
-    /// the percentiles.
-    pub fn record_cycle(&mut self, duration: Duration, checked_registry: bool) {
+    /// Counts a completed cycle, kept for the percentiles.
+    pub fn record_cycle(&mut self, duration: Duration) {
         self.sync_cycles_total += 1;
         self.last_cycle_duration = duration;
         self.cycle_duration_total_ms = self
             .cycle_duration_total_ms
             .saturating_add(duration.total_millis());
-        if checked_registry {
-            self.registry_cycles_total += 1;
-            self.last_registry_cycle_duration = duration;
-        } else {
-            let millis = u32::try_from(duration.total_millis()).unwrap_or(u32::MAX);
-            self.cycle_durations.write(millis);
-        }
+        let millis = u32::try_from(duration.total_millis()).unwrap_or(u32::MAX);
+        self.cycle_durations.write(millis);
+    }
+
+    /// Counts a completed registry check.
+    pub fn record_registry_check(&mut self, duration: Duration) {
+        self.registry_checks_total += 1;
+        self.last_registry_check_duration = duration;
     }
 
     /// The `percent` percentile (nearest rank) of the recent cycle
-    /// durations (registry cycles left out), in milliseconds.
+    /// durations, in milliseconds.
     pub fn cycle_percentile(&self, percent: u32) -> Option<u32> {
         let mut sorted: heapless::Vec<u32, CYCLE_HISTORY> = heapless::Vec::new();
         for &d in self.cycle_durations.as_slice() {
@@ -225,9 +226,9 @@ impl Stats {
                 self.sync_cycles_total,
             ),
             c(
-                "registry_cycles_total",
-                "Cycles that also read the Data-Service's registry and registered keys or fetched ids.",
-                self.registry_cycles_total,
+                "registry_checks_total",
+                "Registry checks completed: /detailed read, keys registered or ids fetched (beside the cycles).",
+                self.registry_checks_total,
             ),
             c(
                 "cycles_overrun_total",
@@ -366,10 +367,10 @@ impl fmt::Display for Stats {
         }
         write!(
             f,
-            "tags_rejected_total={} last_cycle_duration={} last_registry_cycle_duration={}",
+            "tags_rejected_total={} last_cycle_duration={} last_registry_check_duration={}",
             self.tags_rejected_sum(),
             self.last_cycle_duration,
-            self.last_registry_cycle_duration
+            self.last_registry_check_duration
         )?;
         if let (Some(p50), Some(p99), Some(max)) = (
             self.cycle_percentile(50),

@@ -83,12 +83,12 @@ pub fn write_stats<S: TableStorage, W: Write>(
     )?;
     write!(
         out,
-        "\"cycle_ms\":{{\"last\":{},\"last_registry\":{},\"p50\":{},\"p99\":{},\"max\":{}}},\"counters\":{{",
+        "\"cycle_ms\":{{\"last\":{},\"p50\":{},\"p99\":{},\"max\":{}}},\"registry_check_ms\":{{\"last\":{}}},\"counters\":{{",
         stats.last_cycle_duration.total_millis(),
-        stats.last_registry_cycle_duration.total_millis(),
         OrNull(stats.cycle_percentile(50)),
         OrNull(stats.cycle_percentile(99)),
         OrNull(stats.cycle_percentile(100)),
+        stats.last_registry_check_duration.total_millis(),
     )?;
     for (i, counter) in stats.counters().iter().enumerate() {
         write!(out, "{}\"{}\":{}", comma(i), counter.name, counter.value)?;

@@ -166,16 +166,16 @@ pub fn write_metrics<S: TableStorage, W: Write>(
     )?;
     write_metric(
         out,
-        "last_registry_cycle_duration_seconds",
+        "last_registry_check_duration_seconds",
         "gauge",
-        "How long the last cycle that read the registry and registered keys took.",
-        Seconds(stats.last_registry_cycle_duration.total_millis()),
+        "How long the last registry check took (it runs beside the cycles).",
+        Seconds(stats.last_registry_check_duration.total_millis()),
     )?;
     family(
         out,
         "cycle_duration_seconds",
         "summary",
-        "Cycle durations (quantiles over the last 1024 cycles without a registry check).",
+        "Cycle durations (quantiles over the last 1024 cycles).",
     )?;
     for (label, percent) in [("0.5", 50), ("0.99", 99), ("1", 100)] {
         match stats.cycle_percentile(percent) {
