@@ -1039,7 +1039,13 @@ impl<S: TableStorage> Engine<S> {
             return;
         }
         let heartbeat_due = !changed && !queued && now - slot.acked_at >= heartbeat;
-        if slot.registration == Registration::Unknown {
+        let covered = match self.api_step {
+            ApiStep::DetailedDue => true,
+            ApiStep::Detailed => self.detailed.is_none() || position < self.detailed_covers,
+            _ => false,
+        };
+        if slot.registration == Registration::Unknown && !covered {
+            // Not in the running check's `/detailed` answer: one more check.
             self.registry_dirty = true;
         }
         if heartbeat_due {
@@ -1126,11 +1132,10 @@ impl<S: TableStorage> Engine<S> {
 
     // ---- registry ----
 
-    /// The cycle delivers at once; a registry check it needs runs beside
-    /// it (and beside the cycles after it, as long as it takes), and only
-    /// the tags it is about wait for it.
+    /// The cycle delivers at once; a registry check it needs starts when
+    /// it has delivered (see `try_finish_cycle`), and only the tags it is
+    /// about wait for it.
     fn after_fetch(&mut self, now: Instant) {
-        self.start_registry_check_if_wanted(now);
         self.start_delivery(now);
     }
 
@@ -1882,6 +1887,11 @@ impl<S: TableStorage> Engine<S> {
             if self.cycle_fetch_ok {
                 self.stats.last_sync_at = Some(now);
             }
+            // A check this cycle wants starts now: the Data-Service does
+            // one thing at a time, and its registry work (70 ms for the
+            // `/detailed` of 10,000 keys) then falls between deliveries,
+            // while the next cycle reads the polling service.
+            self.start_registry_check_if_wanted(now);
         }
         let next_cycle = core::mem::take(&mut self.tick_missed) && !self.shutting_down;
         if next_cycle {
@@ -2142,6 +2152,22 @@ pub(crate) mod transcript {
             held.drain(..used);
         }
         engine.handle_source_body(now, &held);
+    }
+
+    /// A cycle whose tags all wait for the registry check: it sends
+    /// nothing and ends, and the check it wants starts.
+    pub(crate) fn waiting_cycle<S: TableStorage>(
+        engine: &mut Engine<S>,
+        now: Instant,
+        body: &[u8],
+    ) {
+        cycle_with(engine, now, body);
+        assert!(
+            transmits(engine, now).is_empty(),
+            "the tags wait for the check"
+        );
+        assert!(engine.is_idle());
+        assert!(engine.is_registering());
     }
 }
 
@@ -2482,7 +2508,7 @@ mod tests {
 
 #[cfg(test)]
 mod registry_tests {
-    use super::transcript::{at, cycle_with as fetch, events, transmits};
+    use super::transcript::{at, cycle_with as fetch, events, transmits, waiting_cycle};
     use super::*;
     use crate::table::ArrayStorage;
     use std::string::String;
@@ -2584,7 +2610,7 @@ mod registry_tests {
                 r#"{{"d.a": {{"key": "d.a", "default": 0.0, "address": 40001, "data_type": "float", "units": "{units}"}}}}"#
             );
             let mut e = engine(RegisterMode::Off);
-            fetch(&mut e, at(0), DOC);
+            waiting_cycle(&mut e, at(0), DOC);
             let seen = api(&mut e, at(0), |path, body| match path {
                 "/detailed" => (200, detailed.clone()),
                 _ => registry_answer(path, body),
@@ -2613,7 +2639,7 @@ mod registry_tests {
     #[test]
     fn off_mode_fetches_ids_without_side_effects_and_reports_missing_keys() {
         let mut e = engine(RegisterMode::Off);
-        fetch(&mut e, at(0), DOC);
+        waiting_cycle(&mut e, at(0), DOC);
         let seen = api(&mut e, at(0), registry_answer);
         assert_eq!(
             seen,
@@ -2654,30 +2680,30 @@ mod registry_tests {
         assert_eq!(e.stats().writes_suppressed_total, 2);
         assert_eq!(e.stats().sync_cycles_total, 2);
         assert_eq!(e.stats().registry_checks_total, 1);
-        assert_eq!(e.stats().cycle_durations.as_slice(), [2, 0]);
+        // The first cycle did not wait for the check (the catch-up pass
+        // that sent its tags is no cycle).
+        assert_eq!(e.stats().cycle_durations.as_slice(), [0, 0]);
     }
 
     #[test]
     fn a_registry_check_runs_beside_the_cycles_and_its_tags_go_out_as_their_ids_come() {
         let mut e = engine(RegisterMode::Missing);
         let mut answer = registry_answer;
-        // The first cycle ends at once: its tags wait for the check.
-        fetch(&mut e, at(0), DOC);
-        assert!(e.is_registering());
-        assert!(transmits(&mut e, at(0)).is_empty());
-        assert!(e.is_idle());
+        // The first cycle ends at once: its tags wait for the check, which
+        // starts then.
+        waiting_cycle(&mut e, at(0), DOC);
         assert_eq!(e.stats().sync_cycles_total, 1);
-        assert_eq!(
-            api_once(&mut e, at(60), &mut answer).as_deref(),
-            Some("GET /detailed ")
-        );
-        // The next cycle comes on time; d.a is found, d.b missing: neither
-        // has an id yet, and neither goes by key.
+        // The next cycle comes on time, before the check has its answer:
+        // neither tag has an id yet, and neither goes by key.
         fetch(&mut e, at(100), D2);
         assert!(transmits(&mut e, at(100)).is_empty());
         assert_eq!(e.stats().sync_cycles_total, 2);
         assert_eq!(e.stats().cycles_overrun_total, 0);
         assert_eq!(e.pending(), 2);
+        assert_eq!(
+            api_once(&mut e, at(110), &mut answer).as_deref(),
+            Some("GET /detailed ")
+        );
         // The ids come between cycles: a pass of their own sends the
         // newest values, and it is no cycle.
         let register = api_once(&mut e, at(150), &mut answer).unwrap();
@@ -2702,10 +2728,14 @@ mod registry_tests {
         );
         assert_eq!(e.poll_action(at(205)), Some(Action::FetchSource));
         assert_eq!(e.stats().cycles_overrun_total, 0);
+        // The tags the check covered asked for no second one.
+        e.handle_source_body(at(210), D2);
+        assert!(transmits(&mut e, at(210)).is_empty());
+        assert!(!e.is_registering());
         assert_eq!(e.pending(), 0);
         assert_eq!(e.stats().writes_ok_total, 2);
-        assert_eq!(e.stats().sync_cycles_total, 2);
-        assert_eq!(e.stats().cycle_durations.as_slice(), [0, 0]);
+        assert_eq!(e.stats().sync_cycles_total, 3);
+        assert_eq!(e.stats().cycle_durations.as_slice(), [0, 0, 5]);
         assert_eq!(e.stats().registry_checks_total, 1);
         assert_eq!(
             e.stats().last_registry_check_duration,
@@ -2719,8 +2749,7 @@ mod registry_tests {
         let doc = br#"{"d": {"a": {"value": 1.5, "status": "ok"}, "b": {"value": "x", "status": "ok"}, "c": {"value": 3, "status": "ok"}}}"#;
         // d.c has no address: it goes by key.
         let detailed = r#"{"d.a": {"key": "d.a", "default": 0.0, "address": 40001, "data_type": "float", "units": "C"}, "d.c": {"key": "d.c", "default": 0, "address": null, "data_type": "int", "units": ""}}"#;
-        fetch(&mut e, at(0), doc);
-        assert!(transmits(&mut e, at(0)).is_empty());
+        waiting_cycle(&mut e, at(0), doc);
         let mut answer = |path: &str, body: &str| match path {
             "/detailed" => (200, String::from(detailed)),
             _ => registry_answer(path, body),
@@ -2750,8 +2779,7 @@ mod registry_tests {
     fn a_tag_that_comes_while_detailed_is_read_is_checked_again_not_taken_as_missing() {
         let mut e = engine(RegisterMode::Missing);
         let a_only = br#"{"d": {"a": {"value": 1.5, "status": "ok"}}}"#;
-        fetch(&mut e, at(0), a_only);
-        assert!(transmits(&mut e, at(0)).is_empty());
+        waiting_cycle(&mut e, at(0), a_only);
         let mut buf = [0u8; 4096];
         let request = e.poll_api_request(at(0), &mut buf).unwrap();
         assert_eq!(request.path, "/detailed");
@@ -2806,7 +2834,7 @@ mod registry_tests {
     #[test]
     fn missing_mode_registers_with_an_inferred_type_and_reports_failures_per_tag() {
         let mut e = engine(RegisterMode::Missing);
-        fetch(&mut e, at(0), br#"{"d": {"a": {"value": 1.5, "status": "ok"}, "b": {"value": 7, "status": "ok"}, "c": {"value": true, "status": "ok"}}}"#);
+        waiting_cycle(&mut e, at(0), br#"{"d": {"a": {"value": 1.5, "status": "ok"}, "b": {"value": 7, "status": "ok"}, "c": {"value": true, "status": "ok"}}}"#);
         let seen = api(&mut e, at(0), |path, _| match path {
             "/detailed" => (200, String::from("{}")),
             _ => (
@@ -2841,7 +2869,7 @@ mod registry_tests {
     #[test]
     fn a_detailed_answer_broken_part_way_leaves_no_tag_marked() {
         let mut e = engine(RegisterMode::Off);
-        fetch(&mut e, at(0), DOC);
+        waiting_cycle(&mut e, at(0), DOC);
         // `d.a` (address null: by key only) is taken before `d.b` breaks.
         let broken = r#"{"d.a": {"key": "d.a", "default": 0.0, "address": null, "data_type": "float", "units": ""}, "d.b": {"key": tru}}"#;
         let seen = api(&mut e, at(0), |_, _| (200, String::from(broken)));
@@ -2866,7 +2894,7 @@ mod registry_tests {
     #[test]
     fn id_not_found_means_a_restart_the_value_is_kept_and_everything_is_checked_again() {
         let mut e = engine(RegisterMode::Missing);
-        fetch(&mut e, at(0), DOC);
+        waiting_cycle(&mut e, at(0), DOC);
         api(&mut e, at(0), registry_answer);
         let sent = transmits(&mut e, at(0));
         assert_eq!(sent.len(), 1, "both tags have ids: one bulk");
@@ -2895,7 +2923,7 @@ mod registry_tests {
     #[test]
     fn a_restart_seen_while_a_check_runs_drops_that_check_and_starts_again() {
         let mut e = engine(RegisterMode::Missing);
-        fetch(&mut e, at(0), DOC);
+        waiting_cycle(&mut e, at(0), DOC);
         api(&mut e, at(0), registry_answer);
         let sent = transmits(&mut e, at(0));
         e.handle_sink_response(
@@ -2903,38 +2931,52 @@ mod registry_tests {
             sent[0].0,
             std::format!(r#"{{"ok": true, "results": [{{"id": "{ID_A}", "ok": true, "key": "d.a"}}, {{"id": "{ID_B}", "ok": true, "key": "d.b"}}]}}"#).as_bytes(),
         );
-        // A new tag starts a check; d.a's change goes out beside it.
-        fetch(
-            &mut e,
-            at(1000),
-            br#"{"d": {"a": {"value": 2.5, "status": "ok"}, "b": {"value": "x", "status": "ok"}, "c": {"value": 3, "status": "ok"}}}"#,
-        );
-        let mut buf = [0u8; 4096];
-        assert_eq!(
-            e.poll_api_request(at(1000), &mut buf).unwrap().path,
-            "/detailed"
-        );
+        // A new tag: the check starts once the cycle has delivered.
+        let with_c = |a: &str| {
+            std::format!(
+                r#"{{"d": {{"a": {{"value": {a}, "status": "ok"}}, "b": {{"value": "x", "status": "ok"}}, "c": {{"value": 3, "status": "ok"}}}}}}"#
+            )
+        };
+        fetch(&mut e, at(1000), with_c("2.5").as_bytes());
         let sent = transmits(&mut e, at(1000));
         assert_eq!(sent.len(), 1, "d.c waits for the check: {sent:?}");
-        // The write shows a restart: what the check was reading is stale.
+        let mut buf = [0u8; 4096];
+        assert_eq!(e.poll_api_request(at(1000), &mut buf), None);
         e.handle_sink_response(
-            at(1010),
+            at(1005),
+            sent[0].0,
+            std::format!(
+                r#"{{"ok": true, "results": [{{"id": "{ID_A}", "ok": true, "key": "d.a"}}]}}"#
+            )
+            .as_bytes(),
+        );
+        assert_eq!(
+            e.poll_api_request(at(1005), &mut buf).unwrap().path,
+            "/detailed"
+        );
+        // While `/detailed` is on its way, the next cycle's write shows a
+        // restart: what the check was reading is stale.
+        fetch(&mut e, at(1100), with_c("3.5").as_bytes());
+        let sent = transmits(&mut e, at(1100));
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        e.handle_sink_response(
+            at(1110),
             sent[0].0,
             std::format!(r#"{{"ok": true, "results": [{{"id": "{ID_A}", "ok": false, "error": "id not found"}}]}}"#).as_bytes(),
         );
         assert_eq!(e.stats().dataservice_restarts_total, 1);
         let stale = std::format!("{{\"d.a\": {}}}", "x".repeat(64));
         let mut held = stale.into_bytes();
-        assert_eq!(e.handle_api_body_part(at(1020), 200, &mut held), held.len());
-        e.handle_api_response(at(1020), 200, &mut []);
+        assert_eq!(e.handle_api_body_part(at(1120), 200, &mut held), held.len());
+        e.handle_api_response(at(1120), 200, &mut []);
         assert_eq!(
             e.stats().api_errors_total,
             0,
             "the stale answer is dropped unread"
         );
         // The check starts again; nothing goes by key meanwhile.
-        assert!(transmits(&mut e, at(1020)).is_empty());
-        let seen = api(&mut e, at(1030), |path, body| match path {
+        assert!(transmits(&mut e, at(1120)).is_empty());
+        let seen = api(&mut e, at(1130), |path, body| match path {
             "/detailed" => (200, String::from("{}")),
             _ => registry_answer(path, body),
         });
@@ -2945,7 +2987,7 @@ mod registry_tests {
                 r#"POST /register/bulk {"points":[{"key":"d.a","data_type":"float"},{"key":"d.b","data_type":"string"},{"key":"d.c","data_type":"int"}],"allow_address_conflict":false}"#,
             ]
         );
-        let lines = sent_lines(&mut e, at(1030));
+        let lines = sent_lines(&mut e, at(1130));
         assert_eq!(lines.len(), 2, "{lines:?}");
         assert!(
             lines[0].starts_with("{\"action\":\"bulk_write_by_id\""),
@@ -2955,6 +2997,7 @@ mod registry_tests {
             lines[0].contains(ID_A) && lines[0].contains(ID_B),
             "{lines:?}"
         );
+        assert!(lines[0].contains("3.5"), "the newest value: {lines:?}");
         assert_eq!(
             lines[1],
             "{\"action\":\"write\",\"key\":\"d.c\",\"value\":3}\n"
@@ -2964,7 +3007,7 @@ mod registry_tests {
     #[test]
     fn an_unavailable_api_means_writes_by_key_and_a_retry_later() {
         let mut e = engine(RegisterMode::Missing);
-        fetch(&mut e, at(0), DOC);
+        waiting_cycle(&mut e, at(0), DOC);
         assert_eq!(
             api(&mut e, at(0), |_, _| (503, String::new())),
             ["GET /detailed "]
@@ -2993,8 +3036,16 @@ mod registry_tests {
         for (request, _) in transmits(&mut e, at(10_000)) {
             e.handle_sink_response(at(10_000), request, br#"{"ok": true}"#);
         }
-        // After it, the API is asked again; it answers: a restart is assumed.
+        // After it, the API is asked again once the cycle has delivered
+        // (by key, as while it is down); it answers: a restart is assumed.
         fetch(&mut e, at(31_000), DOC);
+        let sent = transmits(&mut e, at(31_000));
+        assert_eq!(sent.len(), 1);
+        assert_eq!(
+            sent[0].1,
+            "{\"action\":\"write\",\"key\":\"d.a\",\"value\":1.5}\n"
+        );
+        e.handle_sink_response(at(31_000), sent[0].0, br#"{"ok": true}"#);
         assert_eq!(api(&mut e, at(31_000), registry_answer).len(), 2);
         let logged = events(&mut e);
         assert!(
@@ -3030,7 +3081,7 @@ mod registry_tests {
             ));
         }
         doc.push_str("}}");
-        fetch(&mut e, at(0), doc.as_bytes());
+        waiting_cycle(&mut e, at(0), doc.as_bytes());
         let mut buf = [0u8; 4096];
         let get = e.poll_api_request(at(0), &mut buf).unwrap();
         assert_eq!(get.path, "/detailed");
@@ -3065,8 +3116,9 @@ mod registry_tests {
         for (n, body) in [DOC, D2].into_iter().enumerate() {
             let now = at(n as u64 * 1000);
             fetch(&mut e, now, body);
+            let mut sent = transmits(&mut e, now);
             api(&mut e, now, registry_answer);
-            let sent = transmits(&mut e, now);
+            sent.extend(transmits(&mut e, now));
             for (request, line) in &sent {
                 assert!(
                     line.starts_with("{\"action\":\"write\",\"key\":\"d."),

@@ -94,8 +94,8 @@ pub struct Stats {
     pub last_sink_ok_at: Option<Instant>,
     /// How long the last cycle took, fetch to last acknowledgement.
     pub last_cycle_duration: Duration,
-    /// How long the last completed registry check took, from the cycle
-    /// that wanted it to its last registration answer.
+    /// How long the last completed registry check took, from its start
+    /// (when the cycle that wanted it had delivered) to its last answer.
     pub last_registry_check_duration: Duration,
     /// The last 100 errors, oldest first through `recent_errors.oldest_ordered()`.
     pub recent_errors: heapless::HistoryBuf<ErrorRecord, RECENT_ERRORS>,

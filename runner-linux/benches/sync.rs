@@ -8,12 +8,17 @@
 //! ```text
 //! cargo bench --bench sync -- --matrix [--seconds 10]
 //! cargo bench --bench sync -- --tags 10000 --changing 100 --interval 0.1 --delivery bulk --seconds 60
+//! cargo bench --bench sync -- --tags 10000 --changing 100 --interval 0.1 --new-tags-after 5
 //! ```
+//! `--new-tags-after S`: S seconds into the measurement each device gains
+//! a tag (its key registered beforehand), so a registry check runs while
+//! the cycles go on.
 //! Keys are registered at explicit addresses (the Data-Service's automatic
 //! ranges hold 1,000 points per type). Tags beyond the build's capacity
 //! (16,384 by default; `DATASERVICE_SYNC_TAG_CAPACITY=65536 cargo bench …`)
 //! are counted, not synced.
 
+use dataservice_sync::sim::PollingMode;
 use dataservice_sync::sim::dataservice::IPC_THREAD_NAME;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -33,6 +38,7 @@ struct Run {
     interval: f64,
     delivery: &'static str,
     seconds: f64,
+    new_tags_after: Option<f64>,
 }
 
 fn parse_args() -> Vec<Run> {
@@ -42,6 +48,7 @@ fn parse_args() -> Vec<Run> {
         interval: 1.0,
         delivery: "bulk",
         seconds: 10.0,
+        new_tags_after: None,
     };
     let mut matrix = false;
     let mut it = std::env::args().skip(1);
@@ -52,12 +59,13 @@ fn parse_args() -> Vec<Run> {
             "--changing" => run.changing = value().parse().unwrap_or(run.changing),
             "--interval" => run.interval = value().parse().unwrap_or(run.interval),
             "--seconds" => run.seconds = value().parse().unwrap_or(run.seconds),
+            "--new-tags-after" => run.new_tags_after = value().parse().ok(),
             "--delivery" => run.delivery = if value() == "write" { "write" } else { "bulk" },
             "--matrix" => matrix = true,
             "--bench" => {}
             "--help" => {
                 println!(
-                    "sync [--matrix] [--tags N] [--changing PERCENT] [--interval S] [--delivery bulk|write] [--seconds S]"
+                    "sync [--matrix] [--tags N] [--changing PERCENT] [--interval S] [--delivery bulk|write] [--seconds S] [--new-tags-after S]"
                 );
                 std::process::exit(0);
             }
@@ -78,6 +86,7 @@ fn parse_args() -> Vec<Run> {
                         interval,
                         delivery,
                         seconds: run.seconds,
+                        new_tags_after: None,
                     });
                 }
             }
@@ -108,6 +117,18 @@ fn bench(run: &Run) -> String {
     let devices = 10;
     let peers = BenchPeers::start("bench", devices, run.tags / devices, run.changing);
     let dataservice = &peers.dataservice;
+    if run.new_tags_after.is_some() {
+        let per_device = run.tags / devices;
+        for d in 0..devices {
+            dataservice
+                .register_at(
+                    &format!("Device-{d}.tag-{per_device}"),
+                    "float",
+                    200_000 + d,
+                )
+                .expect("register");
+        }
+    }
     let peers_cpu_at_spawn = common::sample("self").cpu;
     let mut child = peers
         .sync_command(run.interval)
@@ -150,7 +171,18 @@ fn bench(run: &Run) -> String {
     let ipc_cpu_start = common::thread_cpu(IPC_THREAD_NAME);
     let applied_start = dataservice.store().applied;
     let started = Instant::now();
-    std::thread::sleep(Duration::from_secs_f64(run.seconds));
+    match run.new_tags_after {
+        Some(after) if after < run.seconds => {
+            std::thread::sleep(Duration::from_secs_f64(after));
+            peers.polling.set_mode(PollingMode::Generated {
+                devices,
+                tags: run.tags / devices + 1,
+                changing_percent: run.changing,
+            });
+            std::thread::sleep(Duration::from_secs_f64(run.seconds - after));
+        }
+        _ => std::thread::sleep(Duration::from_secs_f64(run.seconds)),
+    }
     let elapsed = started.elapsed().as_secs_f64();
     let applied = dataservice.store().applied - applied_start;
     let end = common::sample(&pid);
