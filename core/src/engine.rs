@@ -1153,9 +1153,9 @@ impl<S: TableStorage> Engine<S> {
     }
 
     /// Whether a tag in this state waits for a registry check (running, or
-    /// to start with the next cycle) rather than going by key: a key the
-    /// Data-Service does not have would drop its value without a word.
-    /// While the API is down, unchecked tags go by key.
+    /// to start when this cycle has delivered) rather than going by key: a
+    /// key the Data-Service does not have would drop its value without a
+    /// word. While the API is down, unchecked tags go by key.
     fn waits_for_check(&self, slot: &TagSlot) -> bool {
         self.check_coming() && unchecked(slot.registration)
     }
@@ -1236,7 +1236,7 @@ impl<S: TableStorage> Engine<S> {
         let register = self.config.register;
         // Tags that came in while the answer was read (a cycle runs beside
         // it) may have come after their key went by: they stay unknown, and
-        // the next cycle's check looks again.
+        // another check looks again (`decide_write` asked for it).
         for position in 0..self.detailed_covers {
             if self.table.slots()[position].registration != Registration::Unknown {
                 continue;
@@ -1876,9 +1876,10 @@ impl<S: TableStorage> Engine<S> {
         {
             return;
         }
-        if self.backlog.unacked() > 0 && self.api_step == ApiStep::None {
+        if self.backlog.unacked() > 0 && !self.check_coming() {
             // Undelivered at the end of their cycle: keep them in the spool.
-            // (Changes held for a running check are looked at when it ends.)
+            // (Changes held for a registry check are looked at when it ends:
+            // at start, that spares the disk a copy of every tag.)
             self.mirror_due = true;
         }
         // A catch-up pass fetched nothing: it is no cycle.
@@ -2514,7 +2515,8 @@ mod registry_tests {
     use std::string::String;
     use std::vec::Vec;
 
-    type TestEngine = Engine<ArrayStorage<8, 16, 512>>;
+    /// With room for a `history` backlog.
+    type TestEngine = Engine<ArrayStorage<8, 16, 512, 1024>>;
 
     const ID_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     const ID_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
@@ -2741,6 +2743,32 @@ mod registry_tests {
             e.stats().last_registry_check_duration,
             Duration::from_millis(150)
         );
+    }
+
+    #[test]
+    fn changes_held_for_a_check_are_not_copied_to_the_spool_until_it_ends() {
+        let mut config = EngineConfig::new(Duration::from_secs(1));
+        config.register = RegisterMode::Missing;
+        config.backlog = BacklogPolicy::History;
+        config.spool = true;
+        let mut e: TestEngine = Engine::new(config, ArrayStorage::new());
+        let mut frame = [0u8; spool::MAX_FRAME_LEN];
+        waiting_cycle(&mut e, at(0), DOC);
+        assert_eq!(
+            e.poll_spool(&mut frame),
+            None,
+            "held, not lost: no disk write"
+        );
+        api(&mut e, at(10), registry_answer);
+        let sent = transmits(&mut e, at(10));
+        assert_eq!(sent.len(), 1);
+        // The Data-Service fails them: now they go to the spool.
+        e.handle_sink_error(at(20), sent[0].0, SinkError::Refused);
+        let mut seqs = Vec::new();
+        while let Some(record) = e.poll_spool(&mut frame) {
+            seqs.push(record.seq);
+        }
+        assert_eq!(seqs, [1, 2]);
     }
 
     #[test]
