@@ -275,6 +275,10 @@ pub struct Engine<S: TableStorage> {
     api: Health<ApiError>,
     /// The registry check, which runs beside the cycles.
     api_step: ApiStep,
+    /// Every tag waits for the running check (at start, after a restart).
+    check_holds_every_tag: bool,
+    /// A tick skipped its fetch during such a check.
+    skipped_tick: bool,
     registry_check_started: Instant,
     /// Tags in the table when `/detailed` began: only they can be missing.
     detailed_covers: usize,
@@ -328,6 +332,8 @@ impl<S: TableStorage> Engine<S> {
             sink: Health::Unknown,
             api: Health::Unknown,
             api_step: ApiStep::None,
+            check_holds_every_tag: false,
+            skipped_tick: false,
             registry_check_started: Instant::default(),
             detailed_covers: 0,
             api_retry_at: Instant::default(),
@@ -453,6 +459,10 @@ impl<S: TableStorage> Engine<S> {
             return;
         }
         match self.phase {
+            Phase::Idle if self.fetch_waits_for_check() => {
+                self.skipped_tick = true;
+                self.stats.cycles_skipped_total += 1;
+            }
             Phase::Idle => self.phase = Phase::FetchDue,
             Phase::FetchDue => {}
             Phase::Delivering if self.catching_up => {
@@ -661,7 +671,7 @@ impl<S: TableStorage> Engine<S> {
             });
         }
         self.api_step = ApiStep::RegisterDue;
-        if matches!(step, ApiStep::Register { .. }) {
+        if matches!(step, ApiStep::Register { .. }) && !self.fetch_waits_for_check() {
             // These tags have ids now: they go out while the next are registered.
             self.deliver_what_became_ready(now);
         }
@@ -826,7 +836,7 @@ impl<S: TableStorage> Engine<S> {
                         self.api_step = ApiStep::None;
                         self.stats
                             .record_registry_check(now - self.registry_check_started);
-                        self.deliver_what_became_ready(now);
+                        self.registry_check_ended(now);
                         None
                     }
                 }
@@ -1149,6 +1159,35 @@ impl<S: TableStorage> Engine<S> {
             self.registry_dirty = false;
             self.registry_check_started = now;
             self.api_step = ApiStep::DetailedDue;
+            self.check_holds_every_tag = self
+                .table
+                .slots()
+                .iter()
+                .all(|slot| unchecked(slot.registration));
+        }
+    }
+
+    /// While a check that every tag waits for runs, a fetch could deliver
+    /// nothing, and with `--backlog latest` it would keep nothing the
+    /// fetch after the check does not bring: ticks skip it, leaving the
+    /// Data-Service (and the CPU) to the check, and a cycle follows the
+    /// check at once. With `history` every change is kept, so cycles go on.
+    fn fetch_waits_for_check(&self) -> bool {
+        self.api_step != ApiStep::None
+            && self.check_holds_every_tag
+            && self.config.backlog == BacklogPolicy::Latest
+    }
+
+    /// The check is over (done, or failed: then unchecked tags go by key).
+    fn registry_check_ended(&mut self, now: Instant) {
+        if core::mem::take(&mut self.skipped_tick)
+            && self.phase == Phase::Idle
+            && !self.shutting_down
+        {
+            // Ticks skipped their fetch meanwhile: a cycle now, with fresh values.
+            self.phase = Phase::FetchDue;
+        } else {
+            self.deliver_what_became_ready(now);
         }
     }
 
@@ -1410,7 +1449,7 @@ impl<S: TableStorage> Engine<S> {
         self.abandon_registration();
         // Tags stay unchecked and are written by key meanwhile.
         self.registry_dirty = true;
-        self.deliver_what_became_ready(now);
+        self.registry_check_ended(now);
     }
 
     fn abandon_registration(&mut self) {
@@ -2145,6 +2184,11 @@ pub(crate) mod transcript {
     /// as the runner does: 7-byte parts, the unused rest kept.
     pub(crate) fn cycle_with<S: TableStorage>(engine: &mut Engine<S>, now: Instant, body: &[u8]) {
         engine.handle_tick(now);
+        fetch_due(engine, now, body);
+    }
+
+    /// The fetch the engine asks for now, and `body` as its answer.
+    pub(crate) fn fetch_due<S: TableStorage>(engine: &mut Engine<S>, now: Instant, body: &[u8]) {
         assert_eq!(engine.poll_action(now), Some(Action::FetchSource));
         let mut held = std::vec::Vec::new();
         for part in body.chunks(7) {
@@ -2509,7 +2553,7 @@ mod tests {
 
 #[cfg(test)]
 mod registry_tests {
-    use super::transcript::{at, cycle_with as fetch, events, transmits, waiting_cycle};
+    use super::transcript::{at, cycle_with as fetch, events, fetch_due, transmits, waiting_cycle};
     use super::*;
     use crate::table::ArrayStorage;
     use std::string::String;
@@ -2529,6 +2573,15 @@ mod registry_tests {
     fn engine(register: RegisterMode) -> TestEngine {
         let mut config = EngineConfig::new(Duration::from_secs(1));
         config.register = register;
+        Engine::new(config, ArrayStorage::new())
+    }
+
+    /// With `--backlog history`: cycles go on while a check that every
+    /// tag waits for runs.
+    fn history_engine(register: RegisterMode) -> TestEngine {
+        let mut config = EngineConfig::new(Duration::from_secs(1));
+        config.register = register;
+        config.backlog = BacklogPolicy::History;
         Engine::new(config, ArrayStorage::new())
     }
 
@@ -2688,31 +2741,35 @@ mod registry_tests {
     }
 
     #[test]
-    fn a_registry_check_runs_beside_the_cycles_and_its_tags_go_out_as_their_ids_come() {
+    fn ticks_fetch_nothing_while_every_tag_waits_for_the_check_and_a_cycle_follows_it() {
         let mut e = engine(RegisterMode::Missing);
-        let mut answer = registry_answer;
         // The first cycle ends at once: its tags wait for the check, which
         // starts then.
         waiting_cycle(&mut e, at(0), DOC);
         assert_eq!(e.stats().sync_cycles_total, 1);
-        // The next cycle comes on time, before the check has its answer:
-        // neither tag has an id yet, and neither goes by key.
-        fetch(&mut e, at(100), D2);
-        assert!(transmits(&mut e, at(100)).is_empty());
-        assert_eq!(e.stats().sync_cycles_total, 2);
-        assert_eq!(e.stats().cycles_overrun_total, 0);
-        assert_eq!(e.pending(), 2);
+        // Nothing could be delivered: the ticks during the check fetch
+        // nothing, and are no overruns.
+        e.handle_tick(at(100));
+        assert_eq!(e.poll_action(at(100)), None);
         assert_eq!(
-            api_once(&mut e, at(110), &mut answer).as_deref(),
+            api_once(&mut e, at(110), &mut registry_answer).as_deref(),
             Some("GET /detailed ")
         );
-        // The ids come between cycles: a pass of their own sends the
-        // newest values, and it is no cycle.
-        let register = api_once(&mut e, at(150), &mut answer).unwrap();
+        e.handle_tick(at(200));
+        let register = api_once(&mut e, at(250), &mut registry_answer).unwrap();
         assert!(register.starts_with("POST /register/bulk "), "{register}");
-        assert_eq!(api_once(&mut e, at(150), &mut answer), None);
+        assert_eq!(api_once(&mut e, at(250), &mut registry_answer), None);
         assert!(!e.is_registering());
-        let sent = transmits(&mut e, at(150));
+        assert_eq!(e.stats().cycles_skipped_total, 2);
+        assert_eq!(e.stats().cycles_overrun_total, 0);
+        assert_eq!(e.stats().registry_checks_total, 1);
+        assert_eq!(
+            e.stats().last_registry_check_duration,
+            Duration::from_millis(250)
+        );
+        // A cycle follows at once, with fresh values, all by id.
+        fetch_due(&mut e, at(250), D2);
+        let sent = transmits(&mut e, at(250));
         assert_eq!(
             sent.iter()
                 .map(|(_, line)| line.as_str())
@@ -2721,28 +2778,37 @@ mod registry_tests {
                 "{{\"action\":\"bulk_write_by_id\",\"updates\":[{{\"id\":\"{ID_A}\",\"value\":2.5}},{{\"id\":\"{ID_B}\",\"value\":\"x\"}}]}}\n"
             )]
         );
-        // A tick during that pass is no overrun: the cycle follows it.
-        e.handle_tick(at(200));
         e.handle_sink_response(
-            at(205),
+            at(260),
             sent[0].0,
             std::format!(r#"{{"ok": true, "results": [{{"id": "{ID_A}", "ok": true, "key": "d.a"}}, {{"id": "{ID_B}", "ok": true, "key": "d.b"}}]}}"#).as_bytes(),
         );
-        assert_eq!(e.poll_action(at(205)), Some(Action::FetchSource));
-        assert_eq!(e.stats().cycles_overrun_total, 0);
-        // The tags the check covered asked for no second one.
-        e.handle_source_body(at(210), D2);
-        assert!(transmits(&mut e, at(210)).is_empty());
-        assert!(!e.is_registering());
+        assert!(e.is_idle());
         assert_eq!(e.pending(), 0);
-        assert_eq!(e.stats().writes_ok_total, 2);
-        assert_eq!(e.stats().sync_cycles_total, 3);
-        assert_eq!(e.stats().cycle_durations.as_slice(), [0, 0, 5]);
-        assert_eq!(e.stats().registry_checks_total, 1);
-        assert_eq!(
-            e.stats().last_registry_check_duration,
-            Duration::from_millis(150)
+        assert_eq!(e.stats().sync_cycles_total, 2);
+        assert_eq!(e.stats().cycle_durations.as_slice(), [0, 10]);
+    }
+
+    #[test]
+    fn with_an_interval_longer_than_the_check_a_catch_up_pass_sends_its_tags_at_once() {
+        let mut e = engine(RegisterMode::Missing);
+        waiting_cycle(&mut e, at(0), DOC);
+        api(&mut e, at(300), registry_answer);
+        // No tick came: the values read at 0 go now, in a pass that is no
+        // cycle; a tick during it ends it, and the cycle follows.
+        let sent = transmits(&mut e, at(300));
+        assert_eq!(sent.len(), 1);
+        e.handle_tick(at(1000));
+        e.handle_sink_response(
+            at(1005),
+            sent[0].0,
+            std::format!(r#"{{"ok": true, "results": [{{"id": "{ID_A}", "ok": true, "key": "d.a"}}, {{"id": "{ID_B}", "ok": true, "key": "d.b"}}]}}"#).as_bytes(),
         );
+        assert_eq!(e.stats().writes_ok_total, 2);
+        assert_eq!(e.stats().sync_cycles_total, 1);
+        assert_eq!(e.stats().cycles_overrun_total, 0);
+        fetch_due(&mut e, at(1005), D2);
+        assert_eq!(sent_lines(&mut e, at(1005)).len(), 1, "d.a changed");
     }
 
     #[test]
@@ -2774,38 +2840,80 @@ mod registry_tests {
     #[test]
     fn ids_that_come_during_a_cycle_go_out_after_it_in_a_pass_of_their_own() {
         let mut e = engine(RegisterMode::Missing);
-        let doc = br#"{"d": {"a": {"value": 1.5, "status": "ok"}, "b": {"value": "x", "status": "ok"}, "c": {"value": 3, "status": "ok"}}}"#;
         // d.c has no address: it goes by key.
         let detailed = r#"{"d.a": {"key": "d.a", "default": 0.0, "address": 40001, "data_type": "float", "units": "C"}, "d.c": {"key": "d.c", "default": 0, "address": null, "data_type": "int", "units": ""}}"#;
-        waiting_cycle(&mut e, at(0), doc);
         let mut answer = |path: &str, body: &str| match path {
             "/detailed" => (200, String::from(detailed)),
             _ => registry_answer(path, body),
         };
+        waiting_cycle(
+            &mut e,
+            at(0),
+            br#"{"d": {"a": {"value": 1.5, "status": "ok"}}}"#,
+        );
+        api(&mut e, at(10), &mut answer);
+        let sent = transmits(&mut e, at(10));
+        e.handle_sink_response(
+            at(15),
+            sent[0].0,
+            std::format!(
+                r#"{{"ok": true, "results": [{{"id": "{ID_A}", "ok": true, "key": "d.a"}}]}}"#
+            )
+            .as_bytes(),
+        );
+        // Two new tags: a check for them starts once this cycle is over;
+        // d.a keeps its id, so the cycles go on meanwhile.
+        let doc = |a: &str| {
+            std::format!(
+                r#"{{"d": {{"a": {{"value": {a}, "status": "ok"}}, "b": {{"value": "x", "status": "ok"}}, "c": {{"value": 3, "status": "ok"}}}}}}"#
+            )
+        };
+        fetch(&mut e, at(100), doc("1.5").as_bytes());
+        assert!(transmits(&mut e, at(100)).is_empty());
         assert_eq!(
-            api_once(&mut e, at(10), &mut answer).as_deref(),
+            api_once(&mut e, at(110), &mut answer).as_deref(),
             Some("GET /detailed ")
         );
-        fetch(&mut e, at(100), doc);
+        fetch(&mut e, at(200), doc("2.5").as_bytes());
+        let sent = sent_lines(&mut e, at(200));
+        assert_eq!(sent.len(), 2, "{sent:?}");
+        assert!(sent[0].contains(ID_A), "{sent:?}");
         assert_eq!(
-            sent_lines(&mut e, at(100)),
-            ["{\"action\":\"write\",\"key\":\"d.c\",\"value\":3}\n"]
+            sent[1],
+            "{\"action\":\"write\",\"key\":\"d.c\",\"value\":3}\n"
         );
-        // The ids come while the cycle waits for its write.
-        assert!(api_once(&mut e, at(110), &mut answer).is_some());
-        assert!(transmits(&mut e, at(110)).is_empty());
-        let in_flight = e.in_flight.first().unwrap().request;
-        e.handle_sink_response(at(120), in_flight, br#"{"ok": true}"#);
-        assert_eq!(e.stats().sync_cycles_total, 2);
-        assert_eq!(e.stats().cycle_durations.as_slice(), [0, 20]);
-        let sent = sent_lines(&mut e, at(120));
-        assert_eq!(sent.len(), 1);
-        assert!(sent[0].contains(ID_A) && sent[0].contains(ID_B), "{sent:?}");
+        // d.b's id comes while the cycle waits for its writes.
+        let register = api_once(&mut e, at(210), &mut answer).unwrap();
+        assert!(
+            register.contains(r#"{"key":"d.b","data_type":"string"}"#),
+            "{register}"
+        );
+        assert!(transmits(&mut e, at(210)).is_empty());
+        let flights: Vec<RequestId> = e.in_flight.iter().map(|f| f.request).collect();
+        e.handle_sink_response(
+            at(220),
+            flights[0],
+            std::format!(
+                r#"{{"ok": true, "results": [{{"id": "{ID_A}", "ok": true, "key": "d.a"}}]}}"#
+            )
+            .as_bytes(),
+        );
+        e.handle_sink_response(at(220), flights[1], br#"{"ok": true}"#);
+        assert_eq!(e.stats().sync_cycles_total, 3);
+        assert_eq!(e.stats().cycle_durations.as_slice(), [0, 0, 20]);
+        let sent = sent_lines(&mut e, at(220));
+        assert_eq!(
+            sent,
+            [std::format!(
+                "{{\"action\":\"bulk_write_by_id\",\"updates\":[{{\"id\":\"{ID_B}\",\"value\":\"x\"}}]}}\n"
+            )]
+        );
+        assert_eq!(e.stats().sync_cycles_total, 3, "that pass is no cycle");
     }
 
     #[test]
     fn a_tag_that_comes_while_detailed_is_read_is_checked_again_not_taken_as_missing() {
-        let mut e = engine(RegisterMode::Missing);
+        let mut e = history_engine(RegisterMode::Missing);
         let a_only = br#"{"d": {"a": {"value": 1.5, "status": "ok"}}}"#;
         waiting_cycle(&mut e, at(0), a_only);
         let mut buf = [0u8; 4096];
@@ -2844,7 +2952,9 @@ mod registry_tests {
             .as_bytes(),
         );
         assert_eq!(e.pending(), 1);
+        assert!(transmits(&mut e, at(125)).is_empty());
         fetch(&mut e, at(200), DOC);
+        assert!(transmits(&mut e, at(200)).is_empty());
         let seen = api(&mut e, at(200), |path, body| match path {
             "/detailed" => (200, String::from_utf8(detailed.to_vec()).unwrap()),
             _ => registry_answer(path, body),
@@ -2940,12 +3050,14 @@ mod registry_tests {
             2,
             "both values go again: the restarted Data-Service has neither"
         );
-        // Next cycle: registry again, then both written.
-        fetch(&mut e, at(1000), DOC);
-        let seen = api(&mut e, at(1000), registry_answer);
+        // The check starts at once; the next cycle follows it.
+        assert!(e.is_registering());
+        e.handle_tick(at(1000));
+        let seen = api(&mut e, at(1010), registry_answer);
         assert_eq!(seen.len(), 2);
         assert_eq!(seen[0], "GET /detailed ");
-        assert_eq!(transmits(&mut e, at(1000)).len(), 1, "both in one bulk now");
+        fetch_due(&mut e, at(1010), DOC);
+        assert_eq!(transmits(&mut e, at(1010)).len(), 1, "both in one bulk now");
     }
 
     #[test]

@@ -29,6 +29,10 @@ pub struct Stats {
     pub registry_checks_total: u64,
     /// Interval ticks that found the previous cycle still running.
     pub cycles_overrun_total: u64,
+    /// Interval ticks that fetched nothing: a registry check that every tag
+    /// waited for was running (at start, after a Data-Service restart),
+    /// with `--backlog latest`. A cycle follows the check at once.
+    pub cycles_skipped_total: u64,
     /// Writes the Data-Service acknowledged.
     pub writes_ok_total: u64,
     /// Write attempts that failed (refused, timed out, answered with an error).
@@ -112,6 +116,7 @@ impl Default for Stats {
             sync_cycles_total: 0,
             registry_checks_total: 0,
             cycles_overrun_total: 0,
+            cycles_skipped_total: 0,
             writes_ok_total: 0,
             writes_failed_total: 0,
             sink_busy_total: 0,
@@ -217,7 +222,7 @@ pub struct Counter {
 impl Stats {
     /// Every unlabelled counter, in log order. The per-reason, per-kind
     /// counters are separate arrays.
-    pub fn counters(&self) -> [Counter; 27] {
+    pub fn counters(&self) -> [Counter; 28] {
         let c = |name, help, value| Counter { name, help, value };
         [
             c(
@@ -234,6 +239,11 @@ impl Stats {
                 "cycles_overrun_total",
                 "Interval ticks that found the previous cycle still running.",
                 self.cycles_overrun_total,
+            ),
+            c(
+                "cycles_skipped_total",
+                "Interval ticks that fetched nothing while a registry check every tag waited for ran.",
+                self.cycles_skipped_total,
             ),
             c(
                 "writes_ok_total",

@@ -299,6 +299,9 @@ impl Runner {
                 if let Some(request) = self.engine.poll_api_request(now, &mut self.api_buf) {
                     progressed = true;
                     self.start_api(now, request);
+                } else if !self.engine.is_registering() {
+                    // The check ended: what it held back (or a cycle) is due.
+                    progressed = true;
                 }
             }
             if !self.engine.is_registering() && !self.api_buf.is_empty() {
