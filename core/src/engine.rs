@@ -441,6 +441,11 @@ impl<S: TableStorage> Engine<S> {
         self.api_step != ApiStep::None
     }
 
+    /// A cycle is due: [`Engine::poll_action`] starts it.
+    pub fn is_fetch_due(&self) -> bool {
+        self.phase == Phase::FetchDue
+    }
+
     /// Between cycles, waiting for the next tick.
     pub fn is_idle(&self) -> bool {
         self.phase == Phase::Idle
@@ -883,7 +888,12 @@ impl<S: TableStorage> Engine<S> {
             (_, DeliveryMode::Write) => self.next_single(buf),
         };
         if transmit.is_none() {
+            let catching_up = self.catching_up;
             self.try_finish_cycle(now);
+            if self.catching_up && !catching_up {
+                // The cycle ended and a catch-up pass followed: its requests.
+                return self.poll_transmit(now, buf);
+            }
         }
         transmit
     }
@@ -1016,6 +1026,10 @@ impl<S: TableStorage> Engine<S> {
         let Some(slot) = self.table.slot_mut(position) else {
             return;
         };
+        if !history && slot.pending && !slot.in_flight {
+            // The value before this one was never sent.
+            self.stats.writes_superseded_total += 1;
+        }
         let rule = rules.rules.get(usize::from(slot.rule));
         let heartbeat = rule
             .and_then(|r| r.heartbeat)
@@ -2767,8 +2781,10 @@ mod registry_tests {
             e.stats().last_registry_check_duration,
             Duration::from_millis(250)
         );
-        // A cycle follows at once, with fresh values, all by id.
+        // A cycle follows at once, with fresh values, all by id: the values
+        // read at 0 were never sent.
         fetch_due(&mut e, at(250), D2);
+        assert_eq!(e.stats().writes_superseded_total, 2);
         let sent = transmits(&mut e, at(250));
         assert_eq!(
             sent.iter()

@@ -53,6 +53,10 @@ pub struct Stats {
     pub tags_over_capacity_total: u64,
     /// Good reads not written: the Data-Service already had the value.
     pub writes_suppressed_total: u64,
+    /// Values a newer reading replaced before they were written (`latest`
+    /// keeps only the newest: while the Data-Service failed, or while a
+    /// registry check held the tag).
+    pub writes_superseded_total: u64,
     /// Unchanged values re-sent because their heartbeat was due.
     pub heartbeats_total: u64,
     /// `bulk_write_by_id` requests sent.
@@ -127,6 +131,7 @@ impl Default for Stats {
             tags_rejected_total: [0; RejectReason::ALL.len()],
             tags_over_capacity_total: 0,
             writes_suppressed_total: 0,
+            writes_superseded_total: 0,
             heartbeats_total: 0,
             bulk_requests_total: 0,
             ids_not_found_total: 0,
@@ -222,7 +227,7 @@ pub struct Counter {
 impl Stats {
     /// Every unlabelled counter, in log order. The per-reason, per-kind
     /// counters are separate arrays.
-    pub fn counters(&self) -> [Counter; 28] {
+    pub fn counters(&self) -> [Counter; 29] {
         let c = |name, help, value| Counter { name, help, value };
         [
             c(
@@ -289,6 +294,11 @@ impl Stats {
                 "writes_suppressed_total",
                 "Good readings not written because the Data-Service already had the value.",
                 self.writes_suppressed_total,
+            ),
+            c(
+                "writes_superseded_total",
+                "Values a newer reading replaced before they were written (backlog latest).",
+                self.writes_superseded_total,
             ),
             c(
                 "heartbeats_total",

@@ -593,7 +593,7 @@ impl<S: TableStorage> TagTable<S> {
                     value,
                     string,
                     seq: 0,
-                    pending: true,
+                    pending: false,
                     in_flight: false,
                     request: 0,
                     sent_seq: 0,

@@ -287,6 +287,7 @@ impl Runner {
     fn drive(&mut self, now: Instant) {
         loop {
             let mut progressed = false;
+            let registering = self.engine.is_registering();
             while let Some(Action::FetchSource) = self.engine.poll_action(now) {
                 self.start_fetch(now);
                 progressed = true;
@@ -299,9 +300,6 @@ impl Runner {
                 if let Some(request) = self.engine.poll_api_request(now, &mut self.api_buf) {
                     progressed = true;
                     self.start_api(now, request);
-                } else if !self.engine.is_registering() {
-                    // The check ended: what it held back (or a cycle) is due.
-                    progressed = true;
                 }
             }
             if !self.engine.is_registering() && !self.api_buf.is_empty() {
@@ -336,6 +334,12 @@ impl Runner {
                 }
             }
             self.pump_spool(false);
+            // A registry check that started or ended on the way (as a cycle
+            // ended, or with its last answer) has requests, a delivery or a
+            // cycle due.
+            if self.engine.is_registering() != registering || self.engine.is_fetch_due() {
+                progressed = true;
+            }
             if !progressed {
                 break;
             }

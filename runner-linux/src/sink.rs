@@ -232,6 +232,9 @@ mod tests {
         let body = format!(r#"{{"d": {{{}}}}}"#, readings.join(","));
         engine.handle_source_body(now, body.as_bytes());
         let mut buf = vec![0; 8192];
+        // New tags wait for the registry check, which starts once this
+        // cycle has delivered (nothing).
+        assert!(engine.poll_transmit(now, &mut buf).is_none());
         assert!(engine.poll_api_request(now, &mut buf).is_some());
         let points: Vec<String> = tags
             .clone()
@@ -256,7 +259,8 @@ mod tests {
             results.join(",")
         );
         engine.handle_api_response(now, 200, &mut registered.into_bytes());
-        // Every id known: the registry check is over, delivery starts.
+        // Every id known: the registry check is over, a catch-up pass
+        // delivers.
         assert!(engine.poll_api_request(now, &mut buf).is_none());
         let tx = engine.poll_transmit(now, slot.request_buffer()).unwrap();
         (tx.request, tx.len)
