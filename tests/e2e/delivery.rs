@@ -239,7 +239,10 @@ fn write_mode_sends_one_write_by_key_per_changed_value() {
     );
     p.dataservice.register("dev.a", "int").unwrap();
     p.dataservice.register("dev.b", "float").unwrap();
-    let mut sync = p.start_sync(&["--interval", "0.2", "--delivery", "write"]);
+    // Every value of the sequence is written: an interval the registry
+    // check cannot outlast even under qemu (a fetch skipped during it would
+    // let D3 supersede D1).
+    let mut sync = p.start_sync(&["--interval", "0.5", "--delivery", "write"]);
     assert!(wait_until(10 * SECOND, || p.polling.requests() >= 4));
     assert!(sync.terminate().success());
     assert_eq!(

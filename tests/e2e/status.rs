@@ -99,10 +99,12 @@ fn metrics_health_and_api_after_the_basic_fixture() {
     ]);
     let address = status_address(&sync);
     assert!(
-        wait_until(
-            10 * SECOND,
-            || get_json(address, "/api/stats")["total_syncs"] == 1
-        ),
+        wait_until(10 * SECOND, || {
+            // The cycle ends at once; the tags go once the check gave
+            // them their ids.
+            let stats = get_json(address, "/api/stats");
+            stats["total_syncs"] == 1 && stats["successful_writes"] == 6
+        }),
         "log:\n{}",
         sync.log()
     );
