@@ -183,9 +183,14 @@ fn a_sigkill_during_an_outage_loses_nothing_with_a_spool() {
     // Data-Service had not had before the outage.
     let from_spool = rounds.iter().filter(|&&r| r <= killed_at).count() as u64 - delivered_before;
     assert!(from_spool >= 20, "{from_spool}");
-    assert_eq!(
-        stat(&second.final_stats(), "replayed_total"),
-        3 * from_spool
+    // Three changes per round, except that the round whose records were
+    // being appended when SIGKILL came may be cut after its first one or
+    // two (SIGKILL loses what the running cycle had not spooled yet); its
+    // tag-0 record, appended first, is what counted it above.
+    let replayed = stat(&second.final_stats(), "replayed_total");
+    assert!(
+        (3 * from_spool - 2..=3 * from_spool).contains(&replayed),
+        "replayed {replayed} for {from_spool} rounds"
     );
 }
 
