@@ -535,7 +535,9 @@ impl<S: TableStorage> Engine<S> {
                 self.source_failed(now, SourceProblem::Document(error));
             }
         }
-        self.after_fetch(now);
+        // A registry check this cycle wants starts once it has delivered
+        // (see `try_finish_cycle`); only the tags it is about wait for it.
+        self.start_delivery(now);
     }
 
     /// Reads the entries complete at the start of `part`; returns how many
@@ -645,7 +647,7 @@ impl<S: TableStorage> Engine<S> {
         self.stats.source_errors_by_kind[error.kind_index()] += 1;
         self.source_failed(now, SourceProblem::Fetch(error));
         // Values still pending from earlier cycles are retried all the same.
-        self.after_fetch(now);
+        self.start_delivery(now);
     }
 
     /// The HTTP API answered the request from [`Engine::poll_api_request`].
@@ -1156,13 +1158,6 @@ impl<S: TableStorage> Engine<S> {
 
     // ---- registry ----
 
-    /// The cycle delivers at once; a registry check it needs starts when
-    /// it has delivered (see `try_finish_cycle`), and only the tags it is
-    /// about wait for it.
-    fn after_fetch(&mut self, now: Instant) {
-        self.start_delivery(now);
-    }
-
     fn start_registry_check_if_wanted(&mut self, now: Instant) {
         let wanted = self.config.registry_checks
             && self.registry_dirty
@@ -1215,8 +1210,8 @@ impl<S: TableStorage> Engine<S> {
 
     fn check_coming(&self) -> bool {
         let running = self.api_step != ApiStep::None;
-        let next_cycle = self.config.registry_checks && self.registry_dirty && !self.api.is_down();
-        (running || next_cycle) && !self.shutting_down
+        let wanted = self.config.registry_checks && self.registry_dirty && !self.api.is_down();
+        (running || wanted) && !self.shutting_down
     }
 
     /// Starts reading a `/detailed` answer (once per answer).
@@ -1546,7 +1541,6 @@ impl<S: TableStorage> Engine<S> {
     }
 
     fn start_catch_up(&mut self, now: Instant) {
-        self.catch_up_due = false;
         self.catching_up = true;
         self.start_delivery(now);
     }
