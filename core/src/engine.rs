@@ -1806,20 +1806,36 @@ impl<S: TableStorage> Engine<S> {
                 outcomes.id_not_found |= id_not_found;
             }
         };
-        match response {
-            None => settle(true, false),
+        let read = match response {
+            None => {
+                settle(true, false);
+                Ok(())
+            }
             Some(response) => response.for_each_result(|result| {
                 settle(
                     result.ok,
                     result.error.is_some_and(|e| e.eq_str("id not found")),
                 )
             }),
-        }
+        };
         // Updates the answer did not mention failed too.
         let answered = outcomes.ok + outcomes.failed;
-        if answered < flight.count as u64 {
-            self.release_backlog_flight(flight);
-            outcomes.failed += flight.count as u64 - answered;
+        let unanswered = (flight.count as u64).saturating_sub(answered);
+        match read {
+            Ok(()) if unanswered > 0 => {
+                self.release_backlog_flight(flight);
+                outcomes.failed += unanswered;
+            }
+            Ok(()) => {}
+            // Broken after the results read: those stand, the rest go again.
+            Err(_) => self.sink_failed(
+                now,
+                InFlight {
+                    count: unanswered as usize,
+                    ..flight
+                },
+                SinkError::BadResponse,
+            ),
         }
         let (_, ring) = self.table.slots_and_backlog_mut();
         self.backlog.reclaim(ring);
@@ -1871,7 +1887,7 @@ impl<S: TableStorage> Engine<S> {
         let table = &mut self.table;
         let stats = &mut self.stats;
         // Results come in request order, and a bulk's slots are in table order.
-        response.for_each_result(|result| {
+        let read = response.for_each_result(|result| {
             let slots = table.slots_mut();
             let Some(position) =
                 (cursor..slots.len()).find(|&p| slots[p].in_flight && slots[p].request == request)
@@ -1901,14 +1917,20 @@ impl<S: TableStorage> Engine<S> {
         });
         // Updates the answer did not mention failed too; only they are
         // still marked in flight, after the last answered one.
-        let unanswered = flight.count - answered.min(flight.count);
-        failed += unanswered as u64;
-        self.release_flight(InFlight {
+        let unanswered = InFlight {
             first: cursor,
-            count: unanswered,
+            count: flight.count - answered.min(flight.count),
             ..flight
-        });
+        };
         self.stats.writes_failed_total += failed;
+        match read {
+            Ok(()) => {
+                self.stats.writes_failed_total += unanswered.count as u64;
+                self.release_flight(unanswered);
+            }
+            // Broken after the results read: those stand, the rest go again.
+            Err(_) => self.sink_failed(now, unanswered, SinkError::BadResponse),
+        }
         if id_not_found {
             self.restart_assumed(now, "a write answered \"id not found\"");
         }
@@ -3068,6 +3090,33 @@ mod registry_tests {
         assert_eq!(seen[0], "GET /detailed ");
         fetch_due(&mut e, at(1010), DOC);
         assert_eq!(transmits(&mut e, at(1010)).len(), 1, "both in one bulk now");
+    }
+
+    #[test]
+    fn a_bulk_answer_broken_after_a_result_keeps_that_result_and_sends_the_rest_again() {
+        let mut e = engine(RegisterMode::Missing);
+        waiting_cycle(&mut e, at(0), DOC);
+        api(&mut e, at(0), registry_answer);
+        let sent = transmits(&mut e, at(0));
+        assert_eq!(sent.len(), 1, "both tags have ids: one bulk");
+        e.handle_sink_response(
+            at(1),
+            sent[0].0,
+            std::format!(r#"{{"ok": true, "results": [{{"id": "{ID_A}", "ok": true}}, {{"id": "{ID_B}", "ok": tru}}]}}"#).as_bytes(),
+        );
+        assert_eq!(e.stats().writes_ok_total, 1);
+        assert_eq!(e.stats().writes_failed_total, 1);
+        assert_eq!(
+            e.stats().sink_errors_by_kind[SinkError::BadResponse.kind_index()],
+            1
+        );
+        assert_eq!(e.pending(), 1, "only d.b goes again");
+        e.handle_tick(at(1000));
+        fetch_due(&mut e, at(1000), DOC);
+        let only_b = std::format!(
+            r#"{{"action":"bulk_write_by_id","updates":[{{"id":"{ID_B}","value":"x"}}]}}"#
+        );
+        assert_eq!(sent_lines(&mut e, at(1000)), [only_b + "\n"]);
     }
 
     #[test]

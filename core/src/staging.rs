@@ -65,6 +65,9 @@ pub(crate) struct Staging {
     named_rejections: usize,
     /// Rejections past the named ones, by reason.
     pub(crate) unnamed_rejections: [u32; RejectReason::ALL.len()],
+    /// The slot after the last tag found: where the next is looked for
+    /// first.
+    next_guess: usize,
 }
 
 impl Staging {
@@ -83,7 +86,7 @@ impl Staging {
                 rule,
             } => {
                 self.good_reads += 1;
-                let held = table.find(&key);
+                let held = self.find_held(table, &key);
                 if held.is_none() && table.len() + self.new_tags >= table.capacity() {
                     // A key seen twice in one document is counted twice
                     // here: near a full table, one may be left out early.
@@ -104,7 +107,7 @@ impl Staging {
                     return Ok(());
                 };
                 let mut w = Writer::new(&mut record);
-                w.tag(b'F', b'f', table.find(&key), &key);
+                w.tag(b'F', b'f', self.find_held(table, &key), &key);
                 w.len
             }
             Reading::Filtered => {
@@ -130,6 +133,23 @@ impl Staging {
         out.copy_from_slice(&record[..len]);
         self.len += len;
         Ok(())
+    }
+
+    /// The slot holding `key`. A document lists its tags in the same order
+    /// every cycle and the table keeps them in the order first seen, so the
+    /// slot after the last one found is compared first: a hit spares the
+    /// hash and the index's scattered reads (a tenth of the sync's CPU at
+    /// 10,000 tags).
+    fn find_held<S: TableStorage>(&mut self, table: &TagTable<S>, key: &str) -> Option<usize> {
+        let guess = self.next_guess;
+        let held = match table.slots().get(guess) {
+            Some(slot) if table.key_of(slot) == key => Some(guess),
+            _ => table.find(key),
+        };
+        if let Some(position) = held {
+            self.next_guess = position + 1;
+        }
+        held
     }
 }
 
@@ -245,5 +265,72 @@ impl<'b> Reader<'b> {
         let len = usize::from(u16::from_le_bytes(self.array()?));
         let key = core::str::from_utf8(self.take(len)?).ok()?;
         Some(StagedTag::New(Key::try_from(key).ok()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::ArrayStorage;
+    use std::vec::Vec;
+
+    fn good(key: &str) -> Reading {
+        Reading::Good {
+            key: Key::try_from(key).unwrap(),
+            value: Value::Int(1),
+            source_time_ms: 0,
+            rule: None,
+        }
+    }
+
+    fn staged_tags<S: TableStorage>(table: &TagTable<S>, staging: &Staging) -> Vec<StagedTag> {
+        let mut tags = Vec::new();
+        let mut at = 0;
+        while at < staging.len {
+            let Some((record, next)) = unstage(table.staging(), at) else {
+                break;
+            };
+            at = next;
+            match record {
+                Staged::Good { tag, .. } | Staged::FailedRead(tag) => tags.push(tag),
+                Staged::Rejected { .. } => {}
+            }
+        }
+        tags
+    }
+
+    #[test]
+    fn tags_are_found_whatever_their_order_and_new_ones_are_named() {
+        let mut table = TagTable::new(ArrayStorage::<8, 16, 64>::new());
+        for key in ["d.a", "d.b", "d.c"] {
+            table
+                .upsert(&Key::try_from(key).unwrap(), Value::Int(0))
+                .unwrap();
+        }
+        let mut staging = Staging::default();
+        // In table order, then out of it, a new tag, a tag twice, a failed
+        // read: each guess that misses falls back to the index.
+        for key in ["d.a", "d.b", "d.c", "d.b", "d.new", "d.a", "d.a"] {
+            staging.stage(&mut table, good(key)).unwrap();
+        }
+        let failed = Reading::FailedRead {
+            key: Some(Key::try_from("d.c").unwrap()),
+        };
+        staging.stage(&mut table, failed).unwrap();
+        let held = StagedTag::Held;
+        assert_eq!(
+            staged_tags(&table, &staging),
+            [
+                held(0),
+                held(1),
+                held(2),
+                held(1),
+                StagedTag::New(Key::try_from("d.new").unwrap()),
+                held(0),
+                held(0),
+                held(2),
+            ]
+        );
+        assert_eq!(staging.good_reads, 7);
     }
 }

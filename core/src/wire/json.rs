@@ -273,6 +273,8 @@ enum Expect {
 }
 
 /// The tokenizer. Call [`Lexer::next_token`] until it returns `Ok(None)`.
+/// A copy goes on from where the original was.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Lexer<'a> {
     input: &'a [u8],
     /// The same bytes as text: checked as UTF-8 once, up front.
