@@ -30,7 +30,9 @@ use crate::peer::{ApiError, Change, Health, SinkError, SourceError, SourceProble
 use crate::reading::{KeyPreview, RejectReason, classify};
 use crate::rejections::RejectedTags;
 use crate::rules::{RuleSet, number, within_deadband};
-use crate::staging::{Staged, StagedTag, Staging, StagingFull, unstage};
+use crate::staging::{
+    Staged, StagedTag, Staging, StagingFull, staged_key, staged_preview, staged_text, unstage,
+};
 use crate::stats::Stats;
 use crate::table::{
     DATA_TYPES, NO_RULE, PointMeta, Registration, RegistryData, TableStorage, TagSlot, TagTable,
@@ -589,7 +591,12 @@ impl<S: TableStorage> Engine<S> {
                             let position = position as usize;
                             self.table.update(position, value).map(|()| position)
                         }
-                        StagedTag::New(key) => self.table.upsert(&key, value),
+                        StagedTag::New(at) => {
+                            let Some(key) = staged_key(self.table.staging(), at) else {
+                                break;
+                            };
+                            self.table.upsert(&key, value)
+                        }
                     };
                     let Ok(position) = stored else {
                         left_out += 1;
@@ -603,13 +610,22 @@ impl<S: TableStorage> Engine<S> {
                 Staged::FailedRead(tag) => {
                     let position = match tag {
                         StagedTag::Held(position) => Some(position as usize),
-                        StagedTag::New(key) => self.table.find(&key),
+                        StagedTag::New(at) => {
+                            self.table.find(staged_text(self.table.staging(), at))
+                        }
                     };
                     if let Some(slot) = position.and_then(|p| self.table.slot_mut(p)) {
                         slot.after_failed_read = true;
                     }
                 }
-                Staged::Rejected { reason, tag } => self.reject_tag(now, reason, tag),
+                Staged::Rejected {
+                    reason,
+                    shown,
+                    full_len,
+                } => {
+                    let tag = staged_preview(self.table.staging(), shown, full_len);
+                    self.reject_tag(now, reason, tag);
+                }
             }
         }
         self.config.rules = rules;

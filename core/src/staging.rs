@@ -12,7 +12,9 @@
 //!   rejected, up to [`REJECTED_KEYS_LOGGED`] per document (the rest are
 //!   only counted by reason).
 
-use crate::config::REJECTED_KEYS_LOGGED;
+use core::ops::Range;
+
+use crate::config::{MAX_KEY_LEN, REJECTED_KEYS_LOGGED};
 use crate::key::Key;
 use crate::reading::{KeyPreview, Reading, RejectReason};
 use crate::table::{NO_RULE, TableStorage, TagTable};
@@ -23,8 +25,9 @@ use crate::value::{Value, decode_value, encode_value};
 pub(crate) enum StagedTag {
     /// The table holds it, at this slot.
     Held(u32),
-    /// Not in the table when the reading came.
-    New(Key),
+    /// Not in the table when the reading came: its key is these bytes of
+    /// the staging room ([`staged_text`]), copied out only to add it.
+    New(Range<usize>),
 }
 
 /// One held-back reading.
@@ -39,10 +42,12 @@ pub(crate) enum Staged {
     },
     /// A read the polling service marked as failed.
     FailedRead(StagedTag),
-    /// An entry that cannot be written, named.
+    /// An entry that cannot be written, named: by these bytes of the
+    /// staging room (at most 64 of its name) and the name's whole length.
     Rejected {
         reason: RejectReason,
-        tag: KeyPreview,
+        shown: Range<usize>,
+        full_len: usize,
     },
 }
 
@@ -77,8 +82,9 @@ impl Staging {
         table: &mut TagTable<S>,
         reading: Reading,
     ) -> Result<(), StagingFull> {
-        let mut record = [0u8; MAX_RECORD_LEN];
-        let len = match reading {
+        // Straight into the room: a record is 20-230 bytes, and zeroing a
+        // scratch buffer of the largest for every reading showed in profiles.
+        let written = match reading {
             Reading::Good {
                 key,
                 value,
@@ -94,21 +100,22 @@ impl Staging {
                     return Ok(());
                 }
                 self.new_tags += usize::from(held.is_none());
-                let mut w = Writer::new(&mut record);
+                let mut w = Writer::at(table, self.len);
                 w.tag(b'G', b'N', held, &key);
                 w.put(&[rule.unwrap_or(NO_RULE)]);
                 w.put(&source_time_ms.to_le_bytes());
                 w.value(&value);
-                w.len
+                w.written()
             }
             Reading::FailedRead { key } => {
                 self.failed_reads += 1;
                 let Some(key) = key else {
                     return Ok(());
                 };
-                let mut w = Writer::new(&mut record);
-                w.tag(b'F', b'f', self.find_held(table, &key), &key);
-                w.len
+                let held = self.find_held(table, &key);
+                let mut w = Writer::at(table, self.len);
+                w.tag(b'F', b'f', held, &key);
+                w.written()
             }
             Reading::Filtered => {
                 self.filtered += 1;
@@ -120,18 +127,15 @@ impl Staging {
                     return Ok(());
                 }
                 self.named_rejections += 1;
-                let mut w = Writer::new(&mut record);
+                let mut w = Writer::at(table, self.len);
                 w.put(&[b'R', reason.index() as u8]);
                 w.put(&(tag.full_len as u32).to_le_bytes());
                 w.put(&[tag.text.len() as u8]);
                 w.put(tag.text.as_bytes());
-                w.len
+                w.written()
             }
         };
-        let room = table.staging_mut();
-        let out = room.get_mut(self.len..self.len + len).ok_or(StagingFull)?;
-        out.copy_from_slice(&record[..len]);
-        self.len += len;
+        self.len += written?;
         Ok(())
     }
 
@@ -153,32 +157,40 @@ impl Staging {
     }
 }
 
-/// The longest record: a new key with a string value.
-const MAX_RECORD_LEN: usize =
-    1 + 2 + crate::config::MAX_KEY_LEN + 1 + 8 + 2 + crate::config::MAX_STRING_VALUE_LEN;
-
-const _: () = assert!(
-    MAX_RECORD_LEN >= 1 + 1 + 4 + 1 + 64,
-    "a named rejection fits"
-);
-
-/// Writes a record into a buffer of [`MAX_RECORD_LEN`] bytes (which every
-/// record fits).
+/// Writes one record into the staging room's unused bytes.
 struct Writer<'b> {
     buf: &'b mut [u8],
     len: usize,
+    full: bool,
 }
 
 impl<'b> Writer<'b> {
-    fn new(buf: &'b mut [u8]) -> Self {
-        Writer { buf, len: 0 }
+    /// After the `used` bytes of `table`'s staging room.
+    fn at<S: TableStorage>(table: &'b mut TagTable<S>, used: usize) -> Self {
+        Writer {
+            buf: table.staging_mut().get_mut(used..).unwrap_or_default(),
+            len: 0,
+            full: false,
+        }
+    }
+
+    /// The record's length, or `StagingFull` if it did not fit.
+    fn written(&self) -> Result<usize, StagingFull> {
+        if self.full {
+            Err(StagingFull)
+        } else {
+            Ok(self.len)
+        }
     }
 
     fn put(&mut self, bytes: &[u8]) {
         let end = self.len + bytes.len();
-        if let Some(out) = self.buf.get_mut(self.len..end) {
-            out.copy_from_slice(bytes);
-            self.len = end;
+        match self.buf.get_mut(self.len..end) {
+            Some(out) => {
+                out.copy_from_slice(bytes);
+                self.len = end;
+            }
+            None => self.full = true,
         }
     }
 
@@ -199,8 +211,10 @@ impl<'b> Writer<'b> {
     }
 
     fn value(&mut self, value: &Value) {
-        if let Some(out) = self.buf.get_mut(self.len..) {
-            self.len += encode_value(value, out).unwrap_or(0);
+        let out = self.buf.get_mut(self.len..).unwrap_or_default();
+        match encode_value(value, out) {
+            Some(len) => self.len += len,
+            None => self.full = true,
         }
     }
 }
@@ -228,10 +242,11 @@ pub(crate) fn unstage(staged: &[u8], at: usize) -> Option<(Staged, usize)> {
             let reason = *RejectReason::ALL.get(usize::from(r.byte()?))?;
             let full_len = u32::from_le_bytes(r.array()?) as usize;
             let shown = usize::from(r.byte()?);
-            let text = core::str::from_utf8(r.take(shown)?).ok()?;
-            let mut tag = KeyPreview::of_key(text);
-            tag.full_len = full_len;
-            Staged::Rejected { reason, tag }
+            Staged::Rejected {
+                reason,
+                shown: r.text(shown)?,
+                full_len,
+            }
         }
         _ => return None,
     };
@@ -263,15 +278,46 @@ impl<'b> Reader<'b> {
             return Some(StagedTag::Held(u32::from_le_bytes(self.array()?)));
         }
         let len = usize::from(u16::from_le_bytes(self.array()?));
-        let key = core::str::from_utf8(self.take(len)?).ok()?;
-        Some(StagedTag::New(Key::try_from(key).ok()?))
+        if len > MAX_KEY_LEN {
+            return None;
+        }
+        Some(StagedTag::New(self.text(len)?))
     }
+
+    /// The next `len` bytes, which must be UTF-8, as a range.
+    fn text(&mut self, len: usize) -> Option<Range<usize>> {
+        let start = self.at;
+        core::str::from_utf8(self.take(len)?).ok()?;
+        Some(start..self.at)
+    }
+}
+
+/// The text at `range` of the staging room, as [`unstage`] found it.
+pub(crate) fn staged_text(staged: &[u8], range: Range<usize>) -> &str {
+    staged
+        .get(range)
+        .and_then(|bytes| core::str::from_utf8(bytes).ok())
+        .unwrap_or("")
+}
+
+/// A new tag's key, as [`unstage`] found it (at most `MAX_KEY_LEN` bytes).
+pub(crate) fn staged_key(staged: &[u8], range: Range<usize>) -> Option<Key> {
+    Key::try_from(staged_text(staged, range)).ok()
+}
+
+/// A rejected entry's name, as [`unstage`] found it.
+pub(crate) fn staged_preview(staged: &[u8], shown: Range<usize>, full_len: usize) -> KeyPreview {
+    let mut tag = KeyPreview::of_key(staged_text(staged, shown));
+    tag.full_len = full_len;
+    tag
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::table::ArrayStorage;
+    use std::format;
+    use std::string::String;
     use std::vec::Vec;
 
     fn good(key: &str) -> Reading {
@@ -283,7 +329,8 @@ mod tests {
         }
     }
 
-    fn staged_tags<S: TableStorage>(table: &TagTable<S>, staging: &Staging) -> Vec<StagedTag> {
+    /// Each staged reading's slot, or its key if new.
+    fn staged_tags<S: TableStorage>(table: &TagTable<S>, staging: &Staging) -> Vec<String> {
         let mut tags = Vec::new();
         let mut at = 0;
         while at < staging.len {
@@ -292,7 +339,10 @@ mod tests {
             };
             at = next;
             match record {
-                Staged::Good { tag, .. } | Staged::FailedRead(tag) => tags.push(tag),
+                Staged::Good { tag, .. } | Staged::FailedRead(tag) => tags.push(match tag {
+                    StagedTag::Held(position) => format!("slot {position}"),
+                    StagedTag::New(key) => format!("new {}", staged_text(table.staging(), key)),
+                }),
                 Staged::Rejected { .. } => {}
             }
         }
@@ -317,18 +367,17 @@ mod tests {
             key: Some(Key::try_from("d.c").unwrap()),
         };
         staging.stage(&mut table, failed).unwrap();
-        let held = StagedTag::Held;
         assert_eq!(
             staged_tags(&table, &staging),
             [
-                held(0),
-                held(1),
-                held(2),
-                held(1),
-                StagedTag::New(Key::try_from("d.new").unwrap()),
-                held(0),
-                held(0),
-                held(2),
+                "slot 0",
+                "slot 1",
+                "slot 2",
+                "slot 1",
+                "new d.new",
+                "slot 0",
+                "slot 0",
+                "slot 2"
             ]
         );
         assert_eq!(staging.good_reads, 7);
