@@ -170,6 +170,7 @@ fn bench(run: &Run) -> String {
     let peers_cpu_start = common::sample("self").cpu;
     let ipc_cpu_start = common::thread_cpu(IPC_THREAD_NAME);
     let applied_start = dataservice.store().applied;
+    let ticks_start = common::machine_ticks();
     let started = Instant::now();
     match run.new_tags_after {
         Some(after) if after < run.seconds => {
@@ -189,6 +190,7 @@ fn bench(run: &Run) -> String {
     let (sync_cpu_end, sync_hwm) = (end.cpu, end.peak_rss_kib);
     let peers_cpu_end = common::sample("self").cpu;
     let ipc_cpu = common::thread_cpu(IPC_THREAD_NAME) - ipc_cpu_start;
+    let steal = common::steal_percent(ticks_start, common::machine_ticks());
     let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
     let _ = child.wait();
     let _ = reader.join();
@@ -196,7 +198,7 @@ fn bench(run: &Run) -> String {
     drop(peers);
     let sync_cpu = sync_cpu_end - sync_cpu_start;
     format!(
-        "| {} | {} % | {} s | {} | {:.0} | {:.2} µs | {} / {} / {} ms | {:.0} / {:.0} ms | {} ms | {:.0} / {:.0} ms | {} | {:.2} MiB | {:.2} s | {:.2} s | {:.2} µs |",
+        "| {} | {} % | {} s | {} | {:.0} | {:.2} µs | {} / {} / {} ms | {:.0} / {:.0} ms | {} ms | {:.0} / {:.0} ms | {} | {:.2} MiB | {:.2} s | {:.2} s | {:.2} µs | {:.0} % |",
         run.tags,
         run.changing,
         run.interval,
@@ -216,16 +218,17 @@ fn bench(run: &Run) -> String {
         sync_cpu,
         peers_cpu_end - peers_cpu_start,
         ipc_cpu * 1e6 / applied.max(1) as f64,
+        steal,
     )
 }
 
 fn main() {
     let runs = parse_args();
     println!(
-        "| tags | changing | interval | delivery | updates/s | sync CPU per update | cycle p50 / p99 / max | start to first / every tag delivered | registry check | CPU to every tag: sync / peers | overruns | sync peak RSS | sync CPU | peers' CPU | Data-Service double CPU per update |"
+        "| tags | changing | interval | delivery | updates/s | sync CPU per update | cycle p50 / p99 / max | start to first / every tag delivered | registry check | CPU to every tag: sync / peers | overruns | sync peak RSS | sync CPU | peers' CPU | Data-Service double CPU per update | host steal |"
     );
     println!(
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     );
     for run in &runs {
         println!("{}", bench(run));
@@ -234,7 +237,8 @@ fn main() {
         println!(
             "(each row: {} s measured once every tag was delivered; \"start to\": from spawning the sync;\n\
              the registry check (reading /detailed, fetching the ids of every key) runs beside the cycles;\n\
-             \"CPU to every tag\": CPU from the sync's start until every tag was delivered)",
+             \"CPU to every tag\": CPU from the sync's start until every tag was delivered;\n\
+             \"host steal\": the share of both cores' time the hypervisor gave to other guests)",
             run.seconds
         );
     }

@@ -135,3 +135,38 @@ pub fn sample(pid: &str) -> ProcSample {
         fds: std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count()),
     }
 }
+
+/// The machine's CPU ticks so far (all cores, from `/proc/stat`): those
+/// the hypervisor gave to other guests (`steal`), and all of them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MachineTicks {
+    pub steal: u64,
+    pub total: u64,
+}
+
+pub fn machine_ticks() -> MachineTicks {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    // cpu user nice system idle iowait irq softirq steal guest guest_nice;
+    // guest time is counted in user already.
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .and_then(|line| line.strip_prefix("cpu "))
+        .map(|rest| {
+            rest.split_whitespace()
+                .filter_map(|v| v.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    MachineTicks {
+        steal: fields.get(7).copied().unwrap_or(0),
+        total: fields.iter().take(8).sum(),
+    }
+}
+
+/// The share of the machine's CPU time the hypervisor took between two
+/// readings, in percent.
+pub fn steal_percent(from: MachineTicks, to: MachineTicks) -> f64 {
+    let total = to.total.saturating_sub(from.total).max(1);
+    to.steal.saturating_sub(from.steal) as f64 * 100.0 / total as f64
+}
