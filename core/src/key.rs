@@ -60,6 +60,18 @@ enum Piece<'t> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyTemplate {
     text: heapless::String<MAX_TEMPLATE_LEN>,
+    /// The pieces, found once: a key is built for every tag of every
+    /// document. Each piece takes at least a byte of the text.
+    parts: heapless::Vec<Part, MAX_TEMPLATE_LEN>,
+}
+
+/// A piece of the template, its literals as byte ranges of the text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    Literal { start: u8, end: u8 },
+    Device,
+    Tag,
+    TagId,
 }
 
 impl KeyTemplate {
@@ -67,18 +79,35 @@ impl KeyTemplate {
     pub fn parse(text: &str) -> Result<Self, TemplateError> {
         let mut stored = heapless::String::new();
         stored.push_str(text).map_err(|_| TemplateError::TooLong)?;
-        let template = KeyTemplate { text: stored };
+        let mut parts = heapless::Vec::new();
         let mut has_tag = false;
         let mut rest = text;
         while !rest.is_empty() {
             let (piece, next) = next_piece(rest)?;
             has_tag |= matches!(piece, Piece::Tag | Piece::TagId);
+            let part = match piece {
+                Piece::Literal(literal) => {
+                    // Offsets within the 64 bytes checked above.
+                    let start = (text.len() - rest.len()) as u8;
+                    Part::Literal {
+                        start,
+                        end: start + literal.len() as u8,
+                    }
+                }
+                Piece::Device => Part::Device,
+                Piece::Tag => Part::Tag,
+                Piece::TagId => Part::TagId,
+            };
+            parts.push(part).map_err(|_| TemplateError::TooLong)?;
             rest = next;
         }
         if !has_tag {
             return Err(TemplateError::NoTagPlaceholder);
         }
-        Ok(template)
+        Ok(KeyTemplate {
+            text: stored,
+            parts,
+        })
     }
 
     /// The template as written.
@@ -96,21 +125,17 @@ impl KeyTemplate {
         out: &mut Key,
     ) -> Result<(), crate::wire::json::Overflow> {
         out.clear();
-        let mut rest = self.text.as_str();
-        while !rest.is_empty() {
-            // The template was validated in `parse`.
-            let Ok((piece, next)) = next_piece(rest) else {
-                break;
-            };
-            match piece {
-                Piece::Literal(text) => out
-                    .write_str(text)
-                    .map_err(|_| crate::wire::json::Overflow)?,
-                Piece::Device => device.write_unescaped(out)?,
-                Piece::Tag => tag.write_unescaped(out)?,
-                Piece::TagId => tag_id.write_unescaped(out)?,
+        for part in &self.parts {
+            match *part {
+                Part::Literal { start, end } => {
+                    let literal = self.text.get(usize::from(start)..usize::from(end));
+                    out.write_str(literal.unwrap_or(""))
+                        .map_err(|_| crate::wire::json::Overflow)?
+                }
+                Part::Device => device.write_unescaped(out)?,
+                Part::Tag => tag.write_unescaped(out)?,
+                Part::TagId => tag_id.write_unescaped(out)?,
             }
-            rest = next;
         }
         Ok(())
     }
@@ -118,10 +143,11 @@ impl KeyTemplate {
 
 impl Default for KeyTemplate {
     fn default() -> Self {
-        let mut text = heapless::String::new();
-        // The default template is far shorter than the capacity.
-        text.push_str(DEFAULT_KEY_TEMPLATE).ok();
-        KeyTemplate { text }
+        // A valid constant (`renders_both_documented_forms` renders it).
+        Self::parse(DEFAULT_KEY_TEMPLATE).unwrap_or(KeyTemplate {
+            text: heapless::String::new(),
+            parts: heapless::Vec::new(),
+        })
     }
 }
 
