@@ -6,6 +6,7 @@
 use core::fmt;
 
 use super::ipc::BufferTooSmall;
+use super::scan::find_string_special;
 use crate::value::Value;
 
 /// A cursor over a byte buffer that fails instead of overflowing.
@@ -43,7 +44,10 @@ impl<'c> Cursor<'c> {
         self.raw(b"\"")?;
         let bytes = text.as_bytes();
         let mut plain_start = 0;
-        for (i, &b) in bytes.iter().enumerate() {
+        // Plain runs (every id, most keys) are found a word at a time.
+        while let Some(offset) = find_string_special(&bytes[plain_start..]) {
+            let i = plain_start + offset;
+            let b = bytes[i];
             let escape: &[u8] = match b {
                 b'"' => b"\\\"",
                 b'\\' => b"\\\\",
@@ -52,8 +56,7 @@ impl<'c> Cursor<'c> {
                 b'\n' => b"\\n",
                 0x0c => b"\\f",
                 b'\r' => b"\\r",
-                0x00..=0x1f => b"",
-                _ => continue,
+                _ => b"",
             };
             self.raw(&bytes[plain_start..i])?;
             if escape.is_empty() {
