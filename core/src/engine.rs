@@ -728,7 +728,12 @@ impl<S: TableStorage> Engine<S> {
         let Some(flight) = self.take_in_flight(request) else {
             return;
         };
-        match Response::decode(line) {
+        let decoded = if flight.bulk {
+            Response::decode_bulk(line)
+        } else {
+            Response::decode(line)
+        };
+        match decoded {
             Ok(response)
                 if flight.backlog && flight.bulk && response.ok && response.has_results() =>
             {

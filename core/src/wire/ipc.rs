@@ -155,13 +155,21 @@ pub struct BulkResult<'a> {
 }
 
 impl<'a> Response<'a> {
-    /// Decodes one response line (without or with its newline).
-    ///
-    /// A bulk answer with `"ok": true` before its `results` (the usual
-    /// order) is decoded up to them: [`Response::for_each_result`] checks
-    /// the rest as it reads it, so that the largest answers (100 KB for
-    /// 700 updates) are lexed once.
+    /// Decodes one response line (without or with its newline), checked
+    /// whole.
     pub fn decode(line: &'a [u8]) -> Result<Self, ResponseError> {
+        Self::decode_with(line, false)
+    }
+
+    /// Decodes the answer to a bulk request. With `"ok": true` before its
+    /// `results` (the usual order), decoding stops at them and
+    /// [`Response::for_each_result`] checks the rest as it reads it, so
+    /// that the largest answers (100 KB for 700 updates) are lexed once.
+    pub fn decode_bulk(line: &'a [u8]) -> Result<Self, ResponseError> {
+        Self::decode_with(line, true)
+    }
+
+    fn decode_with(line: &'a [u8], results_later: bool) -> Result<Self, ResponseError> {
         let mut lexer = Lexer::new(line);
         let json = |e| ResponseError::Json(e);
         if lexer.next_token().map_err(json)? != Some(Token::BeginObject) {
@@ -188,7 +196,7 @@ impl<'a> Response<'a> {
                 ("key", Token::Str(s)) => response.key = Some(s),
                 ("results", Token::BeginArray) => {
                     let inside = lexer;
-                    if saw_ok && response.ok {
+                    if results_later && saw_ok && response.ok {
                         response.results = Some(Results {
                             inside,
                             checked: false,
@@ -454,9 +462,9 @@ mod tests {
     /// Each result's `ok` and `error`.
     type Seen<'a> = std::vec::Vec<(bool, Option<&'a str>)>;
 
-    /// The results of `line`, and how reading them ended.
+    /// The results of `line` as a bulk answer, and how reading them ended.
     fn results_of(line: &str) -> (Seen<'_>, Result<(), ResponseError>) {
-        let response = Response::decode(line.as_bytes()).unwrap();
+        let response = Response::decode_bulk(line.as_bytes()).unwrap();
         let mut seen = std::vec::Vec::new();
         let read = response.for_each_result(|r| seen.push((r.ok, r.error.map(|e| e.raw()))));
         (seen, read)
@@ -473,16 +481,12 @@ mod tests {
             )),
             (vec![(true, None), (false, Some("id not found"))], Ok(()))
         );
-        // Broken in the second entry: the first stands.
-        assert_eq!(
-            results_of(&format!(
-                r#"{{"ok": true, "results": [{good}, {{"id": "b", "ok": tru}}]}}"#
-            )),
-            (
-                vec![(true, None)],
-                Err(ResponseError::Json(JsonError::UnexpectedByte { at: 68 }))
-            )
-        );
+        // Broken in the second entry: the first stands. Decoded as any
+        // other answer, the line is refused whole.
+        let broken = format!(r#"{{"ok": true, "results": [{good}, {{"id": "b", "ok": tru}}]}}"#);
+        let at_tru = ResponseError::Json(JsonError::UnexpectedByte { at: 68 });
+        assert_eq!(results_of(&broken), (vec![(true, None)], Err(at_tru)));
+        assert_eq!(Response::decode(broken.as_bytes()), Err(at_tru));
         // Whole results, then a break, a second "ok", or trailing bytes.
         let results = format!(r#""results": [{good}]"#);
         for (line, error) in [

@@ -20,9 +20,14 @@ fuzz_target!(|data: &[u8]| {
             break;
         }
     }
-    if let Ok(response) = Response::decode(data) {
+    let whole = Response::decode(data);
+    if let Ok(response) = Response::decode_bulk(data) {
         let mut count = 0usize;
-        let _ = response.for_each_result(|_| count += 1);
+        let read = response.for_each_result(|_| count += 1);
         assert!(count <= data.len());
+        // Read to the end without error, a bulk answer is whole.
+        if read.is_ok() {
+            assert!(whole.is_ok());
+        }
     }
 });
