@@ -3082,18 +3082,23 @@ mod registry_tests {
         );
     }
 
-    #[test]
-    fn id_not_found_means_a_restart_the_value_is_kept_and_everything_is_checked_again() {
+    /// Both tags of `DOC` get ids and go in one bulk line, which `answer`
+    /// answers at 1 ms.
+    fn one_bulk_answered(answer: &str) -> TestEngine {
         let mut e = engine(RegisterMode::Missing);
         waiting_cycle(&mut e, at(0), DOC);
         api(&mut e, at(0), registry_answer);
         let sent = transmits(&mut e, at(0));
         assert_eq!(sent.len(), 1, "both tags have ids: one bulk");
-        e.handle_sink_response(
-            at(1),
-            sent[0].0,
-            std::format!(r#"{{"ok": true, "results": [{{"id": "{ID_A}", "ok": false, "error": "id not found"}}, {{"id": "{ID_B}", "ok": true, "key": "d.b"}}]}}"#).as_bytes(),
-        );
+        e.handle_sink_response(at(1), sent[0].0, answer.as_bytes());
+        e
+    }
+
+    #[test]
+    fn id_not_found_means_a_restart_the_value_is_kept_and_everything_is_checked_again() {
+        let mut e = one_bulk_answered(&std::format!(
+            r#"{{"ok": true, "results": [{{"id": "{ID_A}", "ok": false, "error": "id not found"}}, {{"id": "{ID_B}", "ok": true, "key": "d.b"}}]}}"#
+        ));
         assert_eq!(e.stats().writes_ok_total, 1);
         assert_eq!(e.stats().ids_not_found_total, 1);
         assert_eq!(e.stats().writes_failed_total, 1);
@@ -3115,16 +3120,9 @@ mod registry_tests {
 
     #[test]
     fn a_bulk_answer_broken_after_a_result_keeps_that_result_and_sends_the_rest_again() {
-        let mut e = engine(RegisterMode::Missing);
-        waiting_cycle(&mut e, at(0), DOC);
-        api(&mut e, at(0), registry_answer);
-        let sent = transmits(&mut e, at(0));
-        assert_eq!(sent.len(), 1, "both tags have ids: one bulk");
-        e.handle_sink_response(
-            at(1),
-            sent[0].0,
-            std::format!(r#"{{"ok": true, "results": [{{"id": "{ID_A}", "ok": true}}, {{"id": "{ID_B}", "ok": tru}}]}}"#).as_bytes(),
-        );
+        let mut e = one_bulk_answered(&std::format!(
+            r#"{{"ok": true, "results": [{{"id": "{ID_A}", "ok": true}}, {{"id": "{ID_B}", "ok": tru}}]}}"#
+        ));
         assert_eq!(e.stats().writes_ok_total, 1);
         assert_eq!(e.stats().writes_failed_total, 1);
         assert_eq!(
