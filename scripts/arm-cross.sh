@@ -7,6 +7,7 @@
 # binfmt_misc lets the end-to-end tests exec the ARM binary. Needs root.
 #
 #   scripts/arm-cross.sh [test|size|all]     (default: all)
+#   scripts/arm-cross.sh packages            (the Debian packages it needs)
 #
 # Prints the stripped size of the release binary for each target.
 # Knobs: ARM_TARGETS (default "armv7-unknown-linux-gnueabihf aarch64-unknown-linux-gnu").
@@ -21,6 +22,10 @@ debarch() { case $1 in armv7-*) echo armhf ;; aarch64-*) echo arm64 ;; esac; }
 
 pkgs=(rustc-web rust-web-src qemu-user qemu-user-binfmt)
 for t in $targets; do pkgs+=("gcc-$(gnu "$t")" "libc6-dev-$(debarch "$t")-cross"); done
+if [ "$what" = packages ]; then
+  printf '%s\n' "${pkgs[@]}"
+  exit 0
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -36,6 +41,9 @@ export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR=target/arm-cross
 # Expected panics under qemu: symbolising a backtrace takes seconds.
 export RUST_BACKTRACE=0
+# The proptests run 2,000 cases each natively; under qemu the full count took
+# over 6 minutes per target, so the ARM run checks 200.
+export PROPTEST_CASES=${PROPTEST_CASES:-200}
 rustc_version=$("$RUSTC" -V | awk '{print $2}')
 source_version=$(readlink /usr/lib/rustlib/src/rust | sed -n 's/.*rustc-\([0-9.]*\).*/\1/p')
 if [ "$rustc_version" != "$source_version" ]; then

@@ -62,6 +62,17 @@
 #[cfg(test)]
 extern crate std;
 
+/// How many cases each proptest runs: 2,000, or `PROPTEST_CASES` when set.
+/// The ARM run sets fewer: under qemu the debug build runs tens of times slower,
+/// and the full count is run natively on every CI run.
+#[cfg(test)]
+fn proptest_cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|cases| cases.parse().ok())
+        .unwrap_or(2_000)
+}
+
 pub mod backlog;
 pub mod config;
 pub mod engine;

@@ -75,7 +75,7 @@ fn rule() -> impl Strategy<Value = Rule> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases()))]
 
     #[test]
     fn mapping_never_panics_and_numbers_stay_finite(rule in rule(), value in value()) {

@@ -43,7 +43,7 @@ fn reference<T: Serialize>(request: &T) -> std::vec::Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2_000))]
+    #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases()))]
 
     #[test]
     fn write_requests_match_serde_json_core(key in text(), value in value()) {

@@ -395,7 +395,7 @@ mod stream_proptests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(2_000))]
+        #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases()))]
 
         #[test]
         fn a_whole_body_gives_the_same_points_in_any_parts(body in body(), size in 1usize..64) {
