@@ -88,10 +88,10 @@ pub struct Store {
     used_addresses: HashMap<u32, String>,
     next_address: [u32; 5],
     rng: u64,
-    /// Every IPC request line received, in order.
-    pub requests: Vec<String>,
-    /// Every HTTP API request, as `METHOD PATH BODY`, in order.
-    pub api_requests: Vec<String>,
+    /// The IPC request lines received, in order.
+    requests: RequestLog,
+    /// The HTTP API requests, as `METHOD PATH BODY`, in order.
+    api_requests: RequestLog,
     /// IPC requests answered.
     pub answered: u64,
     /// Writes applied to registered keys.
@@ -101,8 +101,26 @@ pub struct Store {
     behaviour: SinkBehaviour,
 }
 
-/// Most request lines kept for inspection.
-const REQUEST_LOG_LIMIT: usize = 2_000_000;
+/// Bytes of requests each log keeps: all a test makes. The demo and the
+/// benchmarks run for minutes and must not grow without end (at 10,000
+/// tags every 100 ms, the bulk lines alone are some 6 MB a second).
+const REQUEST_LOG_BYTES: usize = 64 << 20;
+
+/// Requests kept for inspection, in order, up to [`REQUEST_LOG_BYTES`].
+#[derive(Debug, Default)]
+struct RequestLog {
+    lines: Vec<String>,
+    bytes: usize,
+}
+
+impl RequestLog {
+    fn record(&mut self, line: &str) {
+        if self.bytes + line.len() <= REQUEST_LOG_BYTES {
+            self.bytes += line.len();
+            self.lines.push(line.to_string());
+        }
+    }
+}
 
 fn seed() -> u64 {
     let mut bytes = [0u8; 8];
@@ -133,8 +151,8 @@ impl Store {
             used_addresses: HashMap::new(),
             next_address: DATA_TYPES.map(|(_, start)| start),
             rng: seed(),
-            requests: Vec::new(),
-            api_requests: Vec::new(),
+            requests: RequestLog::default(),
+            api_requests: RequestLog::default(),
             answered: 0,
             applied: 0,
             dropped_unregistered: 0,
@@ -276,9 +294,7 @@ impl Store {
 
     /// Answers one IPC request line (without its newline).
     pub fn handle_ipc(&mut self, line: &str) -> Value {
-        if self.requests.len() < REQUEST_LOG_LIMIT {
-            self.requests.push(line.to_string());
-        }
+        self.requests.record(line);
         let request: Value = match serde_json::from_str(line) {
             Ok(v) => v,
             Err(e) => return json!({"ok": false, "error": format!("invalid json: {e}")}),
@@ -330,14 +346,12 @@ impl Store {
     }
 
     fn handle_http(&mut self, request: &HttpRequest) -> (u16, Value) {
-        if self.api_requests.len() < REQUEST_LOG_LIMIT {
-            self.api_requests.push(format!(
-                "{} {} {}",
-                request.method,
-                request.path,
-                String::from_utf8_lossy(&request.body)
-            ));
-        }
+        self.api_requests.record(&format!(
+            "{} {} {}",
+            request.method,
+            request.path,
+            String::from_utf8_lossy(&request.body)
+        ));
         let body = || serde_json::from_slice::<Value>(&request.body).ok();
         match (request.method.as_str(), request.path.as_str()) {
             ("GET", "/health") => (200, json!({"status": "ok"})),
@@ -578,12 +592,12 @@ impl DataServiceDouble {
 
     /// IPC request lines received so far.
     pub fn requests(&self) -> Vec<String> {
-        self.store().requests.clone()
+        self.store().requests.lines.clone()
     }
 
     /// HTTP API requests received so far (`METHOD PATH BODY`).
     pub fn api_requests(&self) -> Vec<String> {
-        self.store().api_requests.clone()
+        self.store().api_requests.lines.clone()
     }
 
     /// Changes how the IPC side behaves.
@@ -686,6 +700,18 @@ mod tests {
 
     fn spec(value: Value) -> Map<String, Value> {
         value.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn the_request_log_keeps_lines_up_to_its_byte_budget() {
+        let mut log = RequestLog::default();
+        let line = "x".repeat(REQUEST_LOG_BYTES / 4);
+        for _ in 0..5 {
+            log.record(&line);
+        }
+        log.record("y");
+        assert_eq!(log.lines.len(), 4);
+        assert_eq!(log.bytes, REQUEST_LOG_BYTES);
     }
 
     #[test]
