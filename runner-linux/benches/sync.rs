@@ -4,6 +4,8 @@
 //! cycle duration p50/p99 (from the sync's own statistics), its peak RSS,
 //! and the simulated peers' CPU (to show when they, not the sync, limit):
 //! all of them, and the Data-Service double's IPC thread per update alone.
+//! The host's steal is read every 10 ms, to tell whether the cycles that
+//! overran met a burst of it.
 //!
 //! ```text
 //! cargo bench --bench sync -- --matrix [--seconds 10]
@@ -137,13 +139,23 @@ fn bench(run: &Run) -> String {
         .spawn()
         .expect("spawn dataservice-sync");
     let last_line = Arc::new(Mutex::new(String::new()));
+    let overruns = Arc::new(Mutex::new(Vec::new()));
     let stderr = child.stderr.take().expect("stderr");
     let keep = Arc::clone(&last_line);
+    let seen_overruns = Arc::clone(&overruns);
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if line.contains("stopped: ") {
                 *keep.lock().unwrap_or_else(|p| p.into_inner()) = line;
-            } else if line.contains("WARN") || line.contains("error") {
+                continue;
+            }
+            if let Some(running_for) = overrun_running_for(&line) {
+                seen_overruns
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((Instant::now(), running_for));
+            }
+            if line.contains("WARN") || line.contains("error") {
                 eprintln!("sync: {line}");
             }
         }
@@ -171,6 +183,7 @@ fn bench(run: &Run) -> String {
     let ipc_cpu_start = common::thread_cpu(IPC_THREAD_NAME);
     let applied_start = dataservice.store().applied;
     let ticks_start = common::machine_ticks();
+    let steal_trace = common::StealTrace::start();
     let started = Instant::now();
     match run.new_tags_after {
         Some(after) if after < run.seconds => {
@@ -191,14 +204,35 @@ fn bench(run: &Run) -> String {
     let peers_cpu_end = common::sample("self").cpu;
     let ipc_cpu = common::thread_cpu(IPC_THREAD_NAME) - ipc_cpu_start;
     let steal = common::steal_percent(ticks_start, common::machine_ticks());
+    let ended = Instant::now();
+    let steal_samples = steal_trace.finish();
     let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
     let _ = child.wait();
     let _ = reader.join();
     let line = last_line.lock().unwrap_or_else(|p| p.into_inner()).clone();
     drop(peers);
     let sync_cpu = sync_cpu_end - sync_cpu_start;
+    // A cycle that overran ran from `running_for` before the tick that found
+    // it running to about an interval after.
+    let interval = Duration::from_secs_f64(run.interval);
+    let overruns: Vec<(Instant, Instant)> = overruns
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .filter(|(at, _)| *at >= started && *at <= ended)
+        .map(|(at, running_for)| (*at - *running_for, *at + interval))
+        .collect();
+    let overrun_steal = (!overruns.is_empty()).then(|| {
+        let (steal, total) = overruns
+            .iter()
+            .map(|(from, to)| steal_samples.ticks_between(*from, *to))
+            .fold((0, 0), |(steal, total), t| {
+                (steal + t.steal, total + t.total)
+            });
+        format!("{:.0} %", steal as f64 * 100.0 / total.max(1) as f64)
+    });
     format!(
-        "| {} | {} % | {} s | {} | {:.0} | {:.2} µs | {} / {} / {} ms | {:.0} / {:.0} ms | {} ms | {:.0} / {:.0} ms | {} | {:.2} MiB | {:.2} s | {:.2} s | {:.2} µs | {:.0} % |",
+        "| {} | {} % | {} s | {} | {:.0} | {:.2} µs | {} / {} / {} ms | {:.0} / {:.0} ms | {} ms | {:.0} / {:.0} ms | {} | {:.2} MiB | {:.2} s | {:.2} s | {:.2} µs | {:.0} % | {} |",
         run.tags,
         run.changing,
         run.interval,
@@ -219,16 +253,27 @@ fn bench(run: &Run) -> String {
         peers_cpu_end - peers_cpu_start,
         ipc_cpu * 1e6 / applied.max(1) as f64,
         steal,
+        overrun_steal.as_deref().unwrap_or("-"),
     )
+}
+
+/// How long the previous cycle had run, from the sync's overrun warning
+/// (`cycle overrun: previous cycle still running after 0.021s; …`).
+fn overrun_running_for(line: &str) -> Option<Duration> {
+    let after = line
+        .split_once("cycle overrun: previous cycle still running after ")?
+        .1;
+    let seconds = after.split_once("s;")?.0.parse().ok()?;
+    Some(Duration::from_secs_f64(seconds))
 }
 
 fn main() {
     let runs = parse_args();
     println!(
-        "| tags | changing | interval | delivery | updates/s | sync CPU per update | cycle p50 / p99 / max | start to first / every tag delivered | registry check | CPU to every tag: sync / peers | overruns | sync peak RSS | sync CPU | peers' CPU | Data-Service double CPU per update | host steal |"
+        "| tags | changing | interval | delivery | updates/s | sync CPU per update | cycle p50 / p99 / max | start to first / every tag delivered | registry check | CPU to every tag: sync / peers | overruns | sync peak RSS | sync CPU | peers' CPU | Data-Service double CPU per update | host steal | steal in overrunning cycles |"
     );
     println!(
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     );
     for run in &runs {
         println!("{}", bench(run));
@@ -238,7 +283,9 @@ fn main() {
             "(each row: {} s measured once every tag was delivered; \"start to\": from spawning the sync;\n\
              the registry check (reading /detailed, fetching the ids of every key) runs beside the cycles;\n\
              \"CPU to every tag\": CPU from the sync's start until every tag was delivered;\n\
-             \"host steal\": the share of both cores' time the hypervisor gave to other guests)",
+             \"host steal\": the share of both cores' time the hypervisor gave to other guests;\n\
+             \"steal in overrunning cycles\": the same share during the cycles that overran in the window\n\
+             (/proc/stat read every 10 ms; a cycle that overran is taken from its start to an interval after the tick))",
             run.seconds
         );
     }

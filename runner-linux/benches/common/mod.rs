@@ -6,6 +6,10 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use dataservice_sync::sim::{DataServiceDouble, PollingDouble, PollingMode};
 use nix::unistd::{SysconfVar, sysconf};
@@ -169,4 +173,53 @@ pub fn machine_ticks() -> MachineTicks {
 pub fn steal_percent(from: MachineTicks, to: MachineTicks) -> f64 {
     let total = to.total.saturating_sub(from.total).max(1);
     to.steal.saturating_sub(from.steal) as f64 * 100.0 / total as f64
+}
+
+/// The machine's CPU ticks, read every 10 ms on a thread: a run's share
+/// of steal hides a burst (40 ms taken once in 60 s is 0.03 %), and a
+/// burst of tens of milliseconds is enough to push a cycle past its interval.
+pub struct StealTrace {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<Vec<(Instant, MachineTicks)>>,
+}
+
+impl StealTrace {
+    pub fn start() -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut samples = Vec::new();
+            while !stopped.load(Ordering::Relaxed) {
+                samples.push((Instant::now(), machine_ticks()));
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            samples.push((Instant::now(), machine_ticks()));
+            samples
+        });
+        StealTrace { stop, thread }
+    }
+
+    pub fn finish(self) -> StealSamples {
+        self.stop.store(true, Ordering::Relaxed);
+        StealSamples(self.thread.join().unwrap_or_default())
+    }
+}
+
+/// Machine tick readings in time order.
+pub struct StealSamples(Vec<(Instant, MachineTicks)>);
+
+impl StealSamples {
+    /// The ticks from the last reading at or before `from` to the first at
+    /// or after `to` (none when the readings do not cover both).
+    pub fn ticks_between(&self, from: Instant, to: Instant) -> MachineTicks {
+        let before = self.0.iter().rev().find(|(at, _)| *at <= from);
+        let after = self.0.iter().find(|(at, _)| *at >= to);
+        match (before, after) {
+            (Some((_, a)), Some((_, b))) => MachineTicks {
+                steal: b.steal.saturating_sub(a.steal),
+                total: b.total.saturating_sub(a.total),
+            },
+            _ => MachineTicks::default(),
+        }
+    }
 }
