@@ -255,6 +255,8 @@ pub struct Engine<S: TableStorage> {
     events: Deque<Event, 32>,
     phase: Phase,
     cycle_started: Instant,
+    /// When this cycle's fetch ended (its body read, or its failure).
+    cycle_fetch_ended: Instant,
     cycle_fetch_ok: bool,
     /// This delivery pass is no cycle: it sends what a registry check
     /// made deliverable between cycles.
@@ -317,6 +319,7 @@ impl<S: TableStorage> Engine<S> {
             events: Deque::new(),
             phase: Phase::Idle,
             cycle_started: Instant::default(),
+            cycle_fetch_ended: Instant::default(),
             cycle_fetch_ok: false,
             catching_up: false,
             catch_up_due: false,
@@ -1543,6 +1546,9 @@ impl<S: TableStorage> Engine<S> {
     // ---- delivery ----
 
     fn start_delivery(&mut self, now: Instant) {
+        if !self.catching_up {
+            self.cycle_fetch_ended = now;
+        }
         self.phase = Phase::Delivering;
         self.catch_up_due = false;
         self.rewind_delivery();
@@ -1974,7 +1980,10 @@ impl<S: TableStorage> Engine<S> {
         }
         // A catch-up pass fetched nothing: it is no cycle.
         if !core::mem::take(&mut self.catching_up) {
-            self.stats.record_cycle(now - self.cycle_started);
+            self.stats.record_cycle(
+                now - self.cycle_started,
+                self.cycle_fetch_ended - self.cycle_started,
+            );
             if self.cycle_fetch_ok {
                 self.stats.last_sync_at = Some(now);
             }
@@ -2326,6 +2335,28 @@ mod tests {
                 "sink up: Data-Service accepted a write (after 0 failed attempts, down for 0.000s)",
             ]
         );
+    }
+
+    #[test]
+    fn a_cycle_reports_how_long_its_fetch_took() {
+        let mut e = engine();
+        e.handle_tick(at(0));
+        assert_eq!(e.poll_action(at(0)), Some(Action::FetchSource));
+        e.handle_source_body(at(12), DOC);
+        for (request, _) in transmits(&mut e, at(12)) {
+            e.handle_sink_response(at(30), request, OK);
+        }
+        assert_eq!(e.stats().last_cycle_duration, Duration::from_millis(30));
+        assert_eq!(e.stats().last_fetch_duration, Duration::from_millis(12));
+        // A failed fetch counts until it failed.
+        e.handle_tick(at(1000));
+        assert_eq!(e.poll_action(at(1000)), Some(Action::FetchSource));
+        e.handle_source_error(at(1005), SourceError::Refused);
+        assert!(transmits(&mut e, at(1005)).is_empty());
+        assert_eq!(e.stats().last_cycle_duration, Duration::from_millis(5));
+        assert_eq!(e.stats().last_fetch_duration, Duration::from_millis(5));
+        assert_eq!(e.stats().cycle_duration_total_ms, 35);
+        assert_eq!(e.stats().fetch_duration_total_ms, 17);
     }
 
     #[test]

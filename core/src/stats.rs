@@ -94,6 +94,10 @@ pub struct Stats {
     pub sink_errors_by_kind: [u64; SinkError::KINDS.len()],
     /// Sum of every cycle's duration, in milliseconds.
     pub cycle_duration_total_ms: u64,
+    /// Sum of every cycle's fetch, from the request to the body's end or
+    /// the fetch's failure, in milliseconds: the rest of the cycles'
+    /// time ([`Stats::cycle_duration_total_ms`]) went to delivery.
+    pub fetch_duration_total_ms: u64,
     /// End of the last cycle whose fetch succeeded.
     pub last_sync_at: Option<Instant>,
     /// The last document the polling service delivered and that was applied.
@@ -102,6 +106,8 @@ pub struct Stats {
     pub last_sink_ok_at: Option<Instant>,
     /// How long the last cycle took, fetch to last acknowledgement.
     pub last_cycle_duration: Duration,
+    /// How long the last cycle's fetch took (the rest of it was delivery).
+    pub last_fetch_duration: Duration,
     /// How long the last completed registry check took, from its start
     /// (when the cycle that wanted it had delivered) to its last answer.
     pub last_registry_check_duration: Duration,
@@ -150,10 +156,12 @@ impl Default for Stats {
             source_errors_by_kind: [0; SourceError::KINDS.len()],
             sink_errors_by_kind: [0; SinkError::KINDS.len()],
             cycle_duration_total_ms: 0,
+            fetch_duration_total_ms: 0,
             last_sync_at: None,
             last_source_ok_at: None,
             last_sink_ok_at: None,
             last_cycle_duration: Duration::ZERO,
+            last_fetch_duration: Duration::ZERO,
             last_registry_check_duration: Duration::ZERO,
             recent_errors: heapless::HistoryBuf::new(),
             cycle_durations: heapless::HistoryBuf::new(),
@@ -169,13 +177,18 @@ impl Stats {
         self.recent_errors.write(ErrorRecord { at, message: text });
     }
 
-    /// Counts a completed cycle, kept for the percentiles.
-    pub fn record_cycle(&mut self, duration: Duration) {
+    /// Counts a completed cycle, kept for the percentiles, and the part
+    /// of it its fetch took.
+    pub fn record_cycle(&mut self, duration: Duration, fetch: Duration) {
         self.sync_cycles_total += 1;
         self.last_cycle_duration = duration;
+        self.last_fetch_duration = fetch;
         self.cycle_duration_total_ms = self
             .cycle_duration_total_ms
             .saturating_add(duration.total_millis());
+        self.fetch_duration_total_ms = self
+            .fetch_duration_total_ms
+            .saturating_add(fetch.total_millis());
         let millis = u32::try_from(duration.total_millis()).unwrap_or(u32::MAX);
         self.cycle_durations.write(millis);
     }
@@ -387,10 +400,13 @@ impl fmt::Display for Stats {
         }
         write!(
             f,
-            "tags_rejected_total={} last_cycle_duration={} last_registry_check_duration={}",
+            "tags_rejected_total={} last_cycle_duration={} last_fetch_duration={} last_registry_check_duration={} cycle_duration_total_ms={} fetch_duration_total_ms={}",
             self.tags_rejected_sum(),
             self.last_cycle_duration,
-            self.last_registry_check_duration
+            self.last_fetch_duration,
+            self.last_registry_check_duration,
+            self.cycle_duration_total_ms,
+            self.fetch_duration_total_ms
         )?;
         if let (Some(p50), Some(p99), Some(max)) = (
             self.cycle_percentile(50),

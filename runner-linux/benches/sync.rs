@@ -232,13 +232,14 @@ fn bench(run: &Run) -> String {
         format!("{:.0} %", steal as f64 * 100.0 / total.max(1) as f64)
     });
     format!(
-        "| {} | {} % | {} s | {} | {:.0} | {:.2} µs | {} / {} / {} ms | {:.0} / {:.0} ms | {} ms | {:.0} / {:.0} ms | {} | {:.2} MiB | {:.2} s | {:.2} s | {:.2} µs | {:.0} % | {} |",
+        "| {} | {} % | {} s | {} | {:.0} | {:.2} µs | {} | {} / {} / {} ms | {:.0} / {:.0} ms | {} ms | {:.0} / {:.0} ms | {} | {:.2} MiB | {:.2} s | {:.2} s | {:.2} µs | {:.0} % | {} |",
         run.tags,
         run.changing,
         run.interval,
         run.delivery,
         applied as f64 / elapsed,
         sync_cpu * 1e6 / applied.max(1) as f64,
+        fetch_share(&line),
         stat_of(&line, "cycle_p50_ms"),
         stat_of(&line, "cycle_p99_ms"),
         stat_of(&line, "cycle_max_ms"),
@@ -257,6 +258,19 @@ fn bench(run: &Run) -> String {
     )
 }
 
+/// The share of the cycles' time spent fetching (the rest is delivery),
+/// from the sync's last statistics line.
+fn fetch_share(line: &str) -> String {
+    let total = |name| stat_of(line, name).parse::<f64>().ok();
+    match (
+        total("fetch_duration_total_ms"),
+        total("cycle_duration_total_ms"),
+    ) {
+        (Some(fetch), Some(cycles)) if cycles > 0.0 => format!("{:.0} %", fetch * 100.0 / cycles),
+        _ => "-".into(),
+    }
+}
+
 /// How long the previous cycle had run, from the sync's overrun warning
 /// (`cycle overrun: previous cycle still running after 0.021s; …`).
 fn overrun_running_for(line: &str) -> Option<Duration> {
@@ -270,10 +284,10 @@ fn overrun_running_for(line: &str) -> Option<Duration> {
 fn main() {
     let runs = parse_args();
     println!(
-        "| tags | changing | interval | delivery | updates/s | sync CPU per update | cycle p50 / p99 / max | start to first / every tag delivered | registry check | CPU to every tag: sync / peers | overruns | sync peak RSS | sync CPU | peers' CPU | Data-Service double CPU per update | host steal | steal in overrunning cycles |"
+        "| tags | changing | interval | delivery | updates/s | sync CPU per update | fetch share of the cycles | cycle p50 / p99 / max | start to first / every tag delivered | registry check | CPU to every tag: sync / peers | overruns | sync peak RSS | sync CPU | peers' CPU | Data-Service double CPU per update | host steal | steal in overrunning cycles |"
     );
     println!(
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     );
     for run in &runs {
         println!("{}", bench(run));
@@ -283,6 +297,7 @@ fn main() {
             "(each row: {} s measured once every tag was delivered; \"start to\": from spawning the sync;\n\
              the registry check (reading /detailed, fetching the ids of every key) runs beside the cycles;\n\
              \"CPU to every tag\": CPU from the sync's start until every tag was delivered;\n\
+             \"fetch share\": the cycles' time from the request to the polled body's end (the rest is delivery);\n\
              \"host steal\": the share of both cores' time the hypervisor gave to other guests;\n\
              \"steal in overrunning cycles\": the same share during the cycles that overran in the window\n\
              (/proc/stat read every 10 ms; a cycle that overran is taken from its start to an interval after the tick))",

@@ -87,8 +87,9 @@ pub fn render(stats: &Value) -> String {
     line(
         "cycle ms",
         format!(
-            "last {} p50 {} p99 {} max {}",
+            "last {} (fetch {}) p50 {} p99 {} max {}",
             text(&cycle["last"]),
+            text(&cycle["last_fetch"]),
             text(&cycle["p50"]),
             text(&cycle["p99"]),
             text(&cycle["max"])
@@ -117,4 +118,23 @@ pub fn render(stats: &Value) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cycle_line_shows_the_fetch_within_the_last_cycle() {
+        let stats = serde_json::json!({
+            "cycle_ms": {"last": 64, "last_fetch": 12, "p50": 60, "p99": 81, "max": 88},
+        });
+        assert!(
+            render(&stats).contains(
+                "\ncycle ms                     last 64 (fetch 12) p50 60 p99 81 max 88\n"
+            ),
+            "{}",
+            render(&stats)
+        );
+    }
 }

@@ -83,8 +83,9 @@ pub fn write_stats<S: TableStorage, W: Write>(
     )?;
     write!(
         out,
-        "\"cycle_ms\":{{\"last\":{},\"p50\":{},\"p99\":{},\"max\":{}}},\"registry_check_ms\":{{\"last\":{}}},\"counters\":{{",
+        "\"cycle_ms\":{{\"last\":{},\"last_fetch\":{},\"p50\":{},\"p99\":{},\"max\":{}}},\"registry_check_ms\":{{\"last\":{}}},\"counters\":{{",
         stats.last_cycle_duration.total_millis(),
+        stats.last_fetch_duration.total_millis(),
         OrNull(stats.cycle_percentile(50)),
         OrNull(stats.cycle_percentile(99)),
         OrNull(stats.cycle_percentile(100)),

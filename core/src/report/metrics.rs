@@ -166,6 +166,20 @@ pub fn write_metrics<S: TableStorage, W: Write>(
     )?;
     write_metric(
         out,
+        "last_fetch_duration_seconds",
+        "gauge",
+        "How long the last cycle's fetch took, request to body end (the rest of the cycle was delivery).",
+        Seconds(stats.last_fetch_duration.total_millis()),
+    )?;
+    write_metric(
+        out,
+        "fetch_duration_seconds_total",
+        "counter",
+        "Time the cycles spent fetching; the rest of cycle_duration_seconds_sum went to delivery.",
+        Seconds(stats.fetch_duration_total_ms),
+    )?;
+    write_metric(
+        out,
         "last_registry_check_duration_seconds",
         "gauge",
         "How long the last registry check took (it runs beside the cycles).",
