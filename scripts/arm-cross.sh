@@ -26,10 +26,7 @@ if [ "$what" = packages ]; then
   printf '%s\n' "${pkgs[@]}"
   exit 0
 fi
-missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
+mapfile -t missing < <(bash scripts/missing-packages.sh "${pkgs[@]}")
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   # Never add a foreign dpkg architecture: see shared/tools/ARM-CROSS.md.

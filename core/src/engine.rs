@@ -542,7 +542,7 @@ impl<S: TableStorage> Engine<S> {
         }
         // A registry check this cycle wants starts once it has delivered
         // (see `try_finish_cycle`); only the tags it is about wait for it.
-        self.start_delivery(now);
+        self.end_fetch(now);
     }
 
     /// Reads the entries complete at the start of `part`; returns how many
@@ -666,7 +666,7 @@ impl<S: TableStorage> Engine<S> {
         self.stats.source_errors_by_kind[error.kind_index()] += 1;
         self.source_failed(now, SourceProblem::Fetch(error));
         // Values still pending from earlier cycles are retried all the same.
-        self.start_delivery(now);
+        self.end_fetch(now);
     }
 
     /// The HTTP API answered the request from [`Engine::poll_api_request`].
@@ -816,7 +816,7 @@ impl<S: TableStorage> Engine<S> {
         }
         match self.phase {
             Phase::FetchDue => self.phase = Phase::Idle,
-            Phase::Fetching => self.start_delivery(now),
+            Phase::Fetching => self.end_fetch(now),
             Phase::Idle | Phase::Delivering if checking => self.deliver_what_became_ready(now),
             Phase::Idle | Phase::Delivering => {}
         }
@@ -1545,10 +1545,14 @@ impl<S: TableStorage> Engine<S> {
 
     // ---- delivery ----
 
+    /// The cycle's fetch ended (with a document, broken or whole, or an
+    /// error, or cut short by shutdown): its delivery pass starts.
+    fn end_fetch(&mut self, now: Instant) {
+        self.cycle_fetch_ended = now;
+        self.start_delivery(now);
+    }
+
     fn start_delivery(&mut self, now: Instant) {
-        if !self.catching_up {
-            self.cycle_fetch_ended = now;
-        }
         self.phase = Phase::Delivering;
         self.catch_up_due = false;
         self.rewind_delivery();

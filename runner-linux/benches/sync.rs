@@ -182,7 +182,6 @@ fn bench(run: &Run) -> String {
     let peers_cpu_start = common::sample("self").cpu;
     let ipc_cpu_start = common::thread_cpu(IPC_THREAD_NAME);
     let applied_start = dataservice.store().applied;
-    let ticks_start = common::machine_ticks();
     let steal_trace = common::StealTrace::start();
     let started = Instant::now();
     match run.new_tags_after {
@@ -203,9 +202,9 @@ fn bench(run: &Run) -> String {
     let (sync_cpu_end, sync_hwm) = (end.cpu, end.peak_rss_kib);
     let peers_cpu_end = common::sample("self").cpu;
     let ipc_cpu = common::thread_cpu(IPC_THREAD_NAME) - ipc_cpu_start;
-    let steal = common::steal_percent(ticks_start, common::machine_ticks());
     let ended = Instant::now();
     let steal_samples = steal_trace.finish();
+    let steal = steal_samples.ticks_between(started, ended).steal_percent();
     let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
     let _ = child.wait();
     let _ = reader.join();
@@ -223,13 +222,11 @@ fn bench(run: &Run) -> String {
         .map(|(at, running_for)| (*at - *running_for, *at + interval))
         .collect();
     let overrun_steal = (!overruns.is_empty()).then(|| {
-        let (steal, total) = overruns
+        let ticks = overruns
             .iter()
             .map(|(from, to)| steal_samples.ticks_between(*from, *to))
-            .fold((0, 0), |(steal, total), t| {
-                (steal + t.steal, total + t.total)
-            });
-        format!("{:.0} %", steal as f64 * 100.0 / total.max(1) as f64)
+            .fold(common::MachineTicks::default(), common::MachineTicks::plus);
+        format!("{:.0} %", ticks.steal_percent())
     });
     format!(
         "| {} | {} % | {} s | {} | {:.0} | {:.2} µs | {} | {} / {} / {} ms | {:.0} / {:.0} ms | {} ms | {:.0} / {:.0} ms | {} | {:.2} MiB | {:.2} s | {:.2} s | {:.2} µs | {:.0} % | {} |",

@@ -168,11 +168,27 @@ pub fn machine_ticks() -> MachineTicks {
     }
 }
 
-/// The share of the machine's CPU time the hypervisor took between two
-/// readings, in percent.
-pub fn steal_percent(from: MachineTicks, to: MachineTicks) -> f64 {
-    let total = to.total.saturating_sub(from.total).max(1);
-    to.steal.saturating_sub(from.steal) as f64 * 100.0 / total as f64
+impl MachineTicks {
+    /// The ticks from the `earlier` reading to this one.
+    pub fn since(self, earlier: MachineTicks) -> MachineTicks {
+        MachineTicks {
+            steal: self.steal.saturating_sub(earlier.steal),
+            total: self.total.saturating_sub(earlier.total),
+        }
+    }
+
+    /// Two spans' ticks together.
+    pub fn plus(self, other: MachineTicks) -> MachineTicks {
+        MachineTicks {
+            steal: self.steal + other.steal,
+            total: self.total + other.total,
+        }
+    }
+
+    /// The share of a span's ticks the hypervisor took, in percent.
+    pub fn steal_percent(self) -> f64 {
+        self.steal as f64 * 100.0 / self.total.max(1) as f64
+    }
 }
 
 /// The machine's CPU ticks, read every 10 ms on a thread: a run's share
@@ -187,11 +203,13 @@ impl StealTrace {
     pub fn start() -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = Arc::clone(&stop);
+        // The first reading is taken now, so a span from now on is covered.
+        let first = (Instant::now(), machine_ticks());
         let thread = std::thread::spawn(move || {
-            let mut samples = Vec::new();
+            let mut samples = vec![first];
             while !stopped.load(Ordering::Relaxed) {
-                samples.push((Instant::now(), machine_ticks()));
                 std::thread::sleep(Duration::from_millis(10));
+                samples.push((Instant::now(), machine_ticks()));
             }
             samples.push((Instant::now(), machine_ticks()));
             samples
@@ -215,10 +233,7 @@ impl StealSamples {
         let before = self.0.iter().rev().find(|(at, _)| *at <= from);
         let after = self.0.iter().find(|(at, _)| *at >= to);
         match (before, after) {
-            (Some((_, a)), Some((_, b))) => MachineTicks {
-                steal: b.steal.saturating_sub(a.steal),
-                total: b.total.saturating_sub(a.total),
-            },
+            (Some((_, earlier)), Some((_, later))) => later.since(*earlier),
             _ => MachineTicks::default(),
         }
     }
