@@ -30,15 +30,17 @@ def free_port():
 
 def wait_for(condition, timeout, what):
     deadline = time.time() + timeout
+    last = None
     while time.time() < deadline:
         try:
             value = condition()
             if value:
                 return value
-        except Exception:  # the page or the server is not there yet
-            pass
+            last = f"last value {value!r}"
+        except Exception as e:  # the page or the server is not there yet
+            last = f"last error {type(e).__name__}: {e}".strip()
         time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} ({last})")
 
 
 def main():
@@ -67,7 +69,11 @@ def main():
         assert driver.title == "dataservice-sync", driver.title
 
         def key_cells():
-            return [c.text for c in driver.find_elements(By.CSS_SELECTOR, "#tag-rows td.key")]
+            # One script call: the page re-renders the table every second, and
+            # reading the cells one WebDriver call at a time can straddle a
+            # re-render (stale elements, again and again on a busy machine).
+            return driver.execute_script(
+                "return Array.from(document.querySelectorAll('#tag-rows td.key'), c => c.textContent)")
 
         keys = wait_for(lambda: len(key_cells()) == DEVICES * TAGS and key_cells(), 20,
                         f"{DEVICES * TAGS} rows in the tag table")
