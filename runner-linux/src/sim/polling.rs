@@ -29,8 +29,6 @@ pub enum PollingMode {
     },
     /// This body, every time.
     Body(Vec<u8>),
-    /// These bodies in turn, one per request; the last one repeats.
-    Sequence(Vec<Vec<u8>>),
     /// This body, chunked.
     Chunked(Vec<u8>),
     /// An empty answer with this status.
@@ -99,14 +97,6 @@ impl PollingDouble {
                 PollingMode::Body(body) => Reply::Full {
                     status: 200,
                     body: body.clone(),
-                },
-                PollingMode::Sequence(bodies) => Reply::Full {
-                    status: 200,
-                    body: bodies
-                        .get(round as usize - 1)
-                        .or(bodies.last())
-                        .cloned()
-                        .unwrap_or_default(),
                 },
                 PollingMode::Chunked(body) => Reply::Chunked {
                     body: body.clone(),
