@@ -26,13 +26,7 @@ if [ "$what" = packages ]; then
   printf '%s\n' "${pkgs[@]}"
   exit 0
 fi
-mapfile -t missing < <(bash scripts/missing-packages.sh "${pkgs[@]}")
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "installing: ${missing[*]}"
-  # Never add a foreign dpkg architecture: see shared/tools/ARM-CROSS.md.
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+bash scripts/install-packages.sh "${pkgs[@]}" >/dev/null
 
 export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR=target/arm-cross

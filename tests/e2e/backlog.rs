@@ -21,12 +21,7 @@ const CHANGING: PollingMode = PollingMode::Generated {
 
 /// The rounds of `Device-0.tag-0` in the order the Data-Service got them.
 fn delivered_rounds(p: &Peers) -> Vec<u64> {
-    delivered_rounds_in(&p.requests())
-}
-
-/// The rounds of `Device-0.tag-0` in these requests, in order.
-fn delivered_rounds_in(requests: &[String]) -> Vec<u64> {
-    requests
+    p.requests()
         .iter()
         .map(|line| serde_json::from_str::<Value>(line).expect("JSON request"))
         .filter(|r| r["key"] == "Device-0.tag-0")
@@ -149,6 +144,7 @@ fn a_sigkill_during_an_outage_loses_nothing_with_a_spool() {
     // Counted in writes, not rounds: the outage can fall between a round's
     // three writes, and the rest of that round is then spooled.
     let written_before = p.requests().len() as u64;
+    let rounds_before = delivered_rounds(&p).len() as u64;
     first.signal(Signal::SIGKILL);
     first.wait_exit(10 * SECOND);
     let killed_at = p.polling.requests();
@@ -199,9 +195,10 @@ fn a_sigkill_during_an_outage_loses_nothing_with_a_spool() {
         .filter(|&r| r <= killed_at)
         .max()
         .unwrap();
-    let rounds_from_spool =
-        last_spooled - delivered_rounds_in(&p.requests()[..written_before as usize]).len() as u64;
-    assert!(rounds_from_spool >= 20, "{rounds_from_spool}");
+    assert!(
+        last_spooled - rounds_before >= 20,
+        "{rounds_before} rounds before the outage, up to {last_spooled} spooled"
+    );
     let replayed = stat(&second.final_stats(), "replayed_total");
     let whole = 3 * last_spooled - written_before;
     assert!(
