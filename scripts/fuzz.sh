@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every fuzz target (tests/fuzz) for SECONDS each (default 30), seeded
-# from ../shared/fixtures and tests/fuzz/seeds, and prints libFuzzer's
+# from tests/fixtures and tests/fuzz/seeds, and prints libFuzzer's
 # executions and coverage. Installs cargo-fuzz if missing. Uses the nightly
 # toolchain when rustup has one, else stable with RUSTC_BOOTSTRAP=1 (the
 # sanitizer flags are unstable options; both ship the ASan runtime).
@@ -21,7 +21,7 @@ else
   export RUSTC_BOOTSTRAP=1
 fi
 
-fixtures=../shared/fixtures/polled-values
+fixtures=tests/fixtures/polled-values
 for target in "${targets[@]}"; do
   corpus=target/fuzz-corpus/$target
   mkdir -p "$corpus"

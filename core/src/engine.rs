@@ -36,6 +36,7 @@ use crate::staging::{
 use crate::stats::Stats;
 use crate::table::{
     DATA_TYPES, NO_RULE, PointMeta, Registration, RegistryData, TableStorage, TagSlot, TagTable,
+    UNKNOWN_TYPE, data_type_index,
 };
 use crate::text::Truncating;
 use crate::time::{Duration, Instant};
@@ -114,7 +115,14 @@ pub struct EngineConfig {
     pub spool: bool,
     /// Filters, mapping rules and validation.
     pub rules: RuleSet,
+    /// A reading whose source timestamp has not advanced for this long (in
+    /// the sync's own clock) is stale: neither heartbeated nor rewritten.
+    /// `None`: never.
+    pub max_age: Option<Duration>,
 }
+
+/// The default `max_age`: a frozen source timestamp is stale after this.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(120);
 
 impl EngineConfig {
     /// Defaults for `interval`.
@@ -136,6 +144,7 @@ impl EngineConfig {
             replay_rate: 10_000,
             spool: false,
             rules: RuleSet::default(),
+            max_age: Some(DEFAULT_MAX_AGE),
         }
     }
 
@@ -682,7 +691,7 @@ impl<S: TableStorage> Engine<S> {
         let parsed = match step {
             ApiStep::Detailed => {
                 self.begin_detailed(now);
-                self.finish_detailed(body)
+                self.finish_detailed(now, body)
             }
             ApiStep::Register { first } => self.apply_registrations(now, first, body),
             _ => Ok(()),
@@ -1046,6 +1055,14 @@ impl<S: TableStorage> Engine<S> {
         rules: &RuleSet,
     ) {
         let history = self.config.backlog == BacklogPolicy::History;
+        self.check_type(now, position);
+        if self.note_source_time(now, position, source_time_ms) {
+            // Frozen at the source: what the Data-Service holds must not
+            // look fresh, so nothing new goes out (an undelivered value
+            // from before still does).
+            self.stats.writes_stale_total += 1;
+            return;
+        }
         let Some(value) = self.table.value(position) else {
             return;
         };
@@ -1119,6 +1136,75 @@ impl<S: TableStorage> Engine<S> {
         };
         self.next_seq += 1;
         self.queue_entry(now, &entry);
+    }
+
+    /// Reports, once per tag, a registered type that would change the
+    /// tag's latest value on the way into the Data-Service.
+    fn check_type(&mut self, now: Instant, position: usize) {
+        let Some(slot) = self.table.slots().get(position) else {
+            return;
+        };
+        let Some(registered) = slot.registered_type() else {
+            return;
+        };
+        if slot.type_mismatch {
+            return;
+        }
+        let value = self.table.value_of(slot);
+        if value.fits_data_type(registered) {
+            return;
+        }
+        self.table.slots_mut()[position].type_mismatch = true;
+        self.stats.type_mismatches_total += 1;
+        let key = self.preview_of(position);
+        let value_type = value.data_type();
+        self.stats.record_error(
+            now,
+            format_args!("type mismatch: {key}: a {value_type} value into a {registered} key"),
+        );
+        self.push_event(Event::TypeMismatch {
+            key,
+            value_type,
+            registered,
+        });
+    }
+
+    /// Follows the reading's source timestamp; true while it is stale (it
+    /// stood still for `max_age` in the sync's own clock, so that skew
+    /// between the clocks cannot fake it). A reading without a timestamp
+    /// is never stale.
+    fn note_source_time(&mut self, now: Instant, position: usize, source_time_ms: u64) -> bool {
+        let max_age = self.config.max_age;
+        let Some(slot) = self.table.slot_mut(position) else {
+            return false;
+        };
+        if source_time_ms == 0 || source_time_ms != slot.source_time_ms {
+            slot.source_time_ms = source_time_ms;
+            slot.source_since = now;
+            if core::mem::take(&mut slot.stale) {
+                let key = self.preview_of(position);
+                self.push_event(Event::TagFresh { key });
+            }
+            return false;
+        }
+        if slot.stale {
+            return true;
+        }
+        let frozen_for = now - slot.source_since;
+        match max_age {
+            Some(max_age) if frozen_for >= max_age => {
+                slot.stale = true;
+                self.stats.tags_stale_total += 1;
+                let key = self.preview_of(position);
+                self.stats.record_error(
+                    now,
+                    format_args!("tag stale: {key}: source timestamp unchanged for {frozen_for}"),
+                );
+                self.push_event(Event::TagStale { key, frozen_for });
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Appends to the backlog, dropping the oldest entries while it is full.
@@ -1277,6 +1363,10 @@ impl<S: TableStorage> Engine<S> {
             if slot.registration != Registration::Unknown {
                 return;
             }
+            slot.registered_type = point
+                .data_type
+                .and_then(|t| DATA_TYPES.iter().position(|d| t.eq_str(d)))
+                .map_or(UNKNOWN_TYPE, |i| i as u8);
             slot.registration = match point_meta(&point) {
                 Some(meta) => {
                     slot.registry = RegistryData::Meta(meta);
@@ -1292,7 +1382,7 @@ impl<S: TableStorage> Engine<S> {
     }
 
     /// The whole `/detailed` answer was read, its last bytes in `rest`.
-    fn finish_detailed(&mut self, rest: &mut [u8]) -> Result<(), DocumentError> {
+    fn finish_detailed(&mut self, now: Instant, rest: &mut [u8]) -> Result<(), DocumentError> {
         let used = self.feed_detailed(rest);
         let whole = match self.detailed.take() {
             Some(DetailedRead::Failed(error)) => Err(error),
@@ -1311,6 +1401,7 @@ impl<S: TableStorage> Engine<S> {
         // another check looks again (`decide_write` asked for it).
         for position in 0..self.detailed_covers {
             if self.table.slots()[position].registration != Registration::Unknown {
+                self.check_type(now, position);
                 continue;
             }
             let key = KeyPreview::of_key(self.table.key(position));
@@ -1338,6 +1429,8 @@ impl<S: TableStorage> Engine<S> {
             ) {
                 slot.registration = Registration::Unknown;
                 slot.registry = RegistryData::None;
+                slot.registered_type = UNKNOWN_TYPE;
+                slot.type_mismatch = false;
             }
         }
     }
@@ -1357,12 +1450,25 @@ impl<S: TableStorage> Engine<S> {
                     units: meta.units(),
                 },
                 (Registration::Missing, _) => PointSpec::New {
-                    data_type: slot.value.data_type(),
+                    data_type: self
+                        .config
+                        .rules
+                        .rules
+                        .get(usize::from(slot.rule))
+                        .and_then(|rule| rule.data_type)
+                        .map_or_else(
+                            || self.table.value_of(slot).registration_type(),
+                            |t| t.as_str(),
+                        ),
                 },
                 _ => {
                     self.register_cursor += 1;
                     continue;
                 }
+            };
+            let new_type = match spec {
+                PointSpec::New { data_type } => data_type_index(data_type),
+                PointSpec::Existing { .. } => None,
             };
             let pushed = encoder.push(self.table.key_of(slot), spec);
             let slot = &mut self.table.slots_mut()[position];
@@ -1376,6 +1482,9 @@ impl<S: TableStorage> Engine<S> {
                 break;
             }
             slot.registration = Registration::Registering;
+            if let Some(new_type) = new_type {
+                slot.registered_type = new_type;
+            }
             first.get_or_insert(position);
             self.register_cursor += 1;
         }
@@ -1516,8 +1625,10 @@ impl<S: TableStorage> Engine<S> {
         for slot in self.table.slots_mut() {
             slot.registration = Registration::Unknown;
             slot.registry = RegistryData::None;
+            slot.registered_type = UNKNOWN_TYPE;
+            slot.type_mismatch = false;
             slot.acked_hash = None;
-            slot.pending = !history;
+            slot.pending = !history && !slot.stale;
         }
         if history {
             // Refill: tags with nothing queued get their current value again.
@@ -3058,7 +3169,7 @@ mod registry_tests {
     }
 
     #[test]
-    fn missing_mode_registers_with_an_inferred_type_and_reports_failures_per_tag() {
+    fn missing_mode_registers_numbers_as_float_and_reports_failures_per_tag() {
         let mut e = engine(RegisterMode::Missing);
         waiting_cycle(&mut e, at(0), br#"{"d": {"a": {"value": 1.5, "status": "ok"}, "b": {"value": 7, "status": "ok"}, "c": {"value": true, "status": "ok"}}}"#);
         let seen = api(&mut e, at(0), |path, _| match path {
@@ -3066,13 +3177,13 @@ mod registry_tests {
             _ => (
                 200,
                 std::format!(
-                    r#"{{"ok": false, "total_points": 3, "successful": 2, "failed": 1, "results": [{{"index": 0, "key": "d.a", "id": "{ID_A}", "ok": true}}, {{"index": 1, "key": "d.b", "ok": false, "error": "address range exhausted for data_type int"}}, {{"index": 2, "key": "d.c", "id": "{ID_B}", "ok": true}}], "errors": []}}"#
+                    r#"{{"ok": false, "total_points": 3, "successful": 2, "failed": 1, "results": [{{"index": 0, "key": "d.a", "id": "{ID_A}", "ok": true}}, {{"index": 1, "key": "d.b", "ok": false, "error": "address range exhausted for data_type float"}}, {{"index": 2, "key": "d.c", "id": "{ID_B}", "ok": true}}], "errors": []}}"#
                 ),
             ),
         });
         assert_eq!(
             seen[1],
-            r#"POST /register/bulk {"points":[{"key":"d.a","data_type":"float"},{"key":"d.b","data_type":"int"},{"key":"d.c","data_type":"bool"}],"allow_address_conflict":false}"#
+            r#"POST /register/bulk {"points":[{"key":"d.a","data_type":"float"},{"key":"d.b","data_type":"float"},{"key":"d.c","data_type":"bool"}],"allow_address_conflict":false}"#
         );
         let lines = sent_lines(&mut e, at(1));
         assert_eq!(
@@ -3088,7 +3199,7 @@ mod registry_tests {
         assert_eq!(e.stats().registrations_failed_total, 1);
         let logged = events(&mut e);
         assert!(logged.contains(&String::from(
-            "registration failed, writing by key: d.b: address range exhausted for data_type int"
+            "registration failed, writing by key: d.b: address range exhausted for data_type float"
         )), "{logged:?}");
     }
 
@@ -3237,7 +3348,7 @@ mod registry_tests {
             seen,
             [
                 "GET /detailed ",
-                r#"POST /register/bulk {"points":[{"key":"d.a","data_type":"float"},{"key":"d.b","data_type":"string"},{"key":"d.c","data_type":"int"}],"allow_address_conflict":false}"#,
+                r#"POST /register/bulk {"points":[{"key":"d.a","data_type":"float"},{"key":"d.b","data_type":"string"},{"key":"d.c","data_type":"float"}],"allow_address_conflict":false}"#,
             ]
         );
         let lines = sent_lines(&mut e, at(1130));

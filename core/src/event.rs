@@ -96,6 +96,29 @@ pub enum Event {
         /// What showed it.
         reason: &'static str,
     },
+    /// The Data-Service's type of a key would change its values on the way
+    /// in (once per tag).
+    TypeMismatch {
+        /// Which key.
+        key: KeyPreview,
+        /// The value's type.
+        value_type: &'static str,
+        /// The key's registered type.
+        registered: &'static str,
+    },
+    /// A reading's source timestamp stood still for `max_age` (once, until
+    /// it advances again).
+    TagStale {
+        /// Which key.
+        key: KeyPreview,
+        /// How long it stood still.
+        frozen_for: Duration,
+    },
+    /// A stale reading's source timestamp advanced again.
+    TagFresh {
+        /// Which key.
+        key: KeyPreview,
+    },
     /// An interval tick came while a cycle was still running.
     CycleOverrun {
         /// How long the running cycle has taken so far.
@@ -111,6 +134,7 @@ impl Event {
             | Event::SinkUp { .. }
             | Event::ApiUp { .. }
             | Event::TableFullCleared
+            | Event::TagFresh { .. }
             | Event::DataServiceRestarted { .. } => Level::Info,
             _ => Level::Warn,
         }
@@ -183,6 +207,25 @@ impl fmt::Display for Event {
                 f,
                 "Data-Service restart assumed ({reason}): checking registrations and writing every value again"
             ),
+            Event::TypeMismatch {
+                key,
+                value_type,
+                registered,
+            } => write!(
+                f,
+                "type mismatch: {key} is registered as {registered} in the Data-Service, which \
+                 coerces this tag's {value_type} values to it (a fraction into int is truncated, \
+                 what does not convert becomes the key's default with quality BAD); \
+                 register the key with the right data_type"
+            ),
+            Event::TagStale { key, frozen_for } => write!(
+                f,
+                "tag stale: {key}: its source timestamp has not advanced for {frozen_for}; \
+                 not rewritten until it does (device removed or not polled?)"
+            ),
+            Event::TagFresh { key } => {
+                write!(f, "tag fresh again: {key}: its source timestamp advanced")
+            }
             Event::CycleOverrun { running_for } => write!(
                 f,
                 "cycle overrun: previous cycle still running after {running_for}; \

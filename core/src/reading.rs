@@ -10,9 +10,10 @@ use crate::value::{StringValue, Value, parse_number};
 use crate::wire::json::{JsonStr, Token};
 use crate::wire::polled::{Entry, RawValue};
 
-/// The statuses that mean a good read: the deployed backend's `ok` and the
-/// product documentation's `SUCCESS`, in both cases.
-pub const GOOD_STATUSES: [&str; 4] = ["SUCCESS", "success", "ok", "OK"];
+/// The statuses that mean a good read, compared without regard to case:
+/// the deployed backend's Modbus TCP/RTU drivers answer `ok`, IEC 104
+/// `good`, DNP3 `success` (the product documentation's `SUCCESS`).
+pub const GOOD_STATUSES: [&str; 3] = ["ok", "good", "success"];
 
 /// Why an entry was not written. Each reason has its own counter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -235,7 +236,7 @@ pub fn classify(entry: &Entry<'_>, template: &KeyTemplate, rules: &RuleSet) -> R
         }
     }
     let good = &rules.filters.good_statuses;
-    if !good.iter().any(|g| status.eq_str(g)) {
+    if !good.iter().any(|g| status.eq_ignore_ascii_case(g)) {
         let key = tag.ok().and_then(|tag| {
             let mut key = Key::new();
             template.render(device, tag, tag_id, &mut key).ok()?;
@@ -375,7 +376,7 @@ mod tests {
     #[test]
     fn basic_fixture_gives_exactly_the_expected_rows() {
         let got = readings(include_bytes!(
-            "../../../shared/fixtures/polled-values/basic.json"
+            "../../tests/fixtures/polled-values/basic.json"
         ));
         let goods: heapless::Vec<&Reading, 16> = got
             .iter()
@@ -412,7 +413,7 @@ mod tests {
     #[test]
     fn hostile_fixture_rejects_each_bad_entry_with_its_reason() {
         let got = readings(include_bytes!(
-            "../../../shared/fixtures/polled-values/hostile.json"
+            "../../tests/fixtures/polled-values/hostile.json"
         ));
         let mut reasons: heapless::Vec<(RejectReason, &str), 32> = heapless::Vec::new();
         let mut goods: heapless::Vec<(&str, &Value), 8> = heapless::Vec::new();
@@ -461,7 +462,7 @@ mod tests {
     #[test]
     fn long_key_fixture_rejects_only_the_long_tag() {
         let got = readings(include_bytes!(
-            "../../../shared/fixtures/polled-values/long-key.json"
+            "../../tests/fixtures/polled-values/long-key.json"
         ));
         assert_eq!(got.len(), 2);
         let Reading::Rejected { reason, tag } = &got[0] else {
@@ -478,7 +479,7 @@ mod tests {
         use crate::wire::polled::DocumentError;
         let template = KeyTemplate::default();
         let mut seen = 0;
-        let deep = include_bytes!("../../../shared/fixtures/polled-values/deep-nesting.json");
+        let deep = include_bytes!("../../tests/fixtures/polled-values/deep-nesting.json");
         let result = parse_document(deep, |e| {
             classify(&e, &template, &RuleSet::default());
             seen += 1;
@@ -490,7 +491,7 @@ mod tests {
             Err(DocumentError::Json(JsonError::NestingTooDeep { at: 101 }))
         );
         assert_eq!(seen, 0);
-        let truncated = include_bytes!("../../../shared/fixtures/polled-values/truncated.json");
+        let truncated = include_bytes!("../../tests/fixtures/polled-values/truncated.json");
         let mut goods = 0;
         let result = parse_document(truncated, |e| {
             goods += usize::from(matches!(

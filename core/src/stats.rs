@@ -83,6 +83,14 @@ pub struct Stats {
     pub writes_deadband_total: u64,
     /// Changes held back by a rule's minimum interval.
     pub writes_deferred_total: u64,
+    /// Tags whose registered data type would change their values (each
+    /// reported once).
+    pub type_mismatches_total: u64,
+    /// Tags that went stale: their source timestamp stood still for
+    /// `max_age`.
+    pub tags_stale_total: u64,
+    /// Good reads of stale tags, not written.
+    pub writes_stale_total: u64,
     /// Configuration reloads applied (SIGHUP).
     pub config_reloads_total: u64,
     /// Configuration reloads refused (the old rules stayed).
@@ -151,6 +159,9 @@ impl Default for Stats {
             tags_filtered_total: 0,
             writes_deadband_total: 0,
             writes_deferred_total: 0,
+            type_mismatches_total: 0,
+            tags_stale_total: 0,
+            writes_stale_total: 0,
             config_reloads_total: 0,
             config_reload_failures_total: 0,
             source_errors_by_kind: [0; SourceError::KINDS.len()],
@@ -240,7 +251,7 @@ pub struct Counter {
 impl Stats {
     /// Every unlabelled counter, in log order. The per-reason, per-kind
     /// counters are separate arrays.
-    pub fn counters(&self) -> [Counter; 29] {
+    pub fn counters(&self) -> [Counter; 32] {
         let c = |name, help, value| Counter { name, help, value };
         [
             c(
@@ -377,6 +388,21 @@ impl Stats {
                 "writes_deferred_total",
                 "Changes held back by a rule's minimum interval.",
                 self.writes_deferred_total,
+            ),
+            c(
+                "type_mismatches_total",
+                "Tags whose registered data type in the Data-Service would change their values.",
+                self.type_mismatches_total,
+            ),
+            c(
+                "tags_stale_total",
+                "Tags that went stale: their source timestamp stood still for max-age.",
+                self.tags_stale_total,
+            ),
+            c(
+                "writes_stale_total",
+                "Good reads of stale tags, not written.",
+                self.writes_stale_total,
             ),
             c(
                 "config_reloads_total",

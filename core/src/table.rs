@@ -66,6 +66,11 @@ impl Registration {
 /// The Data-Service's data types, as `/detailed` and `/register` spell them.
 pub(crate) const DATA_TYPES: [&str; 5] = ["float", "int", "bool", "string", "raw"];
 
+/// The index into `DATA_TYPES` of a data type's name.
+pub(crate) fn data_type_index(name: &str) -> Option<u8> {
+    DATA_TYPES.iter().position(|t| *t == name).map(|i| i as u8)
+}
+
 /// Most bytes of `default` (its JSON text) and `units` together that a slot
 /// keeps to re-register a point as it is; a point with more stays on
 /// `write` by key.
@@ -184,16 +189,6 @@ impl SlotValue {
         }
     }
 
-    /// The data type name the Data-Service uses for this value.
-    pub(crate) fn data_type(self) -> &'static str {
-        match self {
-            SlotValue::Int(_) => "int",
-            SlotValue::Float(_) => "float",
-            SlotValue::Bool(_) => "bool",
-            SlotValue::Str => "string",
-        }
-    }
-
     /// The value as a slot holds it in place, or the string for the pool.
     fn inline(value: Value) -> Result<SlotValue, StringValue> {
         match value {
@@ -248,7 +243,22 @@ pub struct TagSlot {
     /// (`NAN`: none), for deadbands.
     pub(crate) acked_number: f64,
     pub(crate) queued_number: f64,
+    /// The key's data type in the Data-Service (index into `DATA_TYPES`,
+    /// `UNKNOWN_TYPE` until `/detailed` or our registration said it).
+    pub(crate) registered_type: u8,
+    /// A value of this tag would be changed by that type on the way in
+    /// (reported once, until the type is learnt again).
+    pub(crate) type_mismatch: bool,
+    /// The source timestamp of the latest reading (0: none), and when, in
+    /// the sync's own clock, it was first seen.
+    pub(crate) source_time_ms: u64,
+    pub(crate) source_since: Instant,
+    /// The source timestamp stood still for longer than `max_age`.
+    pub(crate) stale: bool,
 }
+
+/// `TagSlot::registered_type` while the Data-Service's type is not known.
+pub(crate) const UNKNOWN_TYPE: u8 = u8::MAX;
 
 /// `TagSlot::rule` when no mapping rule applied.
 pub(crate) const NO_RULE: u8 = u8::MAX;
@@ -273,6 +283,21 @@ impl TagSlot {
     /// Where the tag stands with the Data-Service's registry.
     pub fn registration(&self) -> Registration {
         self.registration
+    }
+
+    /// The key's data type in the Data-Service, once known.
+    pub fn registered_type(&self) -> Option<&'static str> {
+        DATA_TYPES.get(usize::from(self.registered_type)).copied()
+    }
+
+    /// Whether the registered type would change this tag's values.
+    pub fn has_type_mismatch(&self) -> bool {
+        self.type_mismatch
+    }
+
+    /// Whether the source timestamp stood still for longer than `max_age`.
+    pub fn is_stale(&self) -> bool {
+        self.stale
     }
 }
 
@@ -609,6 +634,11 @@ impl<S: TableStorage> TagTable<S> {
                     after_failed_read: false,
                     acked_number: f64::NAN,
                     queued_number: f64::NAN,
+                    registered_type: UNKNOWN_TYPE,
+                    type_mismatch: false,
+                    source_time_ms: 0,
+                    source_since: Instant::default(),
+                    stale: false,
                 };
                 self.storage.push(slot)?;
                 // position < capacity <= index.len() / 2, so it fits in u32.

@@ -39,6 +39,37 @@ impl Value {
             Value::Str(_) => "string",
         }
     }
+
+    /// The data type a new key for this value is registered with: every
+    /// number as `float`, as the product's frontend does. A tag's JSON
+    /// number type says nothing reliable (a clamped float tag answers the
+    /// integer limit, a conversion error `0`).
+    pub fn registration_type(&self) -> &'static str {
+        match self {
+            Value::Int(_) | Value::Float(_) => "float",
+            Value::Bool(_) => "bool",
+            Value::Str(_) => "string",
+        }
+    }
+
+    /// Whether the Data-Service stores this value unchanged in a key of
+    /// `data_type`: it coerces each write to the key's type, truncating a
+    /// fraction into an `int`, and replaces what does not coerce by the
+    /// key's default with quality BAD.
+    pub fn fits_data_type(&self, data_type: &str) -> bool {
+        // Integers up to 2^53 are exact in a double.
+        const EXACT: i64 = 1 << 53;
+        match (data_type, self) {
+            ("raw", _) => true,
+            ("float", Value::Float(_)) => true,
+            ("float", Value::Int(i)) => (-EXACT..=EXACT).contains(i),
+            ("int", Value::Int(_)) => true,
+            ("int", Value::Float(x)) => x.abs() <= EXACT as f64 && *x as i64 as f64 == *x,
+            ("bool", Value::Bool(_)) => true,
+            ("string", Value::Str(_)) => true,
+            _ => false,
+        }
+    }
 }
 
 /// A 64-bit FNV-1a hash of a value and its type: what the engine remembers

@@ -148,7 +148,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "URL", default_value = DEFAULT_DATASERVICE_URL)]
     pub dataservice_url: String,
     /// Keys missing from the Data-Service: 'off' reports them (their writes
-    /// are dropped there), 'missing' registers them (data type from the value).
+    /// are dropped there), 'missing' registers them (numbers as float, or a rule's data-type).
     #[arg(long, value_name = "MODE", value_enum, default_value_t = Register::Off)]
     pub register: Register,
     /// 'bulk': bulk_write_by_id for tags with ids, write for the others;
@@ -164,6 +164,10 @@ pub struct RunArgs {
     /// Seconds after which a value the Data-Service already has is sent again.
     #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = seconds)]
     pub heartbeat: Duration,
+    /// Seconds a reading's source timestamp may stand still before the tag
+    /// is stale (not heartbeated or rewritten until it advances); 'off': never.
+    #[arg(long, value_name = "SECONDS", default_value = "120", value_parser = max_age)]
+    pub max_age: MaxAge,
     /// Status HTTP server (metrics, health, API, web page): ADDRESS:PORT or 'off'.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9108", value_parser = listen_address)]
     pub status_listen: ListenAddress,
@@ -216,6 +220,19 @@ fn spool_sync(text: &str) -> Result<SpoolSync, String> {
             )),
         },
     }
+}
+
+/// `--max-age`: seconds, or `off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaxAge(pub Option<Duration>);
+
+fn max_age(text: &str) -> Result<MaxAge, String> {
+    if text == "off" {
+        return Ok(MaxAge(None));
+    }
+    seconds(text)
+        .map(|d| MaxAge(Some(d)))
+        .map_err(|e| format!("{e} (or 'off')"))
 }
 
 /// `--status-listen`: an address, or `off`.
@@ -277,6 +294,7 @@ impl RunArgs {
             bulk_max_bytes: self.bulk_max_bytes,
             bulk_in_flight: self.bulk_in_flight,
             heartbeat: self.heartbeat,
+            max_age: self.max_age.0,
             status_listen: self.status_listen.0,
             health_cycles: self.health_cycles,
             backlog: match self.backlog {

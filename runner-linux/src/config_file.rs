@@ -291,14 +291,19 @@ fn parse_rules(text: &str, value: &Value, rules: &mut RuleSet) -> Result<(), Fie
                             as u8,
                     )
                 }
-                "cast" => {
-                    rule.cast = Some(match value.as_str() {
+                "cast" | "data-type" => {
+                    let cast = match value.as_str() {
                         Some("float") => Cast::Float,
                         Some("int") => Cast::Int,
                         Some("bool") => Cast::Bool,
                         Some("string") => Cast::String,
                         _ => return Err(bad("must be \"float\", \"int\", \"bool\" or \"string\"")),
-                    })
+                    };
+                    if name == "cast" {
+                        rule.cast = Some(cast);
+                    } else {
+                        rule.data_type = Some(cast);
+                    }
                 }
                 "deadband" | "deadband-percent" => {
                     if rule.deadband.is_some() {

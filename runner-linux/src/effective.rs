@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use dataservice_sync_core::rules::{Cast, Deadband, RuleSet};
+use dataservice_sync_core::rules::{Deadband, RuleSet};
 use dataservice_sync_core::{BacklogPolicy, DeliveryMode, RegisterMode};
 
 use crate::SyncOptions;
@@ -47,6 +47,7 @@ pub fn to_toml(o: &SyncOptions) -> String {
         ("bulk-max-bytes", o.bulk_max_bytes.to_string()),
         ("bulk-in-flight", o.bulk_in_flight.to_string()),
         ("heartbeat", secs(o.heartbeat)),
+        ("max-age", o.max_age.map_or(quoted("off"), secs)),
         (
             "status-listen",
             quoted(&o.status_listen.map_or("off".into(), |a| a.to_string())),
@@ -154,13 +155,10 @@ fn write_rules(out: &mut String, rules: &RuleSet) {
             let _ = writeln!(out, "round = {round}");
         }
         if let Some(cast) = rule.cast {
-            let name = match cast {
-                Cast::Float => "float",
-                Cast::Int => "int",
-                Cast::Bool => "bool",
-                Cast::String => "string",
-            };
-            let _ = writeln!(out, "cast = {name:?}");
+            let _ = writeln!(out, "cast = {:?}", cast.as_str());
+        }
+        if let Some(data_type) = rule.data_type {
+            let _ = writeln!(out, "data-type = {:?}", data_type.as_str());
         }
         let (low, high) = rule.valid_range.unwrap_or((f64::MIN, f64::MAX));
         number(out, "min", (low != f64::MIN).then_some(low));

@@ -91,6 +91,7 @@ impl Runner {
         let mut config = EngineConfig::new(core_duration(options.interval));
         config.key_template = settings.template.clone();
         config.heartbeat = core_duration(options.heartbeat);
+        config.max_age = options.max_age.map(core_duration);
         config.register = options.register;
         config.delivery = options.delivery;
         config.bulk_max_bytes = options.bulk_max_bytes;
@@ -598,6 +599,7 @@ impl Runner {
             ("status-listen", old.status_listen != new.status_listen),
             ("backlog", old.backlog != new.backlog),
             ("backlog-bytes", old.backlog_bytes != new.backlog_bytes),
+            ("max-age", old.max_age != new.max_age),
             ("spool-dir", old.spool_dir != new.spool_dir),
             (
                 "max-connections",

@@ -64,6 +64,9 @@ pub struct SyncOptions {
     pub bulk_in_flight: usize,
     /// Re-send a value the Data-Service already has after this long.
     pub heartbeat: Duration,
+    /// A tag whose source timestamp stood still this long is stale
+    /// (`None`: never).
+    pub max_age: Option<Duration>,
     /// Where the status HTTP server listens (`None`: no server).
     pub status_listen: Option<SocketAddr>,
     /// `/health` is 200 when both peers worked within this many intervals.
@@ -110,6 +113,7 @@ impl Default for SyncOptions {
             bulk_max_bytes: 64 * 1024,
             bulk_in_flight: 2,
             heartbeat: Duration::from_secs(60),
+            max_age: Some(Duration::from_secs(120)),
             status_listen: Some(DEFAULT_STATUS_LISTEN),
             health_cycles: 3,
             backlog: BacklogPolicy::Latest,

@@ -8,6 +8,7 @@ mod faults;
 mod harness;
 mod rules;
 mod status;
+mod values;
 
 use std::time::{Duration, Instant};
 

@@ -159,12 +159,16 @@ pub fn write_tags<S: TableStorage, W: Write>(
         let value = table.value_of(slot);
         write!(
             out,
-            "{}{{\"key\":{},\"value\":{},\"type\":\"{}\",\"state\":\"{}\",\"registration\":\"{}\",\
+            "{}{{\"key\":{},\"value\":{},\"type\":\"{}\",\"registered_type\":{},\
+             \"type_mismatch\":{},\"stale\":{},\"state\":\"{}\",\"registration\":\"{}\",\
              \"last_written\":{}}}",
             comma(i),
             JsonString(table.key_of(slot)),
             ValueJson(&value),
             value.data_type(),
+            OrNull(slot.registered_type().map(JsonString)),
+            slot.has_type_mismatch(),
+            slot.is_stale(),
             delivery_state(slot),
             slot.registration().as_str(),
             OptionalTime(ctx, slot.last_written_at()),
@@ -193,13 +197,15 @@ pub fn write_tags<S: TableStorage, W: Write>(
     )
 }
 
-/// `delivered` (the Data-Service has the latest value), `in_flight` or
-/// `pending`.
+/// `delivered` (the Data-Service has the latest value), `in_flight`,
+/// `pending`, or `stale` (its source timestamp stands still: not rewritten).
 fn delivery_state(slot: &TagSlot) -> &'static str {
     if slot.is_in_flight() {
         "in_flight"
     } else if slot.is_pending() {
         "pending"
+    } else if slot.is_stale() {
+        "stale"
     } else {
         "delivered"
     }

@@ -90,6 +90,24 @@ pub fn write_metrics<S: TableStorage, W: Write>(
         "Values the Data-Service has not acknowledged yet: tags (latest) or changes (history).",
         engine.pending(),
     )?;
+    write_metric(
+        out,
+        "stale_tags",
+        "gauge",
+        "Tags whose source timestamp stands still past max-age: not rewritten.",
+        table.slots().iter().filter(|s| s.is_stale()).count(),
+    )?;
+    write_metric(
+        out,
+        "type_mismatch_tags",
+        "gauge",
+        "Tags whose registered data type in the Data-Service would change their values.",
+        table
+            .slots()
+            .iter()
+            .filter(|s| s.has_type_mismatch())
+            .count(),
+    )?;
     let (used, capacity) = engine.backlog_bytes();
     write_metric(
         out,

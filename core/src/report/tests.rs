@@ -115,7 +115,7 @@ fn tags_document_lists_values_states_and_rejections() {
     };
     assert_eq!(
         render(|out| write_tags(out, &engine, &context(2000), &all)),
-        r#"{"total":2,"matched":2,"offset":0,"tags":[{"key":"d.a","value":1,"type":"int","state":"delivered","registration":"unknown","last_written":"2026-11-28T11:59:59.010Z"},{"key":"d.b","value":"x\"y","type":"string","state":"pending","registration":"unknown","last_written":null}],"rejected":[{"tag":"d/n","reason":"non_finite_number","count":1,"last_seen":"2026-11-28T11:59:59.000Z"}],"rejected_untracked":0}"#
+        r#"{"total":2,"matched":2,"offset":0,"tags":[{"key":"d.a","value":1,"type":"int","registered_type":null,"type_mismatch":false,"stale":false,"state":"delivered","registration":"unknown","last_written":"2026-11-28T11:59:59.010Z"},{"key":"d.b","value":"x\"y","type":"string","registered_type":null,"type_mismatch":false,"stale":false,"state":"pending","registration":"unknown","last_written":null}],"rejected":[{"tag":"d/n","reason":"non_finite_number","count":1,"last_seen":"2026-11-28T11:59:59.000Z"}],"rejected_untracked":0}"#
     );
     let search = TagQuery {
         contains: "D.B",
@@ -124,7 +124,7 @@ fn tags_document_lists_values_states_and_rejections() {
     };
     assert_eq!(
         render(|out| write_tags(out, &engine, &context(2000), &search)),
-        r#"{"total":2,"matched":1,"offset":0,"tags":[{"key":"d.b","value":"x\"y","type":"string","state":"pending","registration":"unknown","last_written":null}],"rejected":[],"rejected_untracked":0}"#
+        r#"{"total":2,"matched":1,"offset":0,"tags":[{"key":"d.b","value":"x\"y","type":"string","registered_type":null,"type_mismatch":false,"stale":false,"state":"pending","registration":"unknown","last_written":null}],"rejected":[],"rejected_untracked":0}"#
     );
     let second_page = TagQuery {
         contains: "",

@@ -26,6 +26,18 @@ pub enum Cast {
     String,
 }
 
+impl Cast {
+    /// The Data-Service's name of the type.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cast::Float => "float",
+            Cast::Int => "int",
+            Cast::Bool => "bool",
+            Cast::String => "string",
+        }
+    }
+}
+
 /// A deadband: changes smaller than this (against the last value
 /// delivered) are not written.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -63,6 +75,9 @@ pub struct Rule {
     pub min_interval: Option<Duration>,
     /// Re-send an unchanged value after this long (instead of `--heartbeat`).
     pub heartbeat: Option<Duration>,
+    /// The data type a missing key is registered with (instead of the
+    /// value's: `float` for every number).
+    pub data_type: Option<Cast>,
 }
 
 impl Rule {
@@ -83,6 +98,7 @@ impl Rule {
             deadband: None,
             min_interval: None,
             heartbeat: None,
+            data_type: None,
         }
     }
 

@@ -51,7 +51,7 @@ impl Default for Filters {
     fn default() -> Self {
         let mut good_statuses = heapless::Vec::new();
         for status in GOOD_STATUSES {
-            // Four short statuses fit in eight.
+            // Three short statuses fit in eight.
             good_statuses
                 .push(Status::try_from(status).unwrap_or_default())
                 .ok();

@@ -152,11 +152,24 @@ impl<'a> JsonStr<'a> {
         if !self.escaped {
             return self.raw == text;
         }
+        self.eq_chars(text, |a, b| a == b)
+    }
+
+    /// Compares the unescaped text with `text`, ASCII letters without
+    /// regard to case.
+    pub fn eq_ignore_ascii_case(&self, text: &str) -> bool {
+        if !self.escaped {
+            return self.raw.eq_ignore_ascii_case(text);
+        }
+        self.eq_chars(text, |a, b| a.eq_ignore_ascii_case(&b))
+    }
+
+    fn eq_chars(&self, text: &str, same: impl Fn(char, char) -> bool) -> bool {
         let mut rest = text;
         let mut equal = true;
         self.for_each_char(|c| {
             let mut chars = rest.chars();
-            if chars.next() == Some(c) {
+            if chars.next().is_some_and(|t| same(c, t)) {
                 rest = chars.as_str();
                 Ok(())
             } else {

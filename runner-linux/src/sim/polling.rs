@@ -29,6 +29,12 @@ pub enum PollingMode {
     },
     /// This body, every time.
     Body(Vec<u8>),
+    /// These bodies in turn, one per request (e.g. the same devices in
+    /// another order, as the real backend's order changes between runs).
+    Cycle(Vec<Vec<u8>>),
+    /// What the real backend answers while any register holds a NaN: `500`,
+    /// `text/plain`, a 21-byte body, for every device.
+    NanRegister,
     /// This body, chunked.
     Chunked(Vec<u8>),
     /// An empty answer with this status.
@@ -76,11 +82,31 @@ impl PollingDouble {
     fn handler(state: &Arc<Mutex<State>>) -> super::http_server::Handler {
         let state = Arc::clone(state);
         Arc::new(move |request: &HttpRequest| {
-            if request.method != "GET" || request.path != POLLED_VALUES_PATH {
+            // FastAPI ignores the query string, redirects a trailing slash
+            // to the route (absolute location) and refuses HEAD.
+            let path = request.path.split('?').next().unwrap_or_default();
+            if path.strip_suffix('/') == Some(POLLED_VALUES_PATH) {
+                return Reply::Raw(
+                    format!(
+                        "HTTP/1.1 307 Temporary Redirect\r\ncontent-length: 0\r\n\
+                         location: http://127.0.0.1:8000{POLLED_VALUES_PATH}\r\n\r\n"
+                    )
+                    .into_bytes(),
+                );
+            }
+            if path != POLLED_VALUES_PATH {
                 return Reply::Full {
                     status: 404,
                     body: br#"{"detail":"Not Found"}"#.to_vec(),
                 };
+            }
+            if request.method != "GET" {
+                // A HEAD answer has the head only.
+                return Reply::Raw(
+                    b"HTTP/1.1 405 Method Not Allowed\r\nallow: GET\r\ncontent-length: 31\r\n\
+                      content-type: application/json\r\n\r\n"
+                        .to_vec(),
+                );
             }
             let mut state = lock(&state);
             state.requests += 1;
@@ -98,6 +124,18 @@ impl PollingDouble {
                     status: 200,
                     body: body.clone(),
                 },
+                PollingMode::Cycle(bodies) => Reply::Full {
+                    status: 200,
+                    body: bodies
+                        .get((round as usize - 1) % bodies.len().max(1))
+                        .cloned()
+                        .unwrap_or_default(),
+                },
+                PollingMode::NanRegister => Reply::Raw(
+                    b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 21\r\n\
+                      content-type: text/plain; charset=utf-8\r\n\r\nInternal Server Error"
+                        .to_vec(),
+                ),
                 PollingMode::Chunked(body) => Reply::Chunked {
                     body: body.clone(),
                     chunk: 100,
