@@ -435,6 +435,12 @@ impl<S: TableStorage> Engine<S> {
         }
     }
 
+    /// Tags with a value the Data-Service has not acknowledged (with
+    /// `history`, tags with changes in the backlog).
+    pub fn pending_tags(&self) -> usize {
+        self.table.slots().iter().filter(|s| s.is_pending()).count()
+    }
+
     /// Bytes of the `history` backlog in use, and its size.
     pub fn backlog_bytes(&self) -> (usize, usize) {
         let capacity = self.table.backlog_bytes().len();
@@ -823,11 +829,30 @@ impl<S: TableStorage> Engine<S> {
         if checking {
             self.abandon_registration();
         }
+        // Between cycles, values may still wait: the backlog past the
+        // replay budget, or values a check held. They go out within the
+        // shutdown timeout unless the Data-Service is down (then they are
+        // spooled at once).
+        let waiting = self.pending() > 0 && !matches!(self.sink, Health::Down { .. });
         match self.phase {
-            Phase::FetchDue => self.phase = Phase::Idle,
+            Phase::FetchDue => {
+                self.phase = Phase::Idle;
+                if waiting {
+                    self.start_catch_up(now);
+                }
+            }
             Phase::Fetching => self.end_fetch(now),
-            Phase::Idle | Phase::Delivering if checking => self.deliver_what_became_ready(now),
-            Phase::Idle | Phase::Delivering => {}
+            Phase::Idle if waiting || checking => self.deliver_what_became_ready(now),
+            Phase::Idle => {}
+            Phase::Delivering => {
+                if self.config.backlog == BacklogPolicy::History {
+                    // Walk again, past the replay budget.
+                    self.walk_done = false;
+                }
+                if checking {
+                    self.deliver_what_became_ready(now);
+                }
+            }
         }
     }
 
@@ -1813,7 +1838,12 @@ impl<S: TableStorage> Engine<S> {
         self.walk_id = self.walk_id.wrapping_add(1);
         let walk = self.walk_id;
         let request = RequestId(self.next_request);
-        let budget = self.config.replay_per_cycle();
+        // At shutdown the whole backlog goes, within the shutdown timeout.
+        let budget = if self.shutting_down {
+            u32::MAX
+        } else {
+            self.config.replay_per_cycle()
+        };
         let bulk_mode = self.config.delivery == DeliveryMode::Bulk;
         let check_coming = self.check_coming();
         let limit = buf.len().min(self.config.bulk_max_bytes);

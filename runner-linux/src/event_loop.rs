@@ -260,25 +260,26 @@ impl Runner {
                     spool.stats().bytes_on_disk
                 ));
             }
-        } else if self.settings.options.backlog == BacklogPolicy::History
-            && self.engine.pending() > 0
-        {
-            self.log.warn(format_args!(
-                "{} undelivered changes are lost at exit (no --spool-dir)",
-                self.engine.pending()
-            ));
         }
         let pending = self.engine.pending();
+        let pending_tags = self.engine.pending_tags();
         let stats = self.engine.stats();
         self.log.info(format_args!(
             "stopped: tags={} pending={pending} unregistered={} {stats}",
             self.engine.table().len(),
             self.engine.unregistered(),
         ));
-        if pending > 0 {
-            self.log.warn(format_args!(
-                "{pending} tags had values the Data-Service had not acknowledged at exit"
-            ));
+        if pending > 0 && self.spool.is_none() {
+            if self.settings.options.backlog == BacklogPolicy::History {
+                self.log.warn(format_args!(
+                    "{pending} undelivered changes of {pending_tags} tags are lost at exit \
+                     (no --spool-dir)"
+                ));
+            } else {
+                self.log.warn(format_args!(
+                    "{pending_tags} tags had values the Data-Service had not acknowledged at exit"
+                ));
+            }
         }
         self.publish(false);
         Ok(self.snapshot(false))

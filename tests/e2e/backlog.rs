@@ -374,3 +374,58 @@ fn sigterm_while_the_dataservice_is_down_spools_the_backlog_for_the_next_start()
         3 * from_first
     );
 }
+
+#[test]
+fn sigterm_with_the_dataservice_up_delivers_the_whole_backlog_within_the_timeout() {
+    let mut p = peers("history-term-up", CHANGING);
+    p.dataservice.stop_ipc();
+    // One old change per 100 ms cycle: most of the outage's backlog is
+    // still waiting when SIGTERM comes.
+    let mut sync = history_sync(&p, &["--replay-rate", "10", "--shutdown-timeout", "10"]);
+    assert!(wait_until(10 * SECOND, || p.polling.requests() >= 15));
+    p.dataservice.resume_ipc().unwrap();
+    assert!(p.wait_requests(3, 10 * SECOND), "log:\n{}", sync.log());
+    assert!(sync.terminate().success());
+    let rounds = delivered_rounds(&p);
+    let last = *rounds.last().unwrap();
+    assert!(last >= 15, "{rounds:?}");
+    assert_every_round_once(&p, &(1..=last).collect::<Vec<_>>());
+    let stats = sync.final_stats();
+    assert_eq!(stat(&stats, "pending"), 0, "{}", sync.log());
+    assert!(
+        sync.lines().iter().all(|l| !l.contains("lost at exit")),
+        "{}",
+        sync.log()
+    );
+}
+
+#[test]
+fn the_exit_line_counts_changes_and_tags_each_right() {
+    for (policy, expected) in [
+        (
+            "history",
+            "{n} undelivered changes of 3 tags are lost at exit (no --spool-dir)",
+        ),
+        (
+            "latest",
+            "3 tags had values the Data-Service had not acknowledged at exit",
+        ),
+    ] {
+        let mut p = peers("exit-line", CHANGING);
+        p.dataservice.stop_ipc();
+        let mut sync = history_sync(&p, &["--backlog", policy]);
+        assert!(wait_until(10 * SECOND, || p.polling.requests() >= 5));
+        assert!(sync.terminate().success());
+        let stats = sync.final_stats();
+        let pending = stat(&stats, "pending");
+        let applied = stat(&stats, "reads_good_total");
+        let expected = expected.replace("{n}", &pending.to_string());
+        if policy == "history" {
+            // Every change of every round applied waits.
+            assert_eq!(pending, applied, "{stats:?}");
+        } else {
+            assert_eq!(pending, 3, "{stats:?}");
+        }
+        assert_eq!(sync.count(&expected), 1, "{policy}:\n{}", sync.log());
+    }
+}
