@@ -254,6 +254,9 @@ struct InFlight {
     bulk: bool,
     /// Carries `history` backlog entries; `first` is a ring offset.
     backlog: bool,
+    /// The registry epoch it was sent in: an `id not found` for ids of an
+    /// earlier one tells nothing new.
+    epoch: u32,
 }
 
 /// The engine, over a tag table kept in `S`.
@@ -305,6 +308,13 @@ pub struct Engine<S: TableStorage> {
     logged_keys: FnvIndexSet<u32, REJECTED_KEYS_LOGGED>,
     rejected: RejectedTags,
     table_full_reported: bool,
+    overrunning: bool,
+    overruns_in_episode: u64,
+    /// Bumped whenever every registration is taken as lost, and its value
+    /// when each peer went down.
+    registry_epoch: u32,
+    sink_down_epoch: u32,
+    api_down_epoch: u32,
     backlog: Backlog,
     next_seq: u64,
     cycle_first_seq: u64,
@@ -368,6 +378,11 @@ impl<S: TableStorage> Engine<S> {
             mirror_next_seq: 0,
             mirror_hint: None,
             table_full_reported: false,
+            overrunning: false,
+            overruns_in_episode: 0,
+            registry_epoch: 0,
+            sink_down_epoch: 0,
+            api_down_epoch: 0,
         }
     }
 
@@ -488,7 +503,13 @@ impl<S: TableStorage> Engine<S> {
                 self.skipped_tick = true;
                 self.stats.cycles_skipped_total += 1;
             }
-            Phase::Idle => self.phase = Phase::FetchDue,
+            Phase::Idle => {
+                self.phase = Phase::FetchDue;
+                if core::mem::take(&mut self.overrunning) {
+                    let overruns = core::mem::take(&mut self.overruns_in_episode);
+                    self.push_event(Event::CycleOverrunsEnded { overruns });
+                }
+            }
             Phase::FetchDue => {}
             Phase::Delivering if self.catching_up => {
                 // The cycle comes first: the catch-up pass sends nothing
@@ -499,8 +520,11 @@ impl<S: TableStorage> Engine<S> {
             }
             Phase::Fetching | Phase::Delivering => {
                 self.stats.cycles_overrun_total += 1;
-                if !self.tick_missed {
-                    self.tick_missed = true;
+                self.overruns_in_episode += 1;
+                self.tick_missed = true;
+                // One line when overruns start, one when a tick finds the
+                // cycle done again.
+                if !core::mem::replace(&mut self.overrunning, true) {
                     self.push_event(Event::CycleOverrun {
                         running_for: now - self.cycle_started,
                     });
@@ -1354,9 +1378,10 @@ impl<S: TableStorage> Engine<S> {
         if self.detailed.is_some() {
             return;
         }
-        if self.api.is_down() {
-            // The API came back: the Data-Service may have restarted. This
-            // answer is the fresh look at its registry.
+        if self.api.is_down() && self.api_down_epoch == self.registry_epoch {
+            // The API came back: the Data-Service may have restarted (unless
+            // that was seen already during the outage). This answer is the
+            // fresh look at its registry.
             self.invalidate_registry(now, "its HTTP API came back");
             self.registry_dirty = false;
         }
@@ -1606,6 +1631,9 @@ impl<S: TableStorage> Engine<S> {
         self.stats.api_errors_total += 1;
         self.stats
             .record_error(now, format_args!("Data-Service HTTP API: {error}"));
+        if !self.api.is_down() {
+            self.api_down_epoch = self.registry_epoch;
+        }
         if let Change::WentDown(error) = self.api.record_failure(now, error) {
             self.push_event(Event::ApiDown(error));
         }
@@ -1629,6 +1657,15 @@ impl<S: TableStorage> Engine<S> {
                 slot.registration = Registration::Unknown;
                 slot.registry = RegistryData::None;
             }
+        }
+    }
+
+    /// A restart shown by what was sent or seen in registry epoch `epoch`:
+    /// news only if nothing was invalidated since (a restart answers every
+    /// line in flight `id not found`, and its socket and API come back).
+    fn restart_if_news(&mut self, now: Instant, epoch: u32, why: &'static str) {
+        if epoch == self.registry_epoch {
+            self.restart_assumed(now, why);
         }
     }
 
@@ -1673,6 +1710,7 @@ impl<S: TableStorage> Engine<S> {
             }
         }
         self.registry_dirty = true;
+        self.registry_epoch = self.registry_epoch.wrapping_add(1);
         self.stats.dataservice_restarts_total += 1;
         self.stats
             .record_error(now, format_args!("Data-Service restart assumed: {why}"));
@@ -1791,6 +1829,7 @@ impl<S: TableStorage> Engine<S> {
                 count,
                 bulk: true,
                 backlog,
+                epoch: self.registry_epoch,
             })
             .ok();
         Transmit { request, len }
@@ -1823,6 +1862,7 @@ impl<S: TableStorage> Engine<S> {
                     count: 1,
                     bulk: false,
                     backlog: false,
+                    epoch: self.registry_epoch,
                 })
                 .ok();
             return Some(Transmit { request, len });
@@ -1924,6 +1964,7 @@ impl<S: TableStorage> Engine<S> {
                     count: 1,
                     bulk: false,
                     backlog: true,
+                    epoch: self.registry_epoch,
                 })
                 .ok();
             return Some(Transmit { request, len });
@@ -2016,7 +2057,7 @@ impl<S: TableStorage> Engine<S> {
         self.stats.writes_failed_total += outcomes.failed;
         if outcomes.id_not_found {
             self.stats.ids_not_found_total += 1;
-            self.restart_assumed(now, "a write answered \"id not found\"");
+            self.restart_if_news(now, flight.epoch, "a write answered \"id not found\"");
         }
     }
 
@@ -2104,7 +2145,7 @@ impl<S: TableStorage> Engine<S> {
             Err(_) => self.sink_failed(now, unanswered, SinkError::BadResponse),
         }
         if id_not_found {
-            self.restart_assumed(now, "a write answered \"id not found\"");
+            self.restart_if_news(now, flight.epoch, "a write answered \"id not found\"");
         }
     }
 
@@ -2184,7 +2225,8 @@ impl<S: TableStorage> Engine<S> {
             });
             if failures > 0 && self.config.registry_checks {
                 // Back after an outage: it may have restarted with new ids.
-                self.restart_assumed(now, "its socket came back after an outage");
+                let epoch = self.sink_down_epoch;
+                self.restart_if_news(now, epoch, "its socket came back after an outage");
             }
         }
     }
@@ -2197,6 +2239,9 @@ impl<S: TableStorage> Engine<S> {
         self.mirror_due = true;
         self.stats
             .record_error(now, format_args!("write failed: {key}: {error}"));
+        if !self.sink.is_down() {
+            self.sink_down_epoch = self.registry_epoch;
+        }
         if let Change::WentDown(error) = self.sink.record_failure(now, error) {
             self.push_event(Event::SinkDown(error));
         }
@@ -2476,8 +2521,8 @@ mod tests {
         assert_eq!(
             events(&mut e),
             [
-                "source up: document accepted with 2 good reads (after 0 failed fetches)",
-                "sink up: Data-Service accepted a write (after 0 failed attempts, down for 0.000s)",
+                "source up: document accepted with 2 good reads",
+                "sink up: Data-Service accepted a write",
             ]
         );
     }
@@ -2517,14 +2562,30 @@ mod tests {
             e.handle_sink_response(at(2500), request, OK);
         }
         assert_eq!(e.poll_action(at(2500)), Some(Action::FetchSource));
+        // That cycle overruns too: still one episode, one line.
+        e.handle_tick(at(3000));
+        e.handle_source_body(at(3000), DOC);
+        for (request, _) in transmits(&mut e, at(3000)) {
+            e.handle_sink_response(at(3100), request, OK);
+        }
+        assert_eq!(e.poll_action(at(3100)), Some(Action::FetchSource));
+        e.handle_source_body(at(3200), DOC);
+        for (request, _) in transmits(&mut e, at(3200)) {
+            e.handle_sink_response(at(3300), request, OK);
+        }
+        // On time again.
+        e.handle_tick(at(4000));
+        assert_eq!(e.stats().cycles_overrun_total, 3);
         let logged = events(&mut e);
         assert_eq!(
             logged
                 .iter()
-                .filter(|l| l.starts_with("cycle overrun"))
-                .count(),
-            1,
-            "{logged:?}"
+                .filter(|l| l.starts_with("cycle"))
+                .collect::<Vec<_>>(),
+            [
+                "cycle overrun: previous cycle still running after 1.000s; cycles run back to back until they fit the interval again",
+                "cycles fit the interval again after 3 overrun ticks",
+            ]
         );
     }
 

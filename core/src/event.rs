@@ -96,6 +96,11 @@ pub enum Event {
         /// What showed it.
         reason: &'static str,
     },
+    /// A tick found the cycle done again after overruns.
+    CycleOverrunsEnded {
+        /// Ticks that found a cycle running in the episode.
+        overruns: u64,
+    },
     /// The Data-Service's type of a key would change its values on the way
     /// in (once per tag).
     TypeMismatch {
@@ -135,6 +140,7 @@ impl Event {
             | Event::ApiUp { .. }
             | Event::TableFullCleared
             | Event::TagFresh { .. }
+            | Event::CycleOverrunsEnded { .. }
             | Event::DataServiceRestarted { .. } => Level::Info,
             _ => Level::Warn,
         }
@@ -147,21 +153,32 @@ impl fmt::Display for Event {
             Event::SourceUp {
                 good_reads,
                 after_failures,
-            } => write!(
-                f,
-                "source up: document accepted with {good_reads} good reads \
-                 (after {after_failures} failed fetches)"
-            ),
+            } => {
+                write!(
+                    f,
+                    "source up: document accepted with {good_reads} good reads"
+                )?;
+                if *after_failures > 0 {
+                    write!(f, " (after {after_failures} failed fetches)")?;
+                }
+                Ok(())
+            }
             Event::SourceDown(problem) => {
                 write!(f, "source down: {problem}; retrying every interval")
             }
             Event::SinkUp {
                 after_failures,
                 down_for,
-            } => write!(
-                f,
-                "sink up: Data-Service accepted a write (after {after_failures} failed attempts, down for {down_for})"
-            ),
+            } => {
+                f.write_str("sink up: Data-Service accepted a write")?;
+                if *after_failures > 0 {
+                    write!(
+                        f,
+                        " (after {after_failures} failed attempts, down for {down_for})"
+                    )?;
+                }
+                Ok(())
+            }
             Event::SinkDown(error) => write!(
                 f,
                 "sink down: {error}; values stay pending and are retried with backoff"
@@ -182,10 +199,13 @@ impl fmt::Display for Event {
                 f,
                 "backlog full ({bytes} bytes): dropping the oldest undelivered changes (counted in backlog_dropped_total); raise --backlog-bytes or add --spool-dir"
             ),
-            Event::ApiUp { after_failures } => write!(
-                f,
-                "Data-Service HTTP API up (after {after_failures} failed requests)"
-            ),
+            Event::ApiUp { after_failures } => {
+                f.write_str("Data-Service HTTP API up")?;
+                if *after_failures > 0 {
+                    write!(f, " (after {after_failures} failed requests)")?;
+                }
+                Ok(())
+            }
             Event::ApiDown(error) => write!(
                 f,
                 "Data-Service HTTP API down: {error}; writing by key until it answers"
@@ -229,7 +249,11 @@ impl fmt::Display for Event {
             Event::CycleOverrun { running_for } => write!(
                 f,
                 "cycle overrun: previous cycle still running after {running_for}; \
-                 the next starts right after it"
+                 cycles run back to back until they fit the interval again"
+            ),
+            Event::CycleOverrunsEnded { overruns } => write!(
+                f,
+                "cycles fit the interval again after {overruns} overrun ticks"
             ),
         }
     }

@@ -11,7 +11,7 @@ const D1: &[u8] =
     br#"{"dev": {"a": {"value": 1, "status": "ok"}, "b": {"value": 2.5, "status": "ok"}}}"#;
 const D3: &[u8] =
     br#"{"dev": {"a": {"value": 1, "status": "ok"}, "b": {"value": 3.5, "status": "ok"}}}"#;
-const REGISTER_BOTH: &str = r#"POST /register/bulk {"points":[{"key":"dev.a","data_type":"int"},{"key":"dev.b","data_type":"float"}],"allow_address_conflict":false}"#;
+const REGISTER_BOTH: &str = r#"POST /register/bulk {"points":[{"key":"dev.a","data_type":"float"},{"key":"dev.b","data_type":"float"}],"allow_address_conflict":false}"#;
 
 fn bulk(updates: &[(&str, Value)]) -> String {
     let updates: Vec<Value> = updates
@@ -127,7 +127,7 @@ fn a_restarted_dataservice_with_new_ids_is_registered_again_and_refilled() {
     assert_eq!(
         p.dataservice.values(),
         [
-            ("dev.a".to_string(), json!(1)),
+            ("dev.a".to_string(), json!(1.0)), // registered float: the Data-Service holds a float,
             ("dev.b".to_string(), json!(3.5))
         ]
         .into()
@@ -165,7 +165,7 @@ fn existing_keys_get_their_ids_without_side_effects_and_an_exhausted_range_is_re
     assert_eq!(api.len(), 2);
     assert_eq!(
         api[1],
-        r#"POST /register/bulk {"points":[{"key":"dev.n","data_type":"int"},{"key":"dev.s","data_type":"string"},{"key":"dev.f","address":40001,"default":0.0,"data_type":"float","units":""}],"allow_address_conflict":false}"#
+        r#"POST /register/bulk {"points":[{"key":"dev.n","data_type":"float"},{"key":"dev.s","data_type":"string"},{"key":"dev.f","address":40001,"default":0.0,"data_type":"float","units":""}],"allow_address_conflict":false}"#
     );
     let n_id = id_of(&p, "dev.n");
     assert_eq!(
@@ -264,4 +264,62 @@ fn write_mode_sends_one_write_by_key_per_changed_value() {
     let stats = sync.final_stats();
     assert_eq!(stat(&stats, "bulk_requests_total"), 0);
     assert!(stat(&stats, "sync_cycles_total") >= 4);
+}
+
+#[test]
+fn one_dataservice_restart_is_counted_and_logged_once_with_many_lines_in_flight() {
+    let mut p = peers(
+        "restart-once",
+        PollingMode::Generated {
+            devices: 1,
+            tags: 400,
+            changing_percent: 100,
+        },
+    );
+    // About 80 updates a line: five lines a cycle, two in flight at once.
+    let mut sync = p.start_sync(&[
+        "--interval",
+        "0.2",
+        "--register",
+        "missing",
+        "--bulk-max-bytes",
+        "4096",
+        "--bulk-in-flight",
+        "2",
+    ]);
+    let all_written = |p: &crate::Peers| {
+        p.dataservice
+            .store()
+            .points()
+            .values()
+            .all(|point| point.history > 0)
+    };
+    assert!(
+        wait_until(20 * SECOND, || p.dataservice.values().len() == 400
+            && all_written(&p)),
+        "{}",
+        sync.log()
+    );
+    p.dataservice.restart().unwrap();
+    assert!(
+        wait_until(20 * SECOND, || p.dataservice.values().len() == 400
+            && all_written(&p)),
+        "{}",
+        sync.log()
+    );
+    assert!(sync.terminate().success());
+    let stats = sync.final_stats();
+    assert_eq!(
+        stat(&stats, "dataservice_restarts_total"),
+        1,
+        "{}",
+        sync.log()
+    );
+    assert_eq!(
+        sync.count("Data-Service restart assumed ("),
+        1,
+        "{}",
+        sync.log()
+    );
+    assert!(stat(&stats, "ids_not_found_total") >= 1);
 }

@@ -347,3 +347,28 @@ fn a_limit_of_32_file_descriptors_is_enough() {
         sync.log()
     );
 }
+
+#[test]
+fn overrunning_cycles_are_one_line_when_they_start_and_one_when_they_stop() {
+    let p = changing("fault-overrun-episode");
+    p.dataservice.set_behaviour(SinkBehaviour::SlowMillis(300));
+    let mut sync = p.start_sync(&["--interval", "0.1", "--dataservice-url", "off"]);
+    sync.expect_log("cycle overrun: ", 15 * SECOND);
+    // Several cycles of 300 ms writes, each overrunning.
+    assert!(wait_until(15 * SECOND, || p.requests().len() >= 12));
+    p.dataservice.set_behaviour(SinkBehaviour::Normal);
+    sync.expect_log("cycles fit the interval again after ", 15 * SECOND);
+    assert!(sync.terminate().success());
+    assert_eq!(sync.count("cycle overrun: "), 1, "{}", sync.log());
+    assert_eq!(sync.count("cycles fit the interval again"), 1);
+    let overruns = stat(&sync.final_stats(), "cycles_overrun_total");
+    assert!(overruns >= 3, "{overruns}");
+    assert_eq!(
+        sync.count(&format!(
+            "cycles fit the interval again after {overruns} overrun ticks"
+        )),
+        1,
+        "{}",
+        sync.log()
+    );
+}
