@@ -16,6 +16,58 @@ pub enum Level {
     Warn,
 }
 
+/// The kinds of event about a single tag: many can come at once (a
+/// document of 50 unregistered keys), so past the queue's room they are
+/// summed up ([`Event::MoreTagReports`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TagReport {
+    /// [`Event::TagRejected`].
+    Rejected,
+    /// [`Event::WriteRejected`].
+    WriteRejected,
+    /// [`Event::TagNotRegistered`].
+    NotRegistered,
+    /// [`Event::RegistrationFailed`].
+    RegistrationFailed,
+    /// [`Event::TypeMismatch`].
+    TypeMismatch,
+    /// [`Event::TagStale`].
+    Stale,
+    /// [`Event::TagFresh`].
+    Fresh,
+}
+
+impl TagReport {
+    /// Every kind, in summary order.
+    pub const ALL: [TagReport; 7] = [
+        TagReport::Rejected,
+        TagReport::WriteRejected,
+        TagReport::NotRegistered,
+        TagReport::RegistrationFailed,
+        TagReport::TypeMismatch,
+        TagReport::Stale,
+        TagReport::Fresh,
+    ];
+
+    /// "N more …" and where the operator finds them all.
+    fn summary(self) -> (&'static str, &'static str) {
+        match self {
+            TagReport::Rejected => ("tags rejected", "/api/tags"),
+            TagReport::WriteRejected => (
+                "writes rejected by the Data-Service",
+                "the recent errors in /api/stats",
+            ),
+            TagReport::NotRegistered => ("keys not registered in the Data-Service", "/api/tags"),
+            TagReport::RegistrationFailed => {
+                ("registrations failed", "the recent errors in /api/stats")
+            }
+            TagReport::TypeMismatch => ("type mismatches", "/api/tags"),
+            TagReport::Stale => ("tags stale", "/api/tags"),
+            TagReport::Fresh => ("tags fresh again", "/api/tags"),
+        }
+    }
+}
+
 /// Something the operator should hear about once.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
@@ -124,6 +176,13 @@ pub enum Event {
         /// Which key.
         key: KeyPreview,
     },
+    /// More reports of one kind than the event queue had room for.
+    MoreTagReports {
+        /// Which kind.
+        kind: TagReport,
+        /// How many were not logged one by one.
+        count: u32,
+    },
     /// An interval tick came while a cycle was still running.
     CycleOverrun {
         /// How long the running cycle has taken so far.
@@ -132,9 +191,27 @@ pub enum Event {
 }
 
 impl Event {
+    /// The kind of report about a single tag, if it is one.
+    pub fn tag_report(&self) -> Option<TagReport> {
+        Some(match self {
+            Event::TagRejected { .. } => TagReport::Rejected,
+            Event::WriteRejected { .. } => TagReport::WriteRejected,
+            Event::TagNotRegistered { .. } => TagReport::NotRegistered,
+            Event::RegistrationFailed { .. } => TagReport::RegistrationFailed,
+            Event::TypeMismatch { .. } => TagReport::TypeMismatch,
+            Event::TagStale { .. } => TagReport::Stale,
+            Event::TagFresh { .. } => TagReport::Fresh,
+            _ => return None,
+        })
+    }
+
     /// How loud the event is.
     pub fn level(&self) -> Level {
         match self {
+            Event::MoreTagReports {
+                kind: TagReport::Fresh,
+                ..
+            } => Level::Info,
             Event::SourceUp { .. }
             | Event::SinkUp { .. }
             | Event::ApiUp { .. }
@@ -251,6 +328,10 @@ impl fmt::Display for Event {
                 "cycle overrun: previous cycle still running after {running_for}; \
                  cycles run back to back until they fit the interval again"
             ),
+            Event::MoreTagReports { kind, count } => {
+                let (what, where_) = kind.summary();
+                write!(f, "and {count} more {what}: see {where_}")
+            }
             Event::CycleOverrunsEnded { overruns } => write!(
                 f,
                 "cycles fit the interval again after {overruns} overrun ticks"

@@ -71,7 +71,8 @@ pub struct Stats {
     pub api_errors_total: u64,
     /// Data-Service restarts detected.
     pub dataservice_restarts_total: u64,
-    /// Events that did not fit in the event queue (their counters still count).
+    /// Events about single tags that did not fit in the event queue, summed
+    /// up in an "and N more" line instead (their counters still count).
     pub events_dropped_total: u64,
     /// Undelivered changes dropped from a full `history` backlog.
     pub backlog_dropped_total: u64,
@@ -361,7 +362,7 @@ impl Stats {
             ),
             c(
                 "events_dropped_total",
-                "Log events that did not fit in the event queue (counters still count).",
+                "Log events about single tags summed up in an 'and N more' line instead (counters still count).",
                 self.events_dropped_total,
             ),
             c(

@@ -372,3 +372,34 @@ fn overrunning_cycles_are_one_line_when_they_start_and_one_when_they_stop() {
         sync.log()
     );
 }
+
+#[test]
+fn fifty_unregistered_keys_are_named_or_summed_up_and_no_state_change_is_lost() {
+    let tags: Vec<String> = (0..50)
+        .map(|i| format!(r#""t{i}": {{"value": {i}, "status": "ok"}}"#))
+        .collect();
+    let doc = format!(r#"{{"d": {{{}}}}}"#, tags.join(", "));
+    let p = peers("fault-fifty-unregistered", PollingMode::Body(doc.into_bytes()));
+    let mut sync = p.start_sync(&["--interval", "3600"]);
+    assert!(p.wait_requests(50, 10 * SECOND), "{}", sync.log());
+    sync.expect_log("and ", 10 * SECOND);
+    assert!(sync.terminate().success());
+    let named = sync.count("key not registered in the Data-Service");
+    let summed_up = 50 - named;
+    assert_eq!(
+        sync.count(&format!(
+            "and {summed_up} more keys not registered in the Data-Service: see /api/tags"
+        )),
+        1,
+        "{}",
+        sync.log()
+    );
+    assert!(named >= 20, "{named}");
+    // The state changes of the start all came.
+    for line in ["source up: ", "Data-Service HTTP API up", "sink up: "] {
+        assert_eq!(sync.count(line), 1, "{line}\n{}", sync.log());
+    }
+    let stats = sync.final_stats();
+    assert_eq!(stat(&stats, "unregistered"), 50);
+    assert_eq!(stat(&stats, "events_dropped_total"), summed_up as u64);
+}
