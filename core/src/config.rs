@@ -1,11 +1,8 @@
 //! Compile-time capacities. Each has a documented default that a
 //! build-time environment variable can change, e.g.
-//! `DATASERVICE_SYNC_TAG_CAPACITY=32768 cargo build --release`.
-
-/// How many distinct tags the tag table holds (default 16,384,
-/// `DATASERVICE_SYNC_TAG_CAPACITY`). Tags beyond it are counted in
-/// `tags_over_capacity_total` and reported; the others keep syncing.
-pub const TAG_CAPACITY: usize = parse_or(option_env!("DATASERVICE_SYNC_TAG_CAPACITY"), 16_384);
+//! `DATASERVICE_SYNC_MAX_KEY_LEN=256 cargo build --release`. The tag
+//! table's capacity is the storage's ([`crate::TableStorage::capacity`]),
+//! chosen by whoever lends it.
 
 /// Longest Data-Service key, in bytes of UTF-8 (default 128,
 /// `DATASERVICE_SYNC_MAX_KEY_LEN`). Longer keys are rejected as `key_too_long`.
@@ -50,7 +47,6 @@ pub const REJECTED_TAGS_SHOWN: usize = 256;
 /// Deepest JSON nesting accepted in any document; deeper is a document error.
 pub const MAX_JSON_DEPTH: usize = 64;
 
-const _: () = assert!(TAG_CAPACITY > 0 && TAG_CAPACITY < (u32::MAX / 4) as usize);
 const _: () = assert!(MAX_KEY_LEN >= 8 && MAX_STRING_VALUE_LEN >= 8);
 const _: () = assert!(REJECTED_KEYS_LOGGED.is_power_of_two());
 const _: () = assert!(REJECTED_TAGS_SHOWN.is_power_of_two());

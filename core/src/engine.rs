@@ -307,7 +307,8 @@ pub struct Engine<S: TableStorage> {
     document: Option<DocumentRead>,
     logged_keys: FnvIndexSet<u32, REJECTED_KEYS_LOGGED>,
     rejected: RejectedTags,
-    table_full_reported: bool,
+    /// Good reads of the last document that found no room in the table.
+    over_capacity: u32,
     overrunning: bool,
     overruns_in_episode: u64,
     /// Bumped whenever every registration is taken as lost, and its value
@@ -377,7 +378,7 @@ impl<S: TableStorage> Engine<S> {
             mirror_due: false,
             mirror_next_seq: 0,
             mirror_hint: None,
-            table_full_reported: false,
+            over_capacity: 0,
             overrunning: false,
             overruns_in_episode: 0,
             registry_epoch: 0,
@@ -460,6 +461,12 @@ impl<S: TableStorage> Engine<S> {
     pub fn backlog_bytes(&self) -> (usize, usize) {
         let capacity = self.table.backlog_bytes().len();
         (self.backlog.used_bytes(capacity), capacity)
+    }
+
+    /// Good reads of the last document that found no room in the tag
+    /// table (its capacity, or its key arena, was full).
+    pub fn tags_over_capacity(&self) -> u32 {
+        self.over_capacity
     }
 
     /// Tags whose keys the Data-Service does not have (`--register off`).
@@ -563,10 +570,10 @@ impl<S: TableStorage> Engine<S> {
         };
         match staging {
             Ok(staging) => {
-                self.apply_document(now, &staging);
+                let left_out = self.apply_document(now, &staging);
                 self.cycle_fetch_ok = true;
                 self.stats.last_source_ok_at = Some(now);
-                self.note_table_room(staging.left_out);
+                self.note_table_room(staging.left_out + left_out);
                 if let Change::CameUp { failures, .. } = self.source.record_success(now) {
                     self.push_event(Event::SourceUp {
                         good_reads: staging.good_reads,
@@ -611,7 +618,9 @@ impl<S: TableStorage> Engine<S> {
     }
 
     /// Applies a whole document's held-back readings, in document order.
-    fn apply_document(&mut self, now: Instant, staging: &Staging) {
+    /// Applies a whole document's readings; returns how many good reads
+    /// found no room in the table.
+    fn apply_document(&mut self, now: Instant, staging: &Staging) -> u32 {
         // Out of the config while the readings are applied (they borrow self).
         let rules = core::mem::take(&mut self.config.rules);
         let mut at = 0;
@@ -682,7 +691,7 @@ impl<S: TableStorage> Engine<S> {
         {
             *total += u64::from(unnamed);
         }
-        self.stats.tags_over_capacity_total += u64::from(left_out);
+        left_out
     }
 
     fn reject_tag(&mut self, now: Instant, reason: RejectReason, tag: KeyPreview) {
@@ -2261,16 +2270,20 @@ impl<S: TableStorage> Engine<S> {
         }
     }
 
+    /// Good reads of the last document left out for want of room: a log
+    /// line on each change of the count.
     fn note_table_room(&mut self, left_out: u32) {
         self.stats.tags_over_capacity_total += u64::from(left_out);
-        if left_out > 0 && !self.table_full_reported {
-            self.table_full_reported = true;
+        if left_out == self.over_capacity {
+            return;
+        }
+        self.over_capacity = left_out;
+        if left_out > 0 {
             self.push_event(Event::TableFull {
                 capacity: self.table.capacity(),
                 left_out,
             });
-        } else if left_out == 0 && self.table_full_reported {
-            self.table_full_reported = false;
+        } else {
             self.push_event(Event::TableFullCleared);
         }
     }

@@ -109,7 +109,8 @@ pub enum Event {
         /// The backlog's size in bytes.
         bytes: usize,
     },
-    /// Good reads found no room in the tag table (once per episode).
+    /// Good reads found no room in the tag table (once per change of the
+    /// count).
     TableFull {
         /// The table's capacity.
         capacity: usize,
@@ -268,8 +269,9 @@ impl fmt::Display for Event {
             }
             Event::TableFull { capacity, left_out } => write!(
                 f,
-                "tag table full ({capacity} tags): {left_out} tags left out this cycle \
-                 (counted in tags_over_capacity_total); the others keep syncing"
+                "tag table full ({capacity} tags): {left_out} tags left out of the last document \
+                 (counted in tags_over_capacity_total, gauge tags_over_capacity); the others keep \
+                 syncing; raise --max-tags"
             ),
             Event::TableFullCleared => f.write_str("tag table: every tag fits again"),
             Event::BacklogFull { bytes } => write!(

@@ -104,7 +104,11 @@ mod tests {
         assert!(!queue.push(Event::ApiUp { after_failures: 0 }));
         let lines = drain(&mut queue);
         assert_eq!(lines.len(), 5, "{lines:?}");
-        assert!(lines[..3].iter().all(|l| l.starts_with("key not registered")));
+        assert!(
+            lines[..3]
+                .iter()
+                .all(|l| l.starts_with("key not registered"))
+        );
         assert_eq!(lines[3], "Data-Service HTTP API up");
         assert_eq!(
             lines[4],

@@ -16,9 +16,8 @@
 //! a tag (its key registered beforehand), so a registry check runs while
 //! the cycles go on.
 //! Keys are registered at explicit addresses (the Data-Service's automatic
-//! ranges hold 1,000 points per type). Tags beyond the build's capacity
-//! (16,384 by default; `DATASERVICE_SYNC_TAG_CAPACITY=65536 cargo bench …`)
-//! are counted, not synced.
+//! ranges hold 1,000 points per type). Tags beyond the default
+//! `--max-tags` (32,768) are counted, not synced.
 
 use dataservice_sync::sim::PollingMode;
 use dataservice_sync::sim::dataservice::IPC_THREAD_NAME;
@@ -164,7 +163,7 @@ fn bench(run: &Run) -> String {
     // Measure once every tag (up to the table's capacity) has been
     // delivered, so start-up and the first registry check are not counted.
     let spawned = Instant::now();
-    let every_tag = (run.tags as usize).min(dataservice_sync_core::config::TAG_CAPACITY);
+    let every_tag = (run.tags as usize).min(dataservice_sync::options::DEFAULT_MAX_TAGS);
     let mut first_delivered = None;
     let all_delivered = loop {
         let store = dataservice.store();

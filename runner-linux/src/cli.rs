@@ -12,7 +12,8 @@ use dataservice_sync_core::{BacklogPolicy, DeliveryMode, RegisterMode};
 
 use crate::config_file;
 use crate::options::{
-    DEFAULT_DATASERVICE_URL, DEFAULT_SOCKET_PATH, DEFAULT_SOURCE, MAX_CONNECTIONS, SyncOptions,
+    DEFAULT_DATASERVICE_URL, DEFAULT_MAX_TAGS, DEFAULT_SOCKET_PATH, DEFAULT_SOURCE,
+    MAX_CONNECTIONS, SyncOptions,
 };
 use crate::spool::SpoolSync;
 
@@ -168,6 +169,10 @@ pub struct RunArgs {
     /// is stale (not heartbeated or rewritten until it advances); 'off': never.
     #[arg(long, value_name = "SECONDS", default_value = "120", value_parser = max_age)]
     pub max_age: MaxAge,
+    /// Most tags synced; the table is sized once at start (memory is used
+    /// only as tags come: about 200 bytes each).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_TAGS)]
+    pub max_tags: usize,
     /// Status HTTP server (metrics, health, API, web page): ADDRESS:PORT or 'off'.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9108", value_parser = listen_address)]
     pub status_listen: ListenAddress,
@@ -295,6 +300,7 @@ impl RunArgs {
             bulk_in_flight: self.bulk_in_flight,
             heartbeat: self.heartbeat,
             max_age: self.max_age.0,
+            max_tags: self.max_tags,
             status_listen: self.status_listen.0,
             health_cycles: self.health_cycles,
             backlog: match self.backlog {

@@ -48,6 +48,7 @@ pub fn to_toml(o: &SyncOptions) -> String {
         ("bulk-in-flight", o.bulk_in_flight.to_string()),
         ("heartbeat", secs(o.heartbeat)),
         ("max-age", o.max_age.map_or(quoted("off"), secs)),
+        ("max-tags", o.max_tags.to_string()),
         (
             "status-listen",
             quoted(&o.status_listen.map_or("off".into(), |a| a.to_string())),

@@ -105,7 +105,7 @@ impl Runner {
         let mut engine = Box::new(Engine::new(
             config,
             HeapStorage::with_capacity(
-                dataservice_sync_core::config::TAG_CAPACITY,
+                options.max_tags,
                 if history { options.backlog_bytes } else { 0 },
             ),
         ));
@@ -224,9 +224,15 @@ impl Runner {
             }
             self.log_stats_if_due(now);
             self.publish(true);
-            let timeout = self
-                .next_wakeup()
-                .map(|at| StdDuration::from_millis((at - now).total_millis()));
+            let more_to_read = [&self.fetch, &self.api]
+                .into_iter()
+                .any(|f| f.as_ref().is_some_and(Fetch::has_more_to_read));
+            let timeout = if more_to_read {
+                Some(StdDuration::ZERO)
+            } else {
+                self.next_wakeup()
+                    .map(|at| StdDuration::from_millis((at - now).total_millis()))
+            };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -246,6 +252,12 @@ impl Runner {
                     Token(t) if t >= SINK_BASE => self.on_sink(now, t - SINK_BASE),
                     Token(_) => {}
                 }
+            }
+            if self.fetch.as_ref().is_some_and(Fetch::has_more_to_read) {
+                self.on_source(now);
+            }
+            if self.api.as_ref().is_some_and(Fetch::has_more_to_read) {
+                self.on_api(now);
             }
             self.expire(now);
         }
@@ -601,6 +613,7 @@ impl Runner {
             ("backlog", old.backlog != new.backlog),
             ("backlog-bytes", old.backlog_bytes != new.backlog_bytes),
             ("max-age", old.max_age != new.max_age),
+            ("max-tags", old.max_tags != new.max_tags),
             ("spool-dir", old.spool_dir != new.spool_dir),
             (
                 "max-connections",

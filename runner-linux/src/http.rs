@@ -91,6 +91,9 @@ pub struct ResponseReader {
     body: Vec<u8>,
     /// Body bytes read so far, taken or not.
     received: usize,
+    /// `take_part` offers the held body again only once it holds this
+    /// many bytes.
+    offer_at: usize,
     limit: BodyLimit,
     done: bool,
 }
@@ -114,6 +117,7 @@ impl ResponseReader {
             },
             body: Vec::new(),
             received: 0,
+            offer_at: 0,
             limit,
             done: false,
         }
@@ -245,11 +249,21 @@ impl ResponseReader {
         let Some(status) = self.status else {
             return;
         };
-        if self.body.is_empty() {
+        if self.body.is_empty() || self.body.len() < self.offer_at {
             return;
         }
         let used = take(status, &mut self.body).min(self.body.len());
         self.body.drain(..used);
+        // What is left is the start of something longer (a tag, a long
+        // string): offered again only once the held bytes have doubled, so
+        // that the taker's rescans of it add up to linear time, not
+        // quadratic. Within half a `Held` cap it is offered on every read,
+        // so that waiting never makes the held bytes overflow the cap.
+        let doubled = self.body.len() * 2;
+        self.offer_at = match self.limit {
+            BodyLimit::Held(max) => doubled.min(max / 2),
+            BodyLimit::Whole(_) | BodyLimit::Streamed(_) => doubled,
+        };
     }
 
     fn push_chunked(&mut self, mut data: &[u8]) -> Result<(), HttpError> {
@@ -397,6 +411,42 @@ mod tests {
         let mut r = ResponseReader::with_limit(BodyLimit::Held(12));
         let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n9\r\naaaabbbbc\r\nf\r\ncccddddeeeeffff\r\n0\r\n\r\n";
         assert_eq!(feed_in_pieces(&mut r, raw, 5), Err(HttpError::BodyTooLarge));
+    }
+
+    #[test]
+    fn a_long_token_is_offered_again_only_as_its_bytes_double() {
+        // 10 MB of one string, read 64 KB at a time; the taker can use
+        // nothing of it until its end.
+        let body_len = 10 * 1024 * 1024;
+        let mut raw = format!("HTTP/1.1 200 OK\r\nContent-Length: {body_len}\r\n\r\n").into_bytes();
+        raw.resize(raw.len() + body_len, b'x');
+        let mut r = ResponseReader::with_limit(BodyLimit::Streamed(body_len));
+        let (mut offers, mut offered) = (0usize, 0usize);
+        for chunk in raw.chunks(64 * 1024) {
+            r.push(chunk).unwrap();
+            r.take_part(|_, part| {
+                offers += 1;
+                offered += part.len();
+                0
+            });
+        }
+        // Each offer holds at least twice the one before: 8 offers of 16.7
+        // MB in all, where one per read would have been 161 of 855 MB.
+        assert_eq!(offers, 8);
+        assert_eq!(offered, 16_711_320);
+        assert_eq!(r.body().len(), body_len);
+        // Within half a Held cap, every read is offered.
+        let mut r = ResponseReader::with_limit(BodyLimit::Held(8));
+        let mut offers = 0;
+        for chunk in b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nxxxxxxxx".chunks(1) {
+            r.push(chunk).unwrap();
+            r.take_part(|_, _| {
+                offers += 1;
+                0
+            });
+        }
+        // At 1 and 2 bytes held, then at every byte from 4 (half the cap) on.
+        assert_eq!(offers, 7);
     }
 
     #[test]

@@ -22,6 +22,11 @@ pub const DEFAULT_SOURCE: &str = "http://127.0.0.1:8000/deploy/api/io/polled-val
 /// The default Data-Service HTTP API.
 pub const DEFAULT_DATASERVICE_URL: &str = "http://127.0.0.1:8080";
 
+/// The default `--max-tags`: twice the largest gateway configurations seen.
+pub const DEFAULT_MAX_TAGS: usize = 32_768;
+/// The largest `--max-tags`.
+pub const MAX_MAX_TAGS: usize = 1_000_000;
+
 /// The status server's default address: loopback only.
 pub const DEFAULT_STATUS_LISTEN: SocketAddr =
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9108));
@@ -67,6 +72,8 @@ pub struct SyncOptions {
     /// A tag whose source timestamp stood still this long is stale
     /// (`None`: never).
     pub max_age: Option<Duration>,
+    /// Most tags in the tag table.
+    pub max_tags: usize,
     /// Where the status HTTP server listens (`None`: no server).
     pub status_listen: Option<SocketAddr>,
     /// `/health` is 200 when both peers worked within this many intervals.
@@ -114,6 +121,7 @@ impl Default for SyncOptions {
             bulk_in_flight: 2,
             heartbeat: Duration::from_secs(60),
             max_age: Some(Duration::from_secs(120)),
+            max_tags: DEFAULT_MAX_TAGS,
             status_listen: Some(DEFAULT_STATUS_LISTEN),
             health_cycles: 3,
             backlog: BacklogPolicy::Latest,
@@ -207,6 +215,11 @@ impl SyncOptions {
             return Err(ConfigError(
                 "--backlog-bytes must be between 4096 and 1073741824".into(),
             ));
+        }
+        if !(1..=MAX_MAX_TAGS).contains(&self.max_tags) {
+            return Err(ConfigError(format!(
+                "--max-tags must be between 1 and {MAX_MAX_TAGS}"
+            )));
         }
         if self.replay_rate == 0 {
             return Err(ConfigError("--replay-rate must be at least 1".into()));

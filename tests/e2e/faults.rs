@@ -379,7 +379,10 @@ fn fifty_unregistered_keys_are_named_or_summed_up_and_no_state_change_is_lost() 
         .map(|i| format!(r#""t{i}": {{"value": {i}, "status": "ok"}}"#))
         .collect();
     let doc = format!(r#"{{"d": {{{}}}}}"#, tags.join(", "));
-    let p = peers("fault-fifty-unregistered", PollingMode::Body(doc.into_bytes()));
+    let p = peers(
+        "fault-fifty-unregistered",
+        PollingMode::Body(doc.into_bytes()),
+    );
     let mut sync = p.start_sync(&["--interval", "3600"]);
     assert!(p.wait_requests(50, 10 * SECOND), "{}", sync.log());
     sync.expect_log("and ", 10 * SECOND);

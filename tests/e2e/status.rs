@@ -343,3 +343,49 @@ fn stats_subcommand_without_a_service_says_so() {
         "{err}"
     );
 }
+
+#[test]
+fn tags_over_max_tags_are_a_gauge_a_health_field_and_a_line_per_change() {
+    let generated = |tags| PollingMode::Generated {
+        devices: 1,
+        tags,
+        changing_percent: 0,
+    };
+    let p = peers("status-max-tags", generated(14));
+    let mut sync = p.start_sync(&[
+        "--interval",
+        "0.05",
+        "--max-tags",
+        "10",
+        "--status-listen",
+        "127.0.0.1:0",
+    ]);
+    let address = status_address(&sync);
+    sync.expect_log("tag table full (10 tags): 4 tags left out", 10 * SECOND);
+    let health = get_json(address, "/health");
+    assert_eq!(health["tags_over_capacity"], 4, "{health}");
+    let (_, metrics) = get(address, "/metrics");
+    assert!(
+        metrics.contains("\ndataservice_sync_tags_over_capacity 4\n"),
+        "{metrics}"
+    );
+    // Two tags fewer: one more line with the new count; then all fit.
+    p.polling.set_mode(generated(12));
+    sync.expect_log("tag table full (10 tags): 2 tags left out", 10 * SECOND);
+    p.polling.set_mode(generated(10));
+    sync.expect_log("tag table: every tag fits again", 10 * SECOND);
+    assert_eq!(get_json(address, "/health")["tags_over_capacity"], 0);
+    assert!(sync.terminate().success());
+    assert_eq!(
+        sync.count("tag table full (10 tags): "),
+        2,
+        "{}",
+        sync.log()
+    );
+    assert_eq!(sync.count("tag table: every tag fits again"), 1);
+    let written: std::collections::BTreeSet<String> = crate::harness::parse_requests(&p.requests())
+        .iter()
+        .filter_map(|r| r["key"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(written.len(), 10, "{written:?}");
+}

@@ -145,11 +145,13 @@ pub fn write_health<S: TableStorage, W: fmt::Write>(
         .map(|at| Rfc3339(ctx.unix_millis_of(at)));
     write!(
         out,
-        "{{\"status\":\"{}\",\"source\":\"{}\",\"dataservice\":\"{}\",\"window_ms\":{},",
+        "{{\"status\":\"{}\",\"source\":\"{}\",\"dataservice\":\"{}\",\"window_ms\":{},\
+         \"tags_over_capacity\":{},",
         report.status(),
         engine.source_health().as_str(),
         engine.sink_health().as_str(),
         report.window.total_millis(),
+        engine.tags_over_capacity(),
     )?;
     match last_sync {
         Some(at) => write!(out, "\"last_sync_time\":\"{at}\",")?,

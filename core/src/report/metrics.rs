@@ -92,6 +92,13 @@ pub fn write_metrics<S: TableStorage, W: Write>(
     )?;
     write_metric(
         out,
+        "tags_over_capacity",
+        "gauge",
+        "Good reads of the last document left out: the tag table was full (--max-tags).",
+        engine.tags_over_capacity(),
+    )?;
+    write_metric(
+        out,
         "stale_tags",
         "gauge",
         "Tags whose source timestamp stands still past max-age: not rewritten.",

@@ -184,7 +184,7 @@ fn health_follows_the_window() {
     );
     assert_eq!(
         render(|out| write_health(out, &engine, &context(5500), &report)),
-        r#"{"status":"unhealthy","source":"up","dataservice":"down","window_ms":3000,"last_sync_time":"2026-11-28T11:59:59.501Z","reason":"Data-Service socket down: connection refused"}"#
+        r#"{"status":"unhealthy","source":"up","dataservice":"down","window_ms":3000,"tags_over_capacity":0,"last_sync_time":"2026-11-28T11:59:59.501Z","reason":"Data-Service socket down: connection refused"}"#
     );
     // A fresh engine is starting until the window has passed.
     let mut config = EngineConfig::new(Duration::from_secs(1));
