@@ -316,6 +316,14 @@ pub struct Engine<S: TableStorage> {
     registry_epoch: u32,
     sink_down_epoch: u32,
     api_down_epoch: u32,
+    /// Cycles started, for `TagSlot::changed_in_cycle`.
+    cycle_id: u32,
+    /// `history`: changes acknowledged in this cycle; the estimated time to
+    /// drain the backlog when it last could not; whether that was said in
+    /// this overrun episode.
+    acked_in_cycle: u64,
+    backlog_drain_ms: u64,
+    drain_reported: bool,
     backlog: Backlog,
     next_seq: u64,
     cycle_first_seq: u64,
@@ -384,6 +392,10 @@ impl<S: TableStorage> Engine<S> {
             registry_epoch: 0,
             sink_down_epoch: 0,
             api_down_epoch: 0,
+            cycle_id: 0,
+            acked_in_cycle: 0,
+            backlog_drain_ms: 0,
+            drain_reported: false,
         }
     }
 
@@ -463,6 +475,13 @@ impl<S: TableStorage> Engine<S> {
         (self.backlog.used_bytes(capacity), capacity)
     }
 
+    /// `history`: how long the backlog would take to drain at the rate the
+    /// Data-Service took changes, when it last could not keep up (zero
+    /// before that, and once a tick finds the cycle done again).
+    pub fn backlog_drain_estimate(&self) -> Duration {
+        Duration::from_millis(self.backlog_drain_ms.min(u64::MAX / 2))
+    }
+
     /// Good reads of the last document that found no room in the tag
     /// table (its capacity, or its key arena, was full).
     pub fn tags_over_capacity(&self) -> u32 {
@@ -512,6 +531,8 @@ impl<S: TableStorage> Engine<S> {
             }
             Phase::Idle => {
                 self.phase = Phase::FetchDue;
+                self.drain_reported = false;
+                self.backlog_drain_ms = 0;
                 if core::mem::take(&mut self.overrunning) {
                     let overruns = core::mem::take(&mut self.overruns_in_episode);
                     self.push_event(Event::CycleOverrunsEnded { overruns });
@@ -529,6 +550,9 @@ impl<S: TableStorage> Engine<S> {
                 self.stats.cycles_overrun_total += 1;
                 self.overruns_in_episode += 1;
                 self.tick_missed = true;
+                if self.phase == Phase::Delivering {
+                    self.drop_superseded_changes(now);
+                }
                 // One line when overruns start, one when a tick finds the
                 // cycle done again.
                 if !core::mem::replace(&mut self.overrunning, true) {
@@ -901,6 +925,8 @@ impl<S: TableStorage> Engine<S> {
         self.cycle_fetch_ok = false;
         self.cycle_first_seq = self.next_seq;
         self.replayed_in_cycle = 0;
+        self.cycle_id = self.cycle_id.wrapping_add(1);
+        self.acked_in_cycle = 0;
         self.document = Some(DocumentRead::Reading {
             stream: DocumentStream::new(),
             staging: Staging::default(),
@@ -1185,6 +1211,7 @@ impl<S: TableStorage> Engine<S> {
         if !(changed || heartbeat_due) {
             return;
         }
+        slot.changed_in_cycle = self.cycle_id;
         let entry = BacklogEntry {
             slot: position as u32,
             seq: self.next_seq,
@@ -1194,6 +1221,64 @@ impl<S: TableStorage> Engine<S> {
         };
         self.next_seq += 1;
         self.queue_entry(now, &entry);
+    }
+
+    /// `history`, the delivery outlasting an interval. When what waits
+    /// would take the Data-Service, at the rate it took changes in this
+    /// cycle, longer than one more interval, every change that a newer one
+    /// of its tag follows and that is not in flight is dropped (counted),
+    /// so that each tag's newest value arrives within two intervals: said
+    /// once per overrun episode, with the rate seen.
+    fn drop_superseded_changes(&mut self, now: Instant) {
+        if self.config.backlog != BacklogPolicy::History || self.backlog.is_empty() {
+            return;
+        }
+        let waiting = self.backlog.unacked();
+        let elapsed_ms = (now - self.cycle_started).total_millis().max(1);
+        let per_second = self.acked_in_cycle.saturating_mul(1000) / elapsed_ms;
+        let drain_ms = match per_second {
+            0 => u64::MAX,
+            rate => (waiting as u64).saturating_mul(1000) / rate,
+        };
+        if drain_ms <= self.config.interval.total_millis() {
+            return;
+        }
+        let mut dropped = 0u64;
+        let (slots, ring) = self.table.slots_and_backlog_mut();
+        let mut at = self.backlog.head();
+        while let Some(offset) = at {
+            at = self.backlog.next(ring, offset);
+            if state_of(ring, offset) != EntryState::Unsent {
+                continue;
+            }
+            let Some(slot) = slots.get_mut(slot_of(ring, offset) as usize) else {
+                continue;
+            };
+            if slot.queued > 1 {
+                slot.queued -= 1;
+                self.backlog.set_state(ring, offset, EntryState::Acked);
+                dropped += 1;
+            }
+        }
+        if dropped == 0 {
+            return;
+        }
+        let (_, ring) = self.table.slots_and_backlog_mut();
+        self.backlog.reclaim(ring);
+        self.after_backlog_change();
+        self.stats.backlog_dropped_total += dropped;
+        self.backlog_drain_ms = drain_ms;
+        if !core::mem::replace(&mut self.drain_reported, true) {
+            self.stats.record_error(
+                now,
+                format_args!("backlog cannot drain: {dropped} superseded changes dropped"),
+            );
+            self.push_event(Event::BacklogCannotDrain {
+                per_second,
+                waiting,
+                drain: Duration::from_millis(self.backlog_drain_ms.min(u64::MAX / 2)),
+            });
+        }
     }
 
     /// Reports, once per tag, a registered type that would change the
@@ -1923,7 +2008,11 @@ impl<S: TableStorage> Engine<S> {
                 continue;
             }
             let old = seq_of(ring, offset) < self.cycle_first_seq;
-            if old && !ours && self.replayed_in_cycle + replayed >= budget {
+            // The budget holds back replay only: a tag that changed in this
+            // cycle sends its older changes now, so that its newest value
+            // is not kept waiting behind them.
+            let live = slot.changed_in_cycle == self.cycle_id;
+            if old && !ours && !live && self.replayed_in_cycle + replayed >= budget {
                 slot.walk_mark = walk;
                 continue;
             }
@@ -2063,6 +2152,7 @@ impl<S: TableStorage> Engine<S> {
         self.backlog.reclaim(ring);
         self.after_backlog_change();
         self.stats.writes_ok_total += outcomes.ok;
+        self.acked_in_cycle += outcomes.ok;
         self.stats.writes_failed_total += outcomes.failed;
         if outcomes.id_not_found {
             self.stats.ids_not_found_total += 1;

@@ -109,6 +109,17 @@ pub enum Event {
         /// The backlog's size in bytes.
         bytes: usize,
     },
+    /// `history`: the Data-Service takes changes slower than they come;
+    /// superseded ones are dropped so that each tag's newest value goes
+    /// (once per overrun episode).
+    BacklogCannotDrain {
+        /// Changes the Data-Service acknowledged per second in the cycle.
+        per_second: u64,
+        /// Changes waiting before the drop.
+        waiting: usize,
+        /// The time they would have taken at that rate.
+        drain: Duration,
+    },
     /// Good reads found no room in the tag table (once per change of the
     /// count).
     TableFull {
@@ -277,6 +288,17 @@ impl fmt::Display for Event {
             Event::BacklogFull { bytes } => write!(
                 f,
                 "backlog full ({bytes} bytes): dropping the oldest undelivered changes (counted in backlog_dropped_total); raise --backlog-bytes or add --spool-dir"
+            ),
+            Event::BacklogCannotDrain {
+                per_second,
+                waiting,
+                drain,
+            } => write!(
+                f,
+                "backlog cannot drain: the Data-Service took {per_second} changes/s, {waiting} wait \
+                 (about {drain} to drain, more than an interval); dropping the changes that newer \
+                 ones of their tag follow, so that every tag's newest value goes \
+                 (counted in backlog_dropped_total)"
             ),
             Event::ApiUp { after_failures } => {
                 f.write_str("Data-Service HTTP API up")?;

@@ -255,6 +255,10 @@ pub struct TagSlot {
     pub(crate) source_since: Instant,
     /// The source timestamp stood still for longer than `max_age`.
     pub(crate) stale: bool,
+    /// `history`: the cycle (the engine's count) of the tag's newest
+    /// queued change; a change of the running cycle goes out past the
+    /// replay budget, with the older ones it must follow.
+    pub(crate) changed_in_cycle: u32,
 }
 
 /// `TagSlot::registered_type` while the Data-Service's type is not known.
@@ -639,6 +643,7 @@ impl<S: TableStorage> TagTable<S> {
                     source_time_ms: 0,
                     source_since: Instant::default(),
                     stale: false,
+                    changed_in_cycle: 0,
                 };
                 self.storage.push(slot)?;
                 // position < capacity <= index.len() / 2, so it fits in u32.

@@ -4,11 +4,12 @@
 //! each `--replay-rate`:
 //! memory per backlog entry, spool bytes per change, replay rate, and the
 //! longest stall of live values (from the Data-Service's return until it
-//! holds every tag's current value: a tag's live value waits behind its own
-//! history, by design).
+//! holds every tag's current value: a tag's live value goes with its own
+//! history; what the Data-Service cannot take within an interval of that
+//! is dropped, oldest first, and counted).
 //!
 //! ```text
-//! cargo bench --bench outage -- [--tags 1000] [--interval 1] [--outage 30]
+//! cargo bench --bench outage -- [--tags 1000] [--interval 1] [--outage 30] [--delivery bulk|write]
 //! ```
 
 use std::net::SocketAddr;
@@ -27,6 +28,7 @@ struct Setup {
     tags: u32,
     interval: f64,
     outage: f64,
+    delivery: String,
 }
 
 fn parse_args() -> Setup {
@@ -34,6 +36,7 @@ fn parse_args() -> Setup {
         tags: 1000,
         interval: 1.0,
         outage: 30.0,
+        delivery: "bulk".into(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -42,6 +45,7 @@ fn parse_args() -> Setup {
             "--tags" => setup.tags = value().parse().unwrap_or(setup.tags),
             "--interval" => setup.interval = value().parse().unwrap_or(setup.interval),
             "--outage" => setup.outage = value().parse().unwrap_or(setup.outage),
+            "--delivery" => setup.delivery = value(),
             "--bench" => {}
             other => eprintln!("ignoring {other}"),
         }
@@ -67,6 +71,7 @@ fn run(setup: &Setup, replay_rate: u32) -> String {
         .sync_command(setup.interval)
         .args(["--backlog", "history", "--backlog-bytes", "67108864"])
         .args(["--replay-rate", &replay_rate.to_string()])
+        .args(["--delivery", &setup.delivery])
         .args([
             "--spool-dir",
             dir.join("spool").to_str().unwrap_or_default(),
@@ -129,11 +134,13 @@ fn run(setup: &Setup, replay_rate: u32) -> String {
         }),
     );
     let drained = back.elapsed().as_secs_f64();
+    let after = fetch(status, "/metrics").unwrap_or_default();
+    let dropped = metric(&after, "dataservice_sync_backlog_dropped_total");
     let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
     let _ = child.wait();
     drop(peers);
     format!(
-        "| {replay_rate} | {:.0} | {:.1} B | {:.1} B | {:.0} changes/s | {stall:.1} s |",
+        "| {replay_rate} | {:.0} | {:.1} B | {:.1} B | {:.0} changes/s | {stall:.1} s | {dropped:.0} |",
         entries,
         bytes / entries,
         spool_bytes / spool_records,
@@ -144,13 +151,13 @@ fn run(setup: &Setup, replay_rate: u32) -> String {
 fn main() {
     let setup = parse_args();
     println!(
-        "{} tags, all changing, every {} s; Data-Service away for {} s; --backlog history --spool-dir",
-        setup.tags, setup.interval, setup.outage
+        "{} tags, all changing, every {} s; Data-Service away for {} s; --backlog history --spool-dir --delivery {}",
+        setup.tags, setup.interval, setup.outage, setup.delivery
     );
     println!(
-        "| --replay-rate | backlog entries at the return | memory per entry | spool bytes per change | replay rate | longest live stall |"
+        "| --replay-rate | backlog entries at the return | memory per entry | spool bytes per change | replay rate | longest live stall | changes dropped |"
     );
-    println!("| --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
     for rate in [5_000, 50_000] {
         println!("{}", run(&setup, rate));
     }

@@ -233,7 +233,7 @@ fn metrics_health_and_api_after_the_basic_fixture() {
         "successful writes            6\n",
         "failed writes                0\n",
         "peer dataservice             up\n",
-        "tags                         6 (capacity 16384, pending 0, unregistered 0)\n",
+        "tags                         6 (capacity 32768, pending 0, unregistered 0)\n",
     ] {
         assert!(
             printed.contains(expected),
