@@ -542,6 +542,7 @@ impl<S: TableStorage> Engine<S> {
             Phase::Delivering if self.catching_up => {
                 // The cycle comes first: the catch-up pass sends nothing
                 // more, and what it leaves goes with the cycle.
+                self.drop_superseded_changes(now);
                 self.tick_missed = true;
                 self.end_delivery_pass();
                 self.try_finish_cycle(now);

@@ -59,6 +59,9 @@ pub enum ConfigCommand {
     Check {
         /// The TOML file.
         path: PathBuf,
+        /// Print nothing when the file is fine (for systemd's ExecStartPre).
+        #[arg(long, short)]
+        quiet: bool,
     },
 }
 

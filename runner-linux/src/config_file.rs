@@ -216,7 +216,7 @@ fn parse_validation(text: &str, value: &Value, rules: &mut RuleSet) -> Result<()
                 let set = value
                     .as_str()
                     .ok_or_else(|| bad("must be a string like \"A-Za-z0-9_.-\"".into()))?;
-                v.key_allowed = parse_char_ranges(set).map_err(|e| bad(format!("{e:?}")))?;
+                v.key_allowed = parse_char_ranges(set).map_err(|e| bad(e.to_string()))?;
             }
             _ => return Err(bad("unknown setting".into())),
         }

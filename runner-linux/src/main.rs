@@ -27,7 +27,9 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Demo(args)) => demo::run(&args),
         Some(Command::Stats(args)) => stats_command::run(args.status_address, args.json),
-        Some(Command::Config(ConfigCommand::Check { path })) => config_check(&args[0], &path),
+        Some(Command::Config(ConfigCommand::Check { path, quiet })) => {
+            config_check(&args[0], &path, quiet)
+        }
         Some(Command::Check(CheckCommand::Ipc {
             socket_path,
             key,
@@ -45,7 +47,7 @@ fn main() -> ExitCode {
 
 /// `config check PATH`: the file merged over the defaults, validated and
 /// printed as the effective configuration.
-fn config_check(program: &std::ffi::OsString, path: &std::path::Path) -> ExitCode {
+fn config_check(program: &std::ffi::OsString, path: &std::path::Path, quiet: bool) -> ExitCode {
     let args = [program.clone(), "--config".into(), path.into()];
     match cli::parse(&args) {
         Ok((cli, rules)) => {
@@ -54,7 +56,9 @@ fn config_check(program: &std::ffi::OsString, path: &std::path::Path) -> ExitCod
                 eprintln!("error: {}: {e}", path.display());
                 return ExitCode::from(2);
             }
-            print!("{}", effective::to_toml(&options));
+            if !quiet {
+                print!("{}", effective::to_toml(&options));
+            }
             ExitCode::SUCCESS
         }
         Err(e @ CliError::Clap(_)) => {

@@ -1,7 +1,7 @@
 //! The fault matrix: one test per fault, through the real binary. For each:
 //! no crash, no hang past the configured timeouts, one clear log line, a
 //! counter, and nothing accepted lost (the newest values arrive once the
-//! fault is gone). The table in the README lists them.
+//! fault is gone). The table in docs/fault-matrix.md lists them.
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;

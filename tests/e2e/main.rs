@@ -4,6 +4,7 @@
 mod backlog;
 mod delivery;
 mod device;
+mod docs;
 mod faults;
 mod harness;
 mod rules;

@@ -209,25 +209,63 @@ fn a_frozen_source_timestamp_makes_a_tag_stale_until_it_advances() {
 
 #[test]
 fn the_same_answer_in_another_device_order_rewrites_nothing() {
-    let a = format!(r#""A":{{"t":{}}}"#, entry("1", "ok", 9));
-    let b = format!(r#""B":{{"t":{}}}"#, entry("2.5", "good", 9));
     let p = peers(
         "device-order",
         PollingMode::Cycle(vec![
-            format!("{{{a},{b}}}").into_bytes(),
-            format!("{{{b},{a}}}").into_bytes(),
+            fixture("real-backend.json"),
+            fixture("real-backend-reordered.json"),
         ]),
     );
     let mut sync = p.start_sync(&["--interval", "0.05"]);
     assert!(wait_until(10 * SECOND, || p.polling.requests() >= 6));
     assert!(sync.terminate().success());
-    assert_eq!(
-        writes(&p.requests()),
-        vec![
-            ("A.t".to_string(), json!(1)),
-            ("B.t".to_string(), json!(2.5))
-        ]
+    assert_eq!(writes(&p.requests()), expected_real_backend());
+}
+
+#[test]
+fn every_driver_s_good_status_is_written_and_every_failed_one_counted() {
+    let p = peers(
+        "per-driver",
+        PollingMode::Body(fixture("per-driver-statuses.json")),
     );
+    let mut sync = p.start_sync(&["--interval", "3600"]);
+    assert!(p.wait_requests(4, 10 * SECOND), "log:\n{}", sync.log());
+    assert!(sync.terminate().success());
+    let expected: Vec<(String, Value)> =
+        String::from_utf8(fixture("expected-per-driver-statuses.txt"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let (key, value) = l.split_once('\t').unwrap();
+                (key.to_string(), serde_json::from_str(value).unwrap())
+            })
+            .collect();
+    // An IEC 104 `error` with a value and a conversion error's `0` are not
+    // good reads.
+    assert_eq!(writes(&p.requests()), expected);
+    let stats = sync.final_stats();
+    assert_eq!(stat(&stats, "reads_good_total"), 4);
+    assert_eq!(stat(&stats, "reads_failed_total"), 23);
+    assert_eq!(stat(&stats, "tags_rejected_total"), 0);
+}
+
+#[test]
+fn an_unconfigured_backend_s_empty_answer_is_a_good_document_of_nothing() {
+    let p = peers(
+        "unconfigured",
+        PollingMode::Body(fixture("unconfigured.json")),
+    );
+    let mut sync = p.start_sync(&["--interval", "0.05"]);
+    assert!(wait_until(10 * SECOND, || p.polling.requests() >= 4));
+    assert!(sync.terminate().success());
+    assert!(p.requests().is_empty());
+    assert_eq!(
+        sync.count("source up: document accepted with 0 good reads"),
+        1
+    );
+    let stats = sync.final_stats();
+    assert_eq!(stat(&stats, "documents_rejected_total"), 0);
+    assert_eq!(stat(&stats, "source_errors_total"), 0);
 }
 
 #[test]

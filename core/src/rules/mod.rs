@@ -100,6 +100,19 @@ pub enum CharSetError {
     Reversed,
 }
 
+impl core::fmt::Display for CharSetError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            CharSetError::TooManyRanges => {
+                write!(f, "more than {MAX_CHAR_RANGES} characters and ranges")
+            }
+            CharSetError::Reversed => f.write_str(
+                "a range ends before it starts (`z-a`); a '-' meant as itself goes first or last",
+            ),
+        }
+    }
+}
+
 /// Parses `A-Za-z0-9_.` style sets: single characters and `a-z` ranges; a
 /// `-` first or last is itself.
 pub fn parse_char_ranges(text: &str) -> Result<CharRanges, CharSetError> {
