@@ -1322,9 +1322,11 @@ impl<S: TableStorage> Engine<S> {
         let Some(slot) = self.table.slot_mut(position) else {
             return false;
         };
-        if source_time_ms == 0 || source_time_ms != slot.source_time_ms {
-            slot.source_time_ms = source_time_ms;
-            slot.source_since = now;
+        let stamp = source_time_ms as u32;
+        let now_ms = now.total_millis() as u32;
+        if source_time_ms == 0 || stamp != slot.source_stamp {
+            slot.source_stamp = stamp;
+            slot.source_since = now_ms;
             if core::mem::take(&mut slot.stale) {
                 let key = self.preview_of(position);
                 self.push_event(Event::TagFresh { key });
@@ -1334,7 +1336,7 @@ impl<S: TableStorage> Engine<S> {
         if slot.stale {
             return true;
         }
-        let frozen_for = now - slot.source_since;
+        let frozen_for = Duration::from_millis(u64::from(now_ms.wrapping_sub(slot.source_since)));
         match max_age {
             Some(max_age) if frozen_for >= max_age => {
                 slot.stale = true;

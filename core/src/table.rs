@@ -249,10 +249,12 @@ pub struct TagSlot {
     /// A value of this tag would be changed by that type on the way in
     /// (reported once, until the type is learnt again).
     pub(crate) type_mismatch: bool,
-    /// The source timestamp of the latest reading (0: none), and when, in
-    /// the sync's own clock, it was first seen.
-    pub(crate) source_time_ms: u64,
-    pub(crate) source_since: Instant,
+    /// The source timestamp of the latest reading in ms, its low 32 bits
+    /// (0: none), and when, in the sync's own clock, it was first seen (ms,
+    /// low 32 bits: differences hold for 49 days, `max_age` is at most one).
+    /// Compared for change only, so the truncation costs nothing.
+    pub(crate) source_stamp: u32,
+    pub(crate) source_since: u32,
     /// The source timestamp stood still for longer than `max_age`.
     pub(crate) stale: bool,
     /// `history`: the cycle (the engine's count) of the tag's newest
@@ -640,8 +642,8 @@ impl<S: TableStorage> TagTable<S> {
                     queued_number: f64::NAN,
                     registered_type: UNKNOWN_TYPE,
                     type_mismatch: false,
-                    source_time_ms: 0,
-                    source_since: Instant::default(),
+                    source_stamp: 0,
+                    source_since: 0,
                     stale: false,
                     changed_in_cycle: 0,
                 };

@@ -53,7 +53,7 @@ fn bad(message: String) -> CheckError {
 pub fn report(result: Result<String, CheckError>) -> ExitCode {
     match result {
         Ok(text) => {
-            print!("{text}");
+            crate::print_stdout(&text);
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -63,12 +63,46 @@ pub fn report(result: Result<String, CheckError>) -> ExitCode {
     }
 }
 
-/// Writes `{"action":"write","key":KEY,"value":VALUE}` and prints the reply.
-pub fn ipc(socket: &Path, key: &str, value: &str) -> Result<String, CheckError> {
-    let value: serde_json::Value = serde_json::from_str(value)
-        .map_err(|e| bad(format!("--value {value:?} is not JSON: {e}")))?;
-    let request = serde_json::json!({"action": "write", "key": key, "value": value});
+/// What `check ipc` sends.
+#[derive(Debug)]
+pub enum IpcProbe {
+    /// A request the Data-Service answers without touching its store: an
+    /// action it does not know.
+    ReadOnly,
+    /// `{"action":"write","key":KEY,"value":VALUE}`.
+    Write {
+        /// The key written.
+        key: String,
+        /// The value, as JSON.
+        value: serde_json::Value,
+    },
+}
+
+/// Sends the probe and prints the reply.
+pub fn ipc(socket: &Path, probe: &IpcProbe) -> Result<String, CheckError> {
+    use std::os::unix::fs::FileTypeExt;
+    let request = match probe {
+        IpcProbe::ReadOnly => serde_json::json!({"action": "dataservice-sync-probe"}),
+        IpcProbe::Write { key, value } => {
+            serde_json::json!({"action": "write", "key": key, "value": value})
+        }
+    };
     let line = format!("{request}\n");
+    match std::fs::metadata(socket) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(unreachable(format!(
+                "{}: socket does not exist (is the Data-Service running?)",
+                socket.display()
+            )));
+        }
+        Ok(meta) if !meta.file_type().is_socket() => {
+            return Err(unreachable(format!(
+                "{}: path is not a socket",
+                socket.display()
+            )));
+        }
+        _ => {}
+    }
     let mut stream = UnixStream::connect(socket)
         .map_err(|e| unreachable(format!("cannot connect to {}: {e}", socket.display())))?;
     let io = |e: std::io::Error| unreachable(format!("{}: {e}", socket.display()));
@@ -83,26 +117,139 @@ pub fn ipc(socket: &Path, key: &str, value: &str) -> Result<String, CheckError> 
     if !reply.ends_with('\n') {
         out.push('\n');
     }
-    match Response::decode(reply.trim_end().as_bytes()) {
-        Ok(response) if response.ok => {
+    match (probe, Response::decode(reply.trim_end().as_bytes())) {
+        (IpcProbe::ReadOnly, Ok(response)) if !response.ok => {
+            out.push_str(
+                "ok: the Data-Service answered; nothing was written (--write writes a test value)\n",
+            );
+            Ok(out)
+        }
+        (IpcProbe::ReadOnly, Ok(_)) => Err(bad(format!(
+            "{out}the Data-Service accepted an unknown action: is this the Data-Service?"
+        ))),
+        (IpcProbe::Write { .. }, Ok(response)) if response.ok => {
             out.push_str(
                 "ok: the Data-Service answered (it answers ok for unregistered keys too, and drops those writes)\n",
             );
             Ok(out)
         }
-        Ok(_) => Err(bad(format!("{}the Data-Service refused the write", out))),
-        Err(e) => Err(bad(format!("{out}not a Data-Service reply: {e}"))),
+        (IpcProbe::Write { .. }, Ok(_)) => {
+            Err(bad(format!("{out}the Data-Service refused the write")))
+        }
+        (_, Err(e)) => Err(bad(format!("{out}not a Data-Service reply: {e}"))),
+    }
+}
+
+/// Fetches the polling service once.
+fn fetch_document(url: &str) -> Result<Vec<u8>, CheckError> {
+    let url = HttpUrl::parse(url).map_err(|e| bad(e.to_string()))?;
+    let (status, body) = http_get(&url, None)?;
+    if status != 200 {
+        return Err(bad(format!("HTTP status {status} from {}", url.path)));
+    }
+    Ok(body)
+}
+
+/// Fetches the polling service and shows, tag by tag, what the sync would
+/// do with each entry under `template` and `rules`: key, value, type, the
+/// rule that applied, and the decision (as `telegraf --test` does).
+pub fn source_decisions(
+    url: &str,
+    template: &KeyTemplate,
+    rules: &RuleSet,
+) -> Result<String, CheckError> {
+    let body = fetch_document(url)?;
+    let mut rows: Vec<[String; 5]> = Vec::new();
+    let result = parse_document(&body, |entry| {
+        let row = match classify(&entry, template, rules) {
+            Reading::Good {
+                key, value, rule, ..
+            } => [
+                key.to_string(),
+                value_json(&value),
+                format!(
+                    "{} (registered as {})",
+                    value.data_type(),
+                    value.registration_type()
+                ),
+                rule.map_or("-".to_string(), |r| format!("rule {}", r + 1)),
+                "written when it changes".to_string(),
+            ],
+            Reading::FailedRead { key } => [
+                key.map_or_else(|| entry_name(&entry), |k| k.to_string()),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "not written: failed read".into(),
+            ],
+            Reading::Rejected { reason, tag } => [
+                tag.to_string(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                format!("rejected: {reason}"),
+            ],
+            Reading::Filtered => [
+                entry_name(&entry),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "not written: filtered out".into(),
+            ],
+        };
+        rows.push(row);
+    });
+    result.map_err(|e| bad(format!("document rejected, nothing would be written: {e}")))?;
+    let header = ["key", "value", "type", "rule", "decision"].map(String::from);
+    let mut widths = [0usize; 4];
+    for row in std::iter::once(&header).chain(&rows) {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        for (width, cell) in widths.iter().zip(row) {
+            out.push_str(cell);
+            out.push_str(&" ".repeat(width - cell.chars().count() + 2));
+        }
+        out.push_str(&row[4]);
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// `device/tag` of an entry, for rows without a key.
+fn entry_name(entry: &dataservice_sync_core::wire::polled::Entry<'_>) -> String {
+    use dataservice_sync_core::wire::polled::Entry;
+    let mut name = String::new();
+    match entry {
+        Entry::Tag { device, tag_id, .. } | Entry::TagNotObject { device, tag_id } => {
+            let _ = device.write_unescaped(&mut name);
+            name.push('/');
+            let _ = tag_id.write_unescaped(&mut name);
+        }
+        Entry::DeviceNotObject { device } | Entry::DeviceNameTooLong { start: device, .. } => {
+            let _ = device.write_unescaped(&mut name);
+        }
+    }
+    name
+}
+
+fn value_json(value: &dataservice_sync_core::Value) -> String {
+    use dataservice_sync_core::Value;
+    match value {
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => serde_json::Value::from(*f).to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Str(s) => serde_json::Value::from(s.as_str()).to_string(),
     }
 }
 
 /// Fetches the polling service and counts devices, tags, good and failed
 /// reads and rejections per device.
 pub fn source(url: &str) -> Result<String, CheckError> {
-    let url = HttpUrl::parse(url).map_err(|e| bad(e.to_string()))?;
-    let (status, body) = http_get(&url, None)?;
-    if status != 200 {
-        return Err(bad(format!("HTTP status {status} from {}", url.path)));
-    }
+    let body = fetch_document(url)?;
     let template = KeyTemplate::default();
     let rules = RuleSet::default();
     // (device, tags, good, failed, rejected), in document order.

@@ -74,19 +74,28 @@ pub enum CheckCommand {
         /// Data-Service IPC socket.
         #[arg(long, value_name = "PATH", env = "IPC_SOCKET_PATH", default_value = DEFAULT_SOCKET_PATH)]
         socket_path: PathBuf,
-        /// The key written.
-        #[arg(long, default_value = "dataservice_sync.check")]
+        /// Write a test value (by default nothing is written: the probe is a
+        /// request the Data-Service answers without touching its store).
+        #[arg(long)]
+        write: bool,
+        /// With --write: the key written.
+        #[arg(long, default_value = "dataservice_sync.check", requires = "write")]
         key: String,
-        /// The value written, as JSON.
-        #[arg(long, default_value = "1")]
-        value: String,
+        /// With --write: the value written, as JSON.
+        #[arg(long, default_value = "1", value_parser = json_value, requires = "write")]
+        value: serde_json::Value,
     },
     /// Fetch the polling service once and count devices, tags, good and
     /// failed reads.
     Source {
-        /// Polling service URL.
-        #[arg(long, value_name = "URL", default_value = DEFAULT_SOURCE)]
-        source: String,
+        /// Polling service URL (default: the configuration file's, else
+        /// the service's default).
+        #[arg(long, value_name = "URL")]
+        source: Option<String>,
+        /// Show, tag by tag, what this configuration file would write:
+        /// key, value, type, rule, decision.
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
     },
     /// Ask the Data-Service HTTP API for its health and its keys.
     Dataservice {
@@ -230,6 +239,10 @@ fn spool_sync(text: &str) -> Result<SpoolSync, String> {
     }
 }
 
+fn json_value(text: &str) -> Result<serde_json::Value, String> {
+    serde_json::from_str(text).map_err(|e| format!("{text:?} is not JSON: {e}"))
+}
+
 /// `--max-age`: seconds, or `off`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MaxAge(pub Option<Duration>);
@@ -353,17 +366,29 @@ pub enum CliError {
 }
 
 impl CliError {
-    /// The error in one line, as a journal wants it: clap's first line
-    /// (without its usage block), or the file's message.
+    /// The error in one line, as a journal wants it: clap's message with
+    /// its context (the argument missing, a similar argument, the possible
+    /// values), without its usage block; or the file's message.
     pub fn first_line(&self) -> String {
         match self {
             CliError::Clap(e) => {
                 let rendered = e.render().to_string();
-                rendered
+                let mut line = String::new();
+                for part in rendered
                     .lines()
-                    .next()
-                    .unwrap_or("error: invalid arguments")
-                    .to_string()
+                    .take_while(|l| !l.starts_with("Usage:"))
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
+                {
+                    if !line.is_empty() {
+                        line.push_str(if line.ends_with(':') { " " } else { "; " });
+                    }
+                    line.push_str(part);
+                }
+                if line.is_empty() {
+                    line.push_str("error: invalid arguments");
+                }
+                line
             }
             CliError::File(e) => e.clone(),
         }
@@ -374,6 +399,13 @@ impl CliError {
 /// the command line: the file's options come first, so the command line's
 /// win; `IPC_SOCKET_PATH` in the environment also beats the file.
 pub fn parse(args: &[OsString]) -> Result<(Cli, Box<RuleSet>), CliError> {
+    if std::env::var_os("IPC_SOCKET_PATH").is_some_and(|v| v.is_empty()) {
+        return Err(CliError::File(
+            "the environment variable IPC_SOCKET_PATH is set but empty: unset it, or set it to \
+             the Data-Service's socket"
+                .into(),
+        ));
+    }
     let cli = Cli::try_parse_from(args).map_err(CliError::Clap)?;
     let Some(path) = cli.run.config.clone().filter(|_| cli.command.is_none()) else {
         return Ok((cli, Box::default()));

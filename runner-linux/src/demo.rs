@@ -8,9 +8,46 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
+use std::cell::Cell;
+use std::io::Write;
+
 use crate::cli::DemoArgs;
 use crate::sim::{DataServiceDouble, PollingDouble, PollingMode};
 use crate::{SyncOptions, SyncService};
+
+/// Stdout, until it is closed (`demo | head -1`): then the demo stops and
+/// cleans up instead of dying of a broken pipe.
+struct Narrator {
+    closed: Cell<bool>,
+}
+
+impl Narrator {
+    fn say(&self, line: std::fmt::Arguments<'_>) {
+        if self.closed.get() {
+            return;
+        }
+        let mut stdout = std::io::stdout().lock();
+        if writeln!(stdout, "{line}")
+            .and_then(|()| stdout.flush())
+            .is_err()
+        {
+            self.closed.set(true);
+        }
+    }
+}
+
+macro_rules! say {
+    ($out:expr, $($arg:tt)*) => { $out.say(format_args!($($arg)*)) };
+}
+
+/// The demo's temporary directory, removed however the demo ends.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
 
 /// Runs the demo; exit code 0 when data flowed end to end.
 pub fn run(args: &DemoArgs) -> ExitCode {
@@ -32,17 +69,20 @@ fn run_demo(args: &DemoArgs) -> Result<bool, Box<dyn std::error::Error>> {
     mask.thread_block()?;
     let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
 
-    let dir = std::env::temp_dir().join(format!("dataservice-sync-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let result = narrate(args, &dir, &signals);
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    let dir =
+        TempDir(std::env::temp_dir().join(format!("dataservice-sync-demo-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0)?;
+    let out = Narrator {
+        closed: Cell::new(false),
+    };
+    narrate(args, &dir.0, &signals, &out)
 }
 
 fn narrate(
     args: &DemoArgs,
     dir: &std::path::Path,
     signals: &SignalFd,
+    out: &Narrator,
 ) -> Result<bool, Box<dyn std::error::Error>> {
     let socket: PathBuf = dir.join("dataservice.sock");
     let mut dataservice = DataServiceDouble::start(&socket)?;
@@ -54,12 +94,15 @@ fn narrate(
             changing_percent: 50,
         },
     )?;
-    println!("demo: simulated polling service at {}", polling.url());
-    println!(
+    say!(out, "demo: simulated polling service at {}", polling.url());
+    say!(
+        out,
         "demo: simulated {} devices x {} tags, half of them changing on every request",
-        args.devices, args.tags
+        args.devices,
+        args.tags
     );
-    println!(
+    say!(
+        out,
         "demo: simulated Data-Service: IPC socket {}, HTTP API {}",
         socket.display(),
         dataservice.http_url()
@@ -72,7 +115,8 @@ fn narrate(
             dataservice.register(&format!("Device-{d}.tag-{t}"), data_type)?;
         }
     }
-    println!(
+    say!(
+        out,
         "demo: registered {} keys in the Data-Service",
         args.devices * args.tags
     );
@@ -86,7 +130,8 @@ fn narrate(
         status_listen: args.status_listen.0,
         ..SyncOptions::default()
     };
-    println!(
+    say!(
+        out,
         "demo: starting the sync (interval {:.1}s); same as: dataservice-sync --socket-path {} --source {} --dataservice-url {} --interval {}",
         args.interval.as_secs_f64(),
         socket.display(),
@@ -94,12 +139,14 @@ fn narrate(
         dataservice.http_url(),
         args.interval.as_secs_f64()
     );
-    println!(
+    say!(
+        out,
         "demo: it reads the registered keys' ids from the Data-Service's HTTP API, then writes only changed values, in bulk"
     );
     let handle = SyncService::new(options)?.start()?;
     if let Some(address) = args.status_listen.0 {
-        println!(
+        say!(
+            out,
             "demo: status page at http://{address}/ (also /metrics, /health, /api/stats, /api/tags; `dataservice-sync stats --status-address {address}`)"
         );
     }
@@ -111,15 +158,20 @@ fn narrate(
     let mut last_report = Instant::now();
     let mut interrupted = false;
     while args.duration.is_zero() || started.elapsed() < args.duration {
+        if out.closed.get() {
+            interrupted = true;
+            break;
+        }
         std::thread::sleep(Duration::from_millis(100));
         if let Ok(Some(_)) = signals.read_signal() {
-            println!("demo: interrupted, stopping");
+            say!(out, "demo: interrupted, stopping");
             interrupted = true;
             break;
         }
         if outage.is_some_and(|at| started.elapsed() >= at) {
             outage = None;
-            println!(
+            say!(
+                out,
                 "demo: taking the Data-Service socket away for {:.1}s: the sync keeps values pending and says so once",
                 outage_for.as_secs_f64()
             );
@@ -129,7 +181,7 @@ fn narrate(
         if resume_at.is_some_and(|at| started.elapsed() >= at) {
             resume_at = None;
             dataservice.resume_ipc()?;
-            println!("demo: Data-Service socket is back");
+            say!(out, "demo: Data-Service socket is back");
         }
         if last_report.elapsed() >= Duration::from_secs(1) {
             last_report = Instant::now();
@@ -140,7 +192,8 @@ fn narrate(
                 .take(3)
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect();
-            println!(
+            say!(
+                out,
                 "demo: t={:>4.1}s cycles={} writes ok={} (in {} bulk requests) unchanged={} failed={} pending={} | Data-Service: {} ...",
                 started.elapsed().as_secs_f64(),
                 stats.total_syncs(),
@@ -158,14 +211,16 @@ fn narrate(
     }
     let last = handle.stop()?;
     let store = dataservice.store();
-    println!(
+    say!(
+        out,
         "demo: stopped. {} cycles, {} writes acknowledged, {} failed attempts (retried), {} values still pending",
         last.total_syncs(),
         last.successful_writes(),
         last.failed_writes(),
         last.pending
     );
-    println!(
+    say!(
+        out,
         "demo: the Data-Service applied {} writes to {} keys; {} polling requests served",
         store.applied,
         store.points().len(),
@@ -173,7 +228,10 @@ fn narrate(
     );
     let flowed = store.applied > 0 && last.successful_writes() > 0;
     if !flowed && !interrupted {
-        println!("demo: no data reached the Data-Service: something is wrong");
+        say!(
+            out,
+            "demo: no data reached the Data-Service: something is wrong"
+        );
     }
     Ok(flowed)
 }

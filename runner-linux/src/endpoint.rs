@@ -63,6 +63,17 @@ impl HttpUrl {
         if authority.is_empty() {
             return Err(bad("no host"));
         }
+        // An IPv6 address goes in brackets: `[::1]:8000`.
+        if authority.starts_with('[') != authority.contains(']')
+            || authority.starts_with('[')
+                && !authority
+                    .split_once(']')
+                    .is_some_and(|(_, port)| port.is_empty() || port.starts_with(':'))
+        {
+            return Err(bad(
+                "an IPv6 host goes in brackets, e.g. http://[::1]:8000/PATH",
+            ));
+        }
         let with_port = if authority
             .rsplit_once(':')
             .is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))

@@ -31,5 +31,15 @@ pub mod status_server;
 pub mod storage;
 
 pub use options::{ConfigError, SyncOptions};
+
+/// Prints `text` on stdout. A reader that went away (`stats --json | head`)
+/// is not an error worth a panic: the rest is dropped.
+pub fn print_stdout(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+}
 pub use service::{SyncHandle, SyncService};
 pub use stats::StatsSnapshot;

@@ -15,6 +15,13 @@ fn main() -> ExitCode {
             let _ = e.print();
             return ExitCode::SUCCESS;
         }
+        Err(CliError::Clap(e))
+            if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand =>
+        {
+            // `check` alone: its usage, as a usage error.
+            let _ = e.print();
+            return ExitCode::from(2);
+        }
         Err(e @ CliError::Clap(_)) => {
             eprintln!("{} (see --help)", e.first_line());
             return ExitCode::from(2);
@@ -32,12 +39,32 @@ fn main() -> ExitCode {
         }
         Some(Command::Check(CheckCommand::Ipc {
             socket_path,
+            write,
             key,
             value,
-        })) => check::report(check::ipc(&socket_path, &key, &value)),
-        Some(Command::Check(CheckCommand::Source { source })) => {
-            check::report(check::source(&source))
+        })) => {
+            let probe = if write {
+                check::IpcProbe::Write { key, value }
+            } else {
+                check::IpcProbe::ReadOnly
+            };
+            check::report(check::ipc(&socket_path, &probe))
         }
+        Some(Command::Check(CheckCommand::Source { source, config })) => match config {
+            None => check::report(check::source(
+                source
+                    .as_deref()
+                    .unwrap_or(dataservice_sync::options::DEFAULT_SOURCE),
+            )),
+            Some(path) => match configured(&args[0], &path) {
+                Ok((options, template)) => check::report(check::source_decisions(
+                    source.as_deref().unwrap_or(&options.source),
+                    &template,
+                    &options.rules,
+                )),
+                Err(code) => code,
+            },
+        },
         Some(Command::Check(CheckCommand::Dataservice { dataservice_url })) => {
             check::report(check::dataservice(&dataservice_url))
         }
@@ -45,31 +72,47 @@ fn main() -> ExitCode {
     }
 }
 
-/// `config check PATH`: the file merged over the defaults, validated and
-/// printed as the effective configuration.
-fn config_check(program: &std::ffi::OsString, path: &std::path::Path, quiet: bool) -> ExitCode {
+/// The options of configuration file `path`, validated, and its key
+/// template; an error is printed, and its exit code returned.
+fn configured(
+    program: &std::ffi::OsString,
+    path: &std::path::Path,
+) -> Result<(SyncOptions, dataservice_sync_core::KeyTemplate), ExitCode> {
     let args = [program.clone(), "--config".into(), path.into()];
     match cli::parse(&args) {
         Ok((cli, rules)) => {
             let options = cli.run.to_options(rules, Vec::new());
             if let Err(e) = SyncService::new(options.clone()) {
                 eprintln!("error: {}: {e}", path.display());
-                return ExitCode::from(2);
+                return Err(ExitCode::from(2));
             }
-            if !quiet {
-                print!("{}", effective::to_toml(&options));
-            }
-            ExitCode::SUCCESS
+            // Checked by SyncService::new.
+            let template = dataservice_sync_core::KeyTemplate::parse(&options.key_template)
+                .unwrap_or_default();
+            Ok((options, template))
         }
         Err(e @ CliError::Clap(_)) => {
             eprintln!("{}", e.first_line());
-            ExitCode::from(2)
+            Err(ExitCode::from(2))
         }
         Err(CliError::File(e)) => {
             eprintln!("error: {e}");
-            ExitCode::from(2)
+            Err(ExitCode::from(2))
         }
     }
+}
+
+/// `config check PATH`: the file merged over the defaults, validated and
+/// printed as the effective configuration.
+fn config_check(program: &std::ffi::OsString, path: &std::path::Path, quiet: bool) -> ExitCode {
+    let options = match configured(program, path) {
+        Ok((options, _)) => options,
+        Err(code) => return code,
+    };
+    if !quiet {
+        dataservice_sync::print_stdout(&effective::to_toml(&options));
+    }
+    ExitCode::SUCCESS
 }
 
 fn run(options: SyncOptions) -> ExitCode {

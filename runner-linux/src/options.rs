@@ -216,6 +216,14 @@ impl SyncOptions {
                 "--backlog-bytes must be between 4096 and 1073741824".into(),
             ));
         }
+        if self
+            .max_age
+            .is_some_and(|age| age > Duration::from_secs(86_400))
+        {
+            return Err(ConfigError(
+                "--max-age must be at most 86400 s (one day) or 'off'".into(),
+            ));
+        }
         if !(1..=MAX_MAX_TAGS).contains(&self.max_tags) {
             return Err(ConfigError(format!(
                 "--max-tags must be between 1 and {MAX_MAX_TAGS}"

@@ -14,12 +14,12 @@ use crate::endpoint::HttpUrl;
 pub fn run(address: SocketAddr, json: bool) -> ExitCode {
     match fetch(address, "/api/stats") {
         Ok(body) if json => {
-            println!("{body}");
+            crate::print_stdout(&format!("{body}\n"));
             ExitCode::SUCCESS
         }
         Ok(body) => match serde_json::from_str::<Value>(&body) {
             Ok(stats) => {
-                print!("{}", render(&stats));
+                crate::print_stdout(&render(&stats));
                 ExitCode::SUCCESS
             }
             Err(e) => {

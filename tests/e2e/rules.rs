@@ -220,7 +220,16 @@ fn check_subcommands_talk_to_the_peers_with_clear_exit_codes() {
     p.dataservice
         .register("dataservice_sync.check", "int")
         .unwrap();
+    // By default the probe writes nothing.
     let (code, out, err) = run_to_end(&["check", "ipc", "--socket-path", &p.socket]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        out,
+        "sent:  {\"action\":\"dataservice-sync-probe\"}\nreply: {\"ok\": false, \"error\": \"unknown action\"}\n\
+         ok: the Data-Service answered; nothing was written (--write writes a test value)\n"
+    );
+    assert_eq!(p.dataservice.store().applied, 0);
+    let (code, out, err) = run_to_end(&["check", "ipc", "--write", "--socket-path", &p.socket]);
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(
         out,
@@ -231,10 +240,24 @@ fn check_subcommands_talk_to_the_peers_with_clear_exit_codes() {
     let missing = format!("{}.gone", p.socket);
     let (code, _, err) = run_to_end(&["check", "ipc", "--socket-path", &missing]);
     assert_eq!(code, Some(3));
-    assert!(
-        err.starts_with(&format!("error: cannot connect to {missing}: No such file")),
-        "{err}"
+    assert_eq!(
+        err,
+        format!("error: {missing}: socket does not exist (is the Data-Service running?)\n")
     );
+    let directory = std::env::temp_dir();
+    let directory = directory.to_str().unwrap();
+    let (code, _, err) = run_to_end(&["check", "ipc", "--socket-path", directory]);
+    assert_eq!(
+        (code, err),
+        (
+            Some(3),
+            format!("error: {directory}: path is not a socket\n")
+        )
+    );
+    // A value that is not JSON is a usage error.
+    let (code, _, err) = run_to_end(&["check", "ipc", "--write", "--value", "notjson"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("\"notjson\" is not JSON"), "{err}");
 
     let (code, out, err) = run_to_end(&["check", "source", "--source", &p.polling.url()]);
     assert_eq!(code, Some(0), "{err}");
@@ -285,4 +308,62 @@ fn check_subcommands_talk_to_the_peers_with_clear_exit_codes() {
         "{out}"
     );
     assert!(out.starts_with("health: {"), "{out}");
+}
+
+#[test]
+fn check_source_with_a_config_shows_what_each_tag_would_become() {
+    let p = peers(
+        "rules-check-decisions",
+        PollingMode::Body(fixture("basic.json")),
+    );
+    let config = crate::harness::temp_dir("rules-check-decisions").join("sync.toml");
+    std::fs::write(
+        &config,
+        "[filter]\nexclude-devices = [\"Pump*\"]\n\n[[rule]]\ndevice = \"Boiler-1\"\ntag = \"t-002\"\nscale = 10\n",
+    )
+    .unwrap();
+    let (code, out, err) = run_to_end(&[
+        "check",
+        "source",
+        "--config",
+        config.to_str().unwrap(),
+        "--source",
+        &p.polling.url(),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| {
+            l.split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect()
+        })
+        .collect();
+    assert_eq!(rows[0], ["key", "value", "type", "rule", "decision"]);
+    assert_eq!(
+        rows[2],
+        [
+            "Boiler-1.t-002",
+            "30.0",
+            "float (registered as float)",
+            "rule 1",
+            "written when it changes"
+        ]
+    );
+    assert_eq!(rows.len(), 9, "{out}");
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.last() == Some(&"not written: filtered out"))
+            .count(),
+        2,
+        "{out}"
+    );
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.last() == Some(&"not written: failed read"))
+            .count(),
+        1,
+        "{out}"
+    );
 }
