@@ -24,7 +24,7 @@ use crate::backlog::{
     slot_of, state_of,
 };
 use crate::config::{MAX_IN_FLIGHT, REJECTED_KEYS_LOGGED};
-use crate::event::Event;
+use crate::event::{Decision, Event};
 use crate::key::KeyTemplate;
 use crate::peer::{ApiError, Change, Health, SinkError, SourceError, SourceProblem};
 use crate::reading::{KeyPreview, RejectReason, classify};
@@ -119,7 +119,13 @@ pub struct EngineConfig {
     /// the sync's own clock) is stale: neither heartbeated nor rewritten.
     /// `None`: never.
     pub max_age: Option<Duration>,
+    /// Each good reading's decision is an event ([`Event::Decision`]),
+    /// while the event queue has room; the rest are counted.
+    pub trace_decisions: bool,
 }
+
+/// Decisions are traced while fewer events than this wait.
+const TRACE_QUEUE_ROOM: usize = 24;
 
 /// The default `max_age`: a frozen source timestamp is stale after this.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(120);
@@ -145,6 +151,7 @@ impl EngineConfig {
             spool: false,
             rules: RuleSet::default(),
             max_age: Some(DEFAULT_MAX_AGE),
+            trace_decisions: false,
         }
     }
 
@@ -324,6 +331,8 @@ pub struct Engine<S: TableStorage> {
     acked_in_cycle: u64,
     backlog_drain_ms: u64,
     drain_reported: bool,
+    /// Decisions of the running document not traced.
+    decisions_not_shown: u32,
     backlog: Backlog,
     next_seq: u64,
     cycle_first_seq: u64,
@@ -396,6 +405,7 @@ impl<S: TableStorage> Engine<S> {
             acked_in_cycle: 0,
             backlog_drain_ms: 0,
             drain_reported: false,
+            decisions_not_shown: 0,
         }
     }
 
@@ -596,6 +606,10 @@ impl<S: TableStorage> Engine<S> {
         match staging {
             Ok(staging) => {
                 let left_out = self.apply_document(now, &staging);
+                let not_shown = core::mem::take(&mut self.decisions_not_shown);
+                if not_shown > 0 {
+                    self.push_event(Event::DecisionsNotShown { count: not_shown });
+                }
                 self.cycle_fetch_ok = true;
                 self.stats.last_source_ok_at = Some(now);
                 self.note_table_room(staging.left_out + left_out);
@@ -928,6 +942,7 @@ impl<S: TableStorage> Engine<S> {
         self.replayed_in_cycle = 0;
         self.cycle_id = self.cycle_id.wrapping_add(1);
         self.acked_in_cycle = 0;
+        self.decisions_not_shown = 0;
         self.document = Some(DocumentRead::Reading {
             stream: DocumentStream::new(),
             staging: Staging::default(),
@@ -1146,6 +1161,7 @@ impl<S: TableStorage> Engine<S> {
             // look fresh, so nothing new goes out (an undelivered value
             // from before still does).
             self.stats.writes_stale_total += 1;
+            self.trace(position, Decision::Stale);
             return;
         }
         let Some(value) = self.table.value(position) else {
@@ -1170,6 +1186,7 @@ impl<S: TableStorage> Engine<S> {
             (slot.acked_hash, slot.acked_number)
         };
         let mut changed = reference != Some(hash);
+        let mut decision = Decision::Unchanged;
         let after_failed_read = core::mem::take(&mut slot.after_failed_read);
         if changed
             && !after_failed_read
@@ -1179,6 +1196,7 @@ impl<S: TableStorage> Engine<S> {
         {
             changed = false;
             self.stats.writes_deadband_total += 1;
+            decision = Decision::WithinDeadband;
         }
         if changed
             && let Some(min) = rule.and_then(|r| r.min_interval)
@@ -1188,6 +1206,7 @@ impl<S: TableStorage> Engine<S> {
             // Held back: the value is looked at again next cycle.
             slot.pending = false;
             self.stats.writes_deferred_total += 1;
+            self.trace(position, Decision::HeldBack);
             return;
         }
         let heartbeat_due = !changed && !queued && now - slot.acked_at >= heartbeat;
@@ -1202,9 +1221,16 @@ impl<S: TableStorage> Engine<S> {
         }
         if heartbeat_due {
             self.stats.heartbeats_total += 1;
-        } else if !changed {
+            decision = Decision::Heartbeat;
+        } else if changed {
+            decision = Decision::Write;
+        } else {
             self.stats.writes_suppressed_total += 1;
         }
+        self.trace(position, decision);
+        let Some(slot) = self.table.slot_mut(position) else {
+            return;
+        };
         if !history {
             slot.pending = changed || heartbeat_due;
             return;
@@ -1280,6 +1306,20 @@ impl<S: TableStorage> Engine<S> {
                 drain: Duration::from_millis(self.backlog_drain_ms.min(u64::MAX / 2)),
             });
         }
+    }
+
+    /// With `trace_decisions`, the decision about a reading as an event,
+    /// while the queue keeps room for state changes; counted otherwise.
+    fn trace(&mut self, position: usize, decision: Decision) {
+        if !self.config.trace_decisions {
+            return;
+        }
+        if self.events.len() >= TRACE_QUEUE_ROOM {
+            self.decisions_not_shown += 1;
+            return;
+        }
+        let key = self.preview_of(position);
+        self.events.push(Event::Decision { key, decision });
     }
 
     /// Reports, once per tag, a registered type that would change the

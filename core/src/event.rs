@@ -10,10 +10,14 @@ use crate::time::Duration;
 /// How loud an event is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
+    /// One tag's decision, for a closer look.
+    Debug,
     /// Normal operation.
     Info,
-    /// Data is not flowing, or some of it is refused.
+    /// Something is degraded, or some of it is refused.
     Warn,
+    /// Data is not flowing, or is changed or dropped on its way.
+    Error,
 }
 
 /// The kinds of event about a single tag: many can come at once (a
@@ -64,6 +68,37 @@ impl TagReport {
             TagReport::TypeMismatch => ("type mismatches", "/api/tags"),
             TagReport::Stale => ("tags stale", "/api/tags"),
             TagReport::Fresh => ("tags fresh again", "/api/tags"),
+        }
+    }
+}
+
+/// What became of a good reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Changed: to be written.
+    Write,
+    /// Unchanged, its heartbeat due: to be written again.
+    Heartbeat,
+    /// Unchanged: not written.
+    Unchanged,
+    /// Within its rule's deadband: not written.
+    WithinDeadband,
+    /// Within its rule's minimum interval: held back.
+    HeldBack,
+    /// Its source timestamp stands still: not written.
+    Stale,
+}
+
+impl Decision {
+    /// In words, for the log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Write => "changed, written",
+            Decision::Heartbeat => "unchanged, heartbeat due: written",
+            Decision::Unchanged => "unchanged, not written",
+            Decision::WithinDeadband => "within its deadband, not written",
+            Decision::HeldBack => "within its minimum interval, held back",
+            Decision::Stale => "stale, not written",
         }
     }
 }
@@ -195,6 +230,19 @@ pub enum Event {
         /// How many were not logged one by one.
         count: u32,
     },
+    /// What the engine decided about one tag's reading (only with
+    /// `EngineConfig::trace_decisions`, and while the queue has room).
+    Decision {
+        /// Which key.
+        key: KeyPreview,
+        /// What was decided.
+        decision: Decision,
+    },
+    /// Decisions of the last document not shown for want of queue room.
+    DecisionsNotShown {
+        /// How many.
+        count: u32,
+    },
     /// An interval tick came while a cycle was still running.
     CycleOverrun {
         /// How long the running cycle has taken so far.
@@ -224,6 +272,12 @@ impl Event {
                 kind: TagReport::Fresh,
                 ..
             } => Level::Info,
+            Event::Decision { .. } | Event::DecisionsNotShown { .. } => Level::Debug,
+            Event::SourceDown(_)
+            | Event::SinkDown(_)
+            | Event::BacklogFull { .. }
+            | Event::BacklogCannotDrain { .. }
+            | Event::TypeMismatch { .. } => Level::Error,
             Event::SourceUp { .. }
             | Event::SinkUp { .. }
             | Event::ApiUp { .. }
@@ -356,6 +410,11 @@ impl fmt::Display for Event {
                 let (what, where_) = kind.summary();
                 write!(f, "and {count} more {what}: see {where_}")
             }
+            Event::Decision { key, decision } => write!(f, "tag {key}: {}", decision.as_str()),
+            Event::DecisionsNotShown { count } => write!(
+                f,
+                "and {count} more tag decisions of this document not shown"
+            ),
             Event::CycleOverrunsEnded { overruns } => write!(
                 f,
                 "cycles fit the interval again after {overruns} overrun ticks"

@@ -59,6 +59,11 @@ impl<const N: usize> EventQueue<N> {
         false
     }
 
+    /// Events queued.
+    pub(crate) fn len(&self) -> usize {
+        self.events.len()
+    }
+
     /// The next event; once the queue is empty, one summary per kind of
     /// tag report that had no room.
     pub(crate) fn pop(&mut self) -> Option<Event> {

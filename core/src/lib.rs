@@ -96,7 +96,7 @@ pub use engine::{
     Action, ApiRequest, BacklogPolicy, DeliveryMode, Engine, EngineConfig, RegisterMode, RequestId,
     Transmit, min_transmit_buffer,
 };
-pub use event::{Event, Level, TagReport};
+pub use event::{Decision, Event, Level, TagReport};
 pub use key::{COLON_KEY_TEMPLATE, DEFAULT_KEY_TEMPLATE, Key, KeyTemplate, TemplateError};
 pub use peer::{ApiError, Health, SinkError, SourceError, SourceProblem};
 pub use reading::{KeyPreview, RejectReason};

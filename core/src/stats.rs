@@ -124,6 +124,23 @@ pub struct Stats {
     pub recent_errors: heapless::HistoryBuf<ErrorRecord, RECENT_ERRORS>,
     /// Durations of the last cycles, in milliseconds.
     pub cycle_durations: heapless::HistoryBuf<u32, CYCLE_HISTORY>,
+    /// Every cycle's duration, counted by [`DURATION_BUCKETS_MS`] (a
+    /// histogram: it adds up across gateways).
+    pub cycle_duration_buckets: [u64; DURATION_BUCKETS_MS.len()],
+    /// Every cycle's fetch duration, likewise.
+    pub fetch_duration_buckets: [u64; DURATION_BUCKETS_MS.len()],
+}
+
+/// The histograms' upper bounds, in milliseconds (`+Inf` follows).
+pub const DURATION_BUCKETS_MS: [u64; 11] = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000];
+
+fn count_in_bucket(buckets: &mut [u64; DURATION_BUCKETS_MS.len()], millis: u64) {
+    if let Some(i) = DURATION_BUCKETS_MS
+        .iter()
+        .position(|&bound| millis <= bound)
+    {
+        buckets[i] += 1;
+    }
 }
 
 /// How many cycle durations are kept for percentiles.
@@ -177,6 +194,8 @@ impl Default for Stats {
             last_registry_check_duration: Duration::ZERO,
             recent_errors: heapless::HistoryBuf::new(),
             cycle_durations: heapless::HistoryBuf::new(),
+            cycle_duration_buckets: [0; DURATION_BUCKETS_MS.len()],
+            fetch_duration_buckets: [0; DURATION_BUCKETS_MS.len()],
         }
     }
 }
@@ -201,6 +220,8 @@ impl Stats {
         self.fetch_duration_total_ms = self
             .fetch_duration_total_ms
             .saturating_add(fetch.total_millis());
+        count_in_bucket(&mut self.cycle_duration_buckets, duration.total_millis());
+        count_in_bucket(&mut self.fetch_duration_buckets, fetch.total_millis());
         let millis = u32::try_from(duration.total_millis()).unwrap_or(u32::MAX);
         self.cycle_durations.write(millis);
     }

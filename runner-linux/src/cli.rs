@@ -11,17 +11,30 @@ use dataservice_sync_core::rules::RuleSet;
 use dataservice_sync_core::{BacklogPolicy, DeliveryMode, RegisterMode};
 
 use crate::config_file;
+use crate::log::Severity;
 use crate::options::{
     DEFAULT_DATASERVICE_URL, DEFAULT_MAX_TAGS, DEFAULT_SOCKET_PATH, DEFAULT_SOURCE,
     MAX_CONNECTIONS, SyncOptions,
 };
 use crate::spool::SpoolSync;
 
+/// The version, with the commit, target and build date (`--version`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("DSS_COMMIT"),
+    ", ",
+    env!("DSS_TARGET"),
+    ", built ",
+    env!("DSS_BUILD_DATE"),
+    ")"
+);
+
 /// Syncs IO tag values from the gateway's polling service into the local Data-Service.
 #[derive(Debug, Parser)]
 #[command(
     name = "dataservice-sync",
-    version,
+    version = VERSION,
     about,
     args_conflicts_with_subcommands = true,
     args_override_self = true
@@ -108,9 +121,13 @@ pub enum CheckCommand {
 /// `stats` settings.
 #[derive(Debug, Args)]
 pub struct StatsArgs {
-    /// The service's status server.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9108")]
-    pub status_address: SocketAddr,
+    /// The service's status server (default: the configuration file's
+    /// status-listen, else 127.0.0.1:9108).
+    #[arg(long, value_name = "ADDR")]
+    pub status_address: Option<SocketAddr>,
+    /// The service's configuration file, to find its status server.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
     /// Print the raw /api/stats JSON.
     #[arg(long)]
     pub json: bool,
@@ -132,6 +149,9 @@ pub struct RunArgs {
     /// Log only fatal errors.
     #[arg(long)]
     pub no_logging: bool,
+    /// The quietest lines logged: 'debug' adds each tag's decision.
+    #[arg(long, value_name = "LEVEL", value_enum, default_value_t = LogLevel::Info)]
+    pub log_level: LogLevel,
     /// Seconds between statistics lines in the log (0: none).
     #[arg(long, value_name = "SEC", default_value = "60", value_parser = seconds_or_zero)]
     pub stats_interval: Duration,
@@ -269,6 +289,19 @@ fn listen_address(text: &str) -> Result<ListenAddress, String> {
         .map_err(|_| format!("{text:?} is not ADDRESS:PORT (e.g. 127.0.0.1:9108) or 'off'"))
 }
 
+/// `--log-level`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    /// Only what stops data.
+    Error,
+    /// And what degrades it.
+    Warn,
+    /// And every change of state.
+    Info,
+    /// And each tag's decision (as many per document as the log keeps up with).
+    Debug,
+}
+
 /// `--register`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Register {
@@ -295,6 +328,12 @@ impl RunArgs {
             socket_path: self.socket_path.clone(),
             interval: self.interval,
             no_logging: self.no_logging,
+            log_level: match self.log_level {
+                LogLevel::Error => Severity::Error,
+                LogLevel::Warn => Severity::Warn,
+                LogLevel::Info => Severity::Info,
+                LogLevel::Debug => Severity::Debug,
+            },
             stats_interval: self.stats_interval,
             source: self.source.clone(),
             key_template: self.key_template.clone(),

@@ -18,6 +18,15 @@ pub fn to_toml(o: &SyncOptions) -> String {
         ("socket-path", quoted(&o.socket_path.display().to_string())),
         ("interval", secs(o.interval)),
         ("no-logging", o.no_logging.to_string()),
+        (
+            "log-level",
+            quoted(match o.log_level {
+                crate::log::Severity::Fatal | crate::log::Severity::Error => "error",
+                crate::log::Severity::Warn => "warn",
+                crate::log::Severity::Info => "info",
+                crate::log::Severity::Debug => "debug",
+            }),
+        ),
         ("stats-interval", secs(o.stats_interval)),
         ("source", quoted(&o.source)),
         ("key-template", quoted(&o.key_template)),

@@ -22,7 +22,7 @@ use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFl
 use crate::clock::{Clock, rfc3339, unix_millis};
 use crate::endpoint::HttpUrl;
 use crate::http::BodyLimit;
-use crate::log::Logger;
+use crate::log::{Logger, Severity};
 use crate::notify::Notifier;
 use crate::options::{Resolved, core_duration};
 use crate::sink::{SinkSlot, WriteOutcome};
@@ -68,6 +68,8 @@ pub(crate) struct Runner {
     scratch: Vec<u8>,
     shutdown_deadline: Option<Instant>,
     next_stats_at: Option<Instant>,
+    /// The counters as the last statistics line gave them.
+    logged_counters: Vec<u64>,
     shared: Arc<Mutex<StatsSnapshot>>,
     published_cycles: u64,
     notifier: Notifier,
@@ -92,6 +94,7 @@ impl Runner {
         config.key_template = settings.template.clone();
         config.heartbeat = core_duration(options.heartbeat);
         config.max_age = options.max_age.map(core_duration);
+        config.trace_decisions = options.log_severity() >= Severity::Debug;
         config.register = options.register;
         config.delivery = options.delivery;
         config.bulk_max_bytes = options.bulk_max_bytes;
@@ -137,7 +140,7 @@ impl Runner {
             )?;
         }
         let clock = Clock::new();
-        let log = Logger::new(options.no_logging);
+        let log = Logger::new(options.log_severity());
         let spool = options
             .spool_dir
             .as_deref()
@@ -176,6 +179,7 @@ impl Runner {
             scratch: vec![0; 64 * 1024],
             shutdown_deadline: None,
             next_stats_at,
+            logged_counters: Vec::new(),
             shared,
             published_cycles: u64::MAX,
             notifier: Notifier::from_env(clock.now()),
@@ -283,7 +287,7 @@ impl Runner {
         ));
         if pending > 0 && self.spool.is_none() {
             if self.settings.options.backlog == BacklogPolicy::History {
-                self.log.warn(format_args!(
+                self.log.error(format_args!(
                     "{pending} undelivered changes of {pending_tags} tags are lost at exit \
                      (no --spool-dir)"
                 ));
@@ -342,10 +346,13 @@ impl Runner {
                 }
             }
             while let Some(event) = self.engine.poll_event() {
-                match event.level() {
-                    Level::Info => self.log.info(format_args!("{event}")),
-                    Level::Warn => self.log.warn(format_args!("{event}")),
-                }
+                let severity = match event.level() {
+                    Level::Debug => Severity::Debug,
+                    Level::Info => Severity::Info,
+                    Level::Warn => Severity::Warn,
+                    Level::Error => Severity::Error,
+                };
+                self.log.line(severity, format_args!("{event}"));
             }
             self.pump_spool(false);
             // A registry check that started or ended on the way (as a cycle
@@ -481,6 +488,9 @@ impl Runner {
     fn on_status(&mut self, now: Instant, token: Token) {
         let ctx = ReportContext {
             version: env!("CARGO_PKG_VERSION"),
+            commit: env!("DSS_COMMIT"),
+            target: env!("DSS_TARGET"),
+            process: crate::process::figures(),
             now,
             unix_millis: unix_millis(SystemTime::now()),
             started_at: self.started_at,
@@ -782,12 +792,24 @@ impl Runner {
             .stats()
             .last_sync_at
             .map_or_else(|| "never".to_string(), |at| rfc3339(self.clock.wall(at)));
+        // Only the counters that moved since the last line: a quiet gateway
+        // writes a short line, not every counter every minute.
+        let stats = self.engine.stats();
+        let mut moved = String::new();
+        for (i, counter) in stats.counters().iter().enumerate() {
+            if self.logged_counters.get(i).copied().unwrap_or(0) != counter.value {
+                moved.push_str(&format!(" {}={}", counter.name, counter.value));
+            }
+        }
+        self.logged_counters = stats.counters().iter().map(|c| c.value).collect();
+        if let (Some(p50), Some(p99)) = (stats.cycle_percentile(50), stats.cycle_percentile(99)) {
+            moved.push_str(&format!(" cycle_p50_ms={p50} cycle_p99_ms={p99}"));
+        }
         self.log.info(format_args!(
-            "stats: tags={} pending={} unregistered={} last_sync={last_sync} {}",
+            "stats: tags={} pending={} unregistered={} last_sync={last_sync}{moved}",
             self.engine.table().len(),
             self.engine.pending(),
             self.engine.unregistered(),
-            self.engine.stats()
         ));
         self.next_stats_at = Some(due + core_duration(self.settings.options.stats_interval));
     }

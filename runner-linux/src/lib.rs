@@ -19,6 +19,7 @@ pub mod http;
 pub mod log;
 mod notify;
 pub mod options;
+mod process;
 mod service;
 pub mod sim;
 mod sink;

@@ -33,7 +33,23 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Some(Command::Demo(args)) => demo::run(&args),
-        Some(Command::Stats(args)) => stats_command::run(args.status_address, args.json),
+        Some(Command::Stats(stats)) => {
+            let address = match (stats.status_address, &stats.config) {
+                (Some(address), _) => address,
+                (None, None) => dataservice_sync::options::DEFAULT_STATUS_LISTEN,
+                (None, Some(path)) => match configured(&args[0], path) {
+                    Ok((options, _)) => match options.status_listen {
+                        Some(listen) => stats_command::reachable(listen),
+                        None => {
+                            eprintln!("error: {}: the status server is off", path.display());
+                            return ExitCode::from(2);
+                        }
+                    },
+                    Err(code) => return code,
+                },
+            };
+            stats_command::run(address, stats.json)
+        }
         Some(Command::Config(ConfigCommand::Check { path, quiet })) => {
             config_check(&args[0], &path, quiet)
         }
@@ -116,7 +132,7 @@ fn config_check(program: &std::ffi::OsString, path: &std::path::Path, quiet: boo
 }
 
 fn run(options: SyncOptions) -> ExitCode {
-    let log = Logger::new(options.no_logging);
+    let log = Logger::new(options.log_severity());
     let service = match SyncService::new(options) {
         Ok(service) => service,
         Err(e) => {

@@ -13,6 +13,7 @@ use dataservice_sync_core::{
 };
 
 use crate::endpoint::HttpUrl;
+use crate::log::Severity;
 use crate::spool::SpoolSync;
 
 /// The default Data-Service socket (the seed's).
@@ -40,6 +41,8 @@ pub struct SyncOptions {
     pub interval: Duration,
     /// Keep only fatal errors in the log.
     pub no_logging: bool,
+    /// The quietest lines logged (`--no-logging` wins: fatal only).
+    pub log_level: Severity,
     /// Time between statistics lines (zero: none).
     pub stats_interval: Duration,
     /// The polling service URL (`http://…` or `http+unix://…`).
@@ -106,6 +109,7 @@ impl Default for SyncOptions {
             socket_path: PathBuf::from(DEFAULT_SOCKET_PATH),
             interval: Duration::from_secs(1),
             no_logging: false,
+            log_level: Severity::Info,
             stats_interval: Duration::from_secs(60),
             source: DEFAULT_SOURCE.into(),
             key_template: dataservice_sync_core::DEFAULT_KEY_TEMPLATE.into(),
@@ -162,6 +166,15 @@ pub(crate) struct Resolved {
 pub const MAX_CONNECTIONS: usize = dataservice_sync_core::config::MAX_IN_FLIGHT;
 
 impl SyncOptions {
+    /// The quietest lines the log keeps.
+    pub fn log_severity(&self) -> Severity {
+        if self.no_logging {
+            Severity::Fatal
+        } else {
+            self.log_level
+        }
+    }
+
     pub(crate) fn resolve(&self) -> Result<Resolved, ConfigError> {
         let positive = |name: &str, value: Duration, min: Duration| {
             if value < min {

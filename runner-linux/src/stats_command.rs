@@ -9,6 +9,20 @@ use serde_json::Value;
 use crate::check::http_get;
 use crate::endpoint::HttpUrl;
 
+/// The address to ask for a status server listening on `listen`: an
+/// unspecified address (`0.0.0.0`) is reached on loopback.
+pub fn reachable(listen: SocketAddr) -> SocketAddr {
+    match listen {
+        SocketAddr::V4(a) if a.ip().is_unspecified() => {
+            SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, a.port()))
+        }
+        SocketAddr::V6(a) if a.ip().is_unspecified() => {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, a.port()))
+        }
+        other => other,
+    }
+}
+
 /// Prints the service's statistics; exit code 0, or 1 when it cannot be
 /// reached or answers something else.
 pub fn run(address: SocketAddr, json: bool) -> ExitCode {

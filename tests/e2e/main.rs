@@ -649,3 +649,58 @@ fn a_failing_or_hanging_source_skips_the_cycle_and_is_logged_once_per_change() {
     assert!(stat(&stats, "source_errors_total") >= 6);
     assert_eq!(stat(&stats, "writes_failed_total"), 0);
 }
+
+#[test]
+fn log_levels_from_each_tag_s_decision_to_errors_only() {
+    let p = peers("log-debug", PollingMode::Body(fixture("basic.json")));
+    let mut sync = p.start_sync(&["--interval", "0.1", "--log-level", "debug"]);
+    sync.expect_log("tag Boiler-1.t-002: changed, written", 10 * SECOND);
+    sync.expect_log("tag Boiler-1.t-002: unchanged, not written", 10 * SECOND);
+    assert!(sync.terminate().success());
+    assert!(sync.lines().iter().any(|l| l.contains(" DEBUG tag ")));
+
+    let mut p = peers("log-error", PollingMode::Body(fixture("basic.json")));
+    p.dataservice.stop_ipc();
+    let mut sync = p.start_sync(&["--interval", "0.1", "--log-level", "error"]);
+    sync.expect_log("sink down: socket does not exist", 10 * SECOND);
+    assert!(sync.terminate().success());
+    let lines = sync.lines();
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains(" ERROR ") || l.contains(" FATAL ")),
+        "{}",
+        sync.log()
+    );
+}
+
+#[test]
+fn the_statistics_line_names_only_the_counters_that_moved() {
+    let p = peers("stats-line", PollingMode::Body(fixture("basic.json")));
+    let mut sync = p.start_sync(&["--interval", "3600", "--stats-interval", "0.2"]);
+    assert!(wait_until(10 * SECOND, || sync.count("stats: ") >= 3));
+    assert!(sync.terminate().success());
+    let lines: Vec<String> = sync
+        .lines()
+        .iter()
+        .map(|l| harness::message(l).to_string())
+        .filter(|m| m.starts_with("stats: "))
+        .collect();
+    // The first line after the cycle has its counters; later ones, with
+    // nothing moving, only the gauges.
+    let first = lines
+        .iter()
+        .position(|l| l.contains(" writes_ok_total=6"))
+        .expect("a line with the writes");
+    assert!(
+        !lines[first].contains("tags_filtered_total="),
+        "{}",
+        lines[first]
+    );
+    let later = &lines[first + 1];
+    assert!(
+        later.starts_with("stats: tags=6 pending=0 unregistered=6 last_sync=")
+            && !later.contains("_total="),
+        "{later}"
+    );
+}

@@ -113,7 +113,7 @@ fn metrics_health_and_api_after_the_basic_fixture() {
     assert_eq!(status, 200);
     let lines: Vec<&str> = metrics.lines().collect();
     for expected in [
-        "dataservice_sync_sync_cycles_total 1",
+        "dataservice_sync_cycles_total 1",
         "dataservice_sync_writes_ok_total 6",
         "dataservice_sync_writes_failed_total 0",
         "dataservice_sync_reads_good_total 6",
@@ -388,4 +388,70 @@ fn tags_over_max_tags_are_a_gauge_a_health_field_and_a_line_per_change() {
         .filter_map(|r| r["key"].as_str().map(str::to_string))
         .collect();
     assert_eq!(written.len(), 10, "{written:?}");
+}
+
+#[test]
+fn every_metric_the_shipped_alerts_use_is_exposed() {
+    let rules = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist/prometheus/alerts.yml"),
+    )
+    .unwrap();
+    let mut used: Vec<String> = Vec::new();
+    for word in rules.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+        // A histogram's series are announced under its family's name.
+        let family = word.strip_suffix("_bucket").unwrap_or(word);
+        if family.starts_with("dataservice_sync_") && !used.iter().any(|u| u == family) {
+            used.push(family.to_string());
+        }
+    }
+    assert!(used.len() >= 7, "{used:?}");
+    let p = peers("status-alerts", PollingMode::Body(fixture("basic.json")));
+    let sync = p.start_sync(&["--interval", "3600", "--status-listen", "127.0.0.1:0"]);
+    let address = status_address(&sync);
+    assert!(wait_until(10 * SECOND, || p.requests().len() >= 6));
+    let (_, metrics) = get(address, "/metrics");
+    for name in used {
+        assert!(
+            metrics.contains(&format!("\n# TYPE {name} ")),
+            "{name} is not exposed"
+        );
+    }
+    for name in [
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_cpu_seconds_total",
+    ] {
+        assert!(metrics.contains(&format!("\n{name} ")), "{name}");
+    }
+}
+
+#[test]
+fn stats_finds_the_service_by_its_config_file_and_a_closed_stdout_is_no_panic() {
+    let p = peers(
+        "status-stats-config",
+        PollingMode::Body(fixture("basic.json")),
+    );
+    let sync = p.start_sync(&["--interval", "3600", "--status-listen", "127.0.0.1:0"]);
+    let address = status_address(&sync);
+    assert!(wait_until(10 * SECOND, || p.requests().len() >= 6));
+    let config = crate::harness::temp_dir("status-stats-config").join("sync.toml");
+    std::fs::write(
+        &config,
+        format!("status-listen = \"0.0.0.0:{}\"\n", address.port()),
+    )
+    .unwrap();
+    let (code, out, err) = run_to_end(&["stats", "--config", config.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("successful writes            6\n"), "{out}");
+    // `stats --json | head -c 10`: the reader is gone before it writes.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dataservice-sync"))
+        .args(["stats", "--json", "--status-address", &address.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }

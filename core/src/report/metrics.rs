@@ -7,6 +7,7 @@ use core::fmt::{self, Write};
 use crate::engine::Engine;
 use crate::peer::{Health, SinkError, SourceError};
 use crate::reading::RejectReason;
+use crate::stats::DURATION_BUCKETS_MS;
 use crate::table::{Registration, TableStorage};
 
 use super::ReportContext;
@@ -20,8 +21,17 @@ pub fn write_metrics<S: TableStorage, W: Write>(
     ctx: &ReportContext<'_>,
 ) -> fmt::Result {
     let stats = engine.stats();
-    family(out, "build_info", "gauge", "The running version (value 1).")?;
-    writeln!(out, "{PREFIX}build_info{{version=\"{}\"}} 1", ctx.version)?;
+    family(
+        out,
+        "build_info",
+        "gauge",
+        "The running build: version, commit and target (value 1).",
+    )?;
+    writeln!(
+        out,
+        "{PREFIX}build_info{{version=\"{}\",commit=\"{}\",target=\"{}\"}} 1",
+        ctx.version, ctx.commit, ctx.target
+    )?;
     write_metric(
         out,
         "start_time_seconds",
@@ -30,7 +40,9 @@ pub fn write_metrics<S: TableStorage, W: Write>(
         Seconds(ctx.unix_millis_of(ctx.started_at)),
     )?;
     for counter in stats.counters() {
-        write_metric(out, counter.name, "counter", counter.help, counter.value)?;
+        // `dataservice_sync_cycles_total`, not `…_sync_sync_cycles_total`.
+        let name = counter.name.strip_prefix("sync_").unwrap_or(counter.name);
+        write_metric(out, name, "counter", counter.help, counter.value)?;
     }
     family(
         out,
@@ -217,35 +229,82 @@ pub fn write_metrics<S: TableStorage, W: Write>(
         "How long the last registry check took (it runs beside the cycles).",
         Seconds(stats.last_registry_check_duration.total_millis()),
     )?;
-    family(
+    let counted = |buckets: &[u64]| buckets.iter().sum::<u64>();
+    histogram(
         out,
         "cycle_duration_seconds",
-        "summary",
-        "Cycle durations (quantiles over the last 1024 cycles).",
+        "Cycle durations, fetch to last acknowledgement.",
+        &stats.cycle_duration_buckets,
+        stats.cycle_duration_total_ms,
+        stats
+            .sync_cycles_total
+            .max(counted(&stats.cycle_duration_buckets)),
     )?;
-    for (label, percent) in [("0.5", 50), ("0.99", 99), ("1", 100)] {
-        match stats.cycle_percentile(percent) {
-            Some(ms) => writeln!(
-                out,
-                "{PREFIX}cycle_duration_seconds{{quantile=\"{label}\"}} {}",
-                Seconds(u64::from(ms))
-            )?,
-            None => writeln!(
-                out,
-                "{PREFIX}cycle_duration_seconds{{quantile=\"{label}\"}} NaN"
-            )?,
-        }
+    histogram(
+        out,
+        "fetch_duration_seconds",
+        "The cycles' fetches, request to body end.",
+        &stats.fetch_duration_buckets,
+        stats.fetch_duration_total_ms,
+        stats
+            .sync_cycles_total
+            .max(counted(&stats.fetch_duration_buckets)),
+    )?;
+    if let Some(process) = ctx.process {
+        // Prometheus' standard process series, without the prefix.
+        writeln!(
+            out,
+            "# HELP process_resident_memory_bytes Resident memory size in bytes."
+        )?;
+        writeln!(out, "# TYPE process_resident_memory_bytes gauge")?;
+        writeln!(
+            out,
+            "process_resident_memory_bytes {}",
+            process.resident_memory_bytes
+        )?;
+        writeln!(
+            out,
+            "# HELP process_open_fds Number of open file descriptors."
+        )?;
+        writeln!(out, "# TYPE process_open_fds gauge")?;
+        writeln!(out, "process_open_fds {}", process.open_fds)?;
+        writeln!(
+            out,
+            "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds."
+        )?;
+        writeln!(out, "# TYPE process_cpu_seconds_total counter")?;
+        writeln!(
+            out,
+            "process_cpu_seconds_total {}",
+            Seconds(process.cpu_millis)
+        )?;
     }
-    writeln!(
-        out,
-        "{PREFIX}cycle_duration_seconds_sum {}",
-        Seconds(stats.cycle_duration_total_ms)
-    )?;
-    writeln!(
-        out,
-        "{PREFIX}cycle_duration_seconds_count {}",
-        stats.sync_cycles_total
-    )
+    Ok(())
+}
+
+/// A histogram of millisecond durations over `DURATION_BUCKETS_MS`, in
+/// seconds; `count` covers the cycles longer than the last bound too.
+fn histogram<W: Write>(
+    out: &mut W,
+    name: &str,
+    help: &str,
+    buckets: &[u64],
+    sum_millis: u64,
+    count: u64,
+) -> fmt::Result {
+    family(out, name, "histogram", help)?;
+    let mut cumulative = 0;
+    for (bound, n) in DURATION_BUCKETS_MS.iter().zip(buckets) {
+        cumulative += n;
+        writeln!(
+            out,
+            "{PREFIX}{name}_bucket{{le=\"{}\"}} {cumulative}",
+            Seconds(*bound)
+        )?;
+    }
+    writeln!(out, "{PREFIX}{name}_bucket{{le=\"+Inf\"}} {count}")?;
+    writeln!(out, "{PREFIX}{name}_sum {}", Seconds(sum_millis))?;
+    writeln!(out, "{PREFIX}{name}_count {count}")
 }
 
 fn up<P>(health: &Health<P>) -> u8 {

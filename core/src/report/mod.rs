@@ -21,6 +21,12 @@ use crate::time::Instant;
 pub struct ReportContext<'a> {
     /// The service's version.
     pub version: &'a str,
+    /// The commit and target it was built from.
+    pub commit: &'a str,
+    /// The target triple.
+    pub target: &'a str,
+    /// The process's own figures, where the runner can read them.
+    pub process: Option<ProcessFigures>,
     /// Now, on the engine's clock.
     pub now: Instant,
     /// Now, in milliseconds since the Unix epoch.
@@ -29,6 +35,18 @@ pub struct ReportContext<'a> {
     pub started_at: Instant,
     /// Whether a stop was requested.
     pub stopping: bool,
+}
+
+/// What the operating system says of the process (Prometheus' standard
+/// `process_*` series).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ProcessFigures {
+    /// Resident memory, in bytes.
+    pub resident_memory_bytes: u64,
+    /// Open file descriptors.
+    pub open_fds: u64,
+    /// User and system CPU time, in milliseconds.
+    pub cpu_millis: u64,
 }
 
 impl ReportContext<'_> {

@@ -28,6 +28,13 @@ fn scripted() -> TestEngine {
 fn context(now_ms: u64) -> ReportContext<'static> {
     ReportContext {
         version: "9.9.9",
+        commit: "0123456789ab",
+        target: "armv7-unknown-linux-musleabihf",
+        process: Some(crate::report::ProcessFigures {
+            resident_memory_bytes: 5_500_000,
+            open_fds: 8,
+            cpu_millis: 1250,
+        }),
         now: at(now_ms),
         // 2026-11-28T12:00:00.000Z at now_ms.
         unix_millis: 1_795_867_200_000,
@@ -48,11 +55,9 @@ fn metrics_after_a_scripted_cycle() {
     let text = render(|out| write_metrics(out, &engine, &context(2000)));
     let lines: Vec<&str> = text.lines().collect();
     for expected in [
-        "dataservice_sync_build_info{version=\"9.9.9\"} 1",
         "dataservice_sync_start_time_seconds 1795867198.000",
         "# HELP dataservice_sync_writes_ok_total Tag values the Data-Service acknowledged.",
         "# TYPE dataservice_sync_writes_ok_total counter",
-        "dataservice_sync_sync_cycles_total 1",
         "dataservice_sync_writes_ok_total 1",
         "dataservice_sync_writes_failed_total 1",
         "dataservice_sync_reads_good_total 2",
@@ -77,10 +82,19 @@ fn metrics_after_a_scripted_cycle() {
         "dataservice_sync_fetch_duration_seconds_total 0.000",
         "dataservice_sync_last_registry_check_duration_seconds 0.000",
         "dataservice_sync_registry_checks_total 0",
-        "# TYPE dataservice_sync_cycle_duration_seconds summary",
-        "dataservice_sync_cycle_duration_seconds{quantile=\"0.5\"} 0.020",
+        "# TYPE dataservice_sync_cycle_duration_seconds histogram",
+        "dataservice_sync_cycle_duration_seconds_bucket{le=\"0.010\"} 0",
+        "dataservice_sync_cycle_duration_seconds_bucket{le=\"0.025\"} 1",
+        "dataservice_sync_cycle_duration_seconds_bucket{le=\"+Inf\"} 1",
         "dataservice_sync_cycle_duration_seconds_sum 0.020",
         "dataservice_sync_cycle_duration_seconds_count 1",
+        "dataservice_sync_fetch_duration_seconds_bucket{le=\"0.005\"} 1",
+        "dataservice_sync_fetch_duration_seconds_count 1",
+        "dataservice_sync_cycles_total 1",
+        "dataservice_sync_build_info{version=\"9.9.9\",commit=\"0123456789ab\",target=\"armv7-unknown-linux-musleabihf\"} 1",
+        "process_resident_memory_bytes 5500000",
+        "process_open_fds 8",
+        "process_cpu_seconds_total 1.250",
     ] {
         assert!(lines.contains(&expected), "missing: {expected}\n{text}");
     }
@@ -94,6 +108,7 @@ fn metrics_after_a_scripted_cycle() {
             let family = name
                 .strip_suffix("_sum")
                 .or_else(|| name.strip_suffix("_count"))
+                .or_else(|| name.strip_suffix("_bucket"))
                 .filter(|f| *f == announced)
                 .unwrap_or(name);
             assert_eq!(family, announced, "sample outside its family: {line}");
