@@ -112,6 +112,8 @@ fn stderr_is_journal(journal_stream: Option<&str>) -> bool {
     let (Ok(device), Ok(inode)) = (device.parse::<u64>(), inode.parse::<u64>()) else {
         return false;
     };
+    // The fields are narrower than u64 on some 32-bit targets.
+    #[allow(clippy::unnecessary_cast)]
     nix::sys::stat::fstat(std::io::stderr().as_fd())
         .is_ok_and(|st| st.st_dev as u64 == device && st.st_ino as u64 == inode)
 }
