@@ -124,6 +124,10 @@ pub struct EngineConfig {
     pub trace_decisions: bool,
 }
 
+/// `history`: a delivery pass of at least this many changes measures the
+/// Data-Service's rate.
+const RATE_SAMPLE: u64 = 100;
+
 /// Decisions are traced while fewer events than this wait.
 const TRACE_QUEUE_ROOM: usize = 24;
 
@@ -333,6 +337,12 @@ pub struct Engine<S: TableStorage> {
     drain_reported: bool,
     /// Decisions of the running document not traced.
     decisions_not_shown: u32,
+    /// `history`: the running delivery pass's start and acknowledged
+    /// changes, and the rate (changes/s) the last pass of
+    /// `RATE_SAMPLE` or more measured (0: not yet).
+    pass_started: Instant,
+    acked_in_pass: u64,
+    known_rate: u64,
     backlog: Backlog,
     next_seq: u64,
     cycle_first_seq: u64,
@@ -406,6 +416,9 @@ impl<S: TableStorage> Engine<S> {
             backlog_drain_ms: 0,
             drain_reported: false,
             decisions_not_shown: 0,
+            pass_started: Instant::default(),
+            acked_in_pass: 0,
+            known_rate: 0,
         }
     }
 
@@ -552,7 +565,8 @@ impl<S: TableStorage> Engine<S> {
             Phase::Delivering if self.catching_up => {
                 // The cycle comes first: the catch-up pass sends nothing
                 // more, and what it leaves goes with the cycle.
-                self.drop_superseded_changes(now);
+                let rate = self.cycle_rate(now);
+                self.drop_superseded_changes(now, rate);
                 self.tick_missed = true;
                 self.end_delivery_pass();
                 self.try_finish_cycle(now);
@@ -562,7 +576,8 @@ impl<S: TableStorage> Engine<S> {
                 self.overruns_in_episode += 1;
                 self.tick_missed = true;
                 if self.phase == Phase::Delivering {
-                    self.drop_superseded_changes(now);
+                    let rate = self.cycle_rate(now);
+                    self.drop_superseded_changes(now, rate);
                 }
                 // One line when overruns start, one when a tick finds the
                 // cycle done again.
@@ -1250,24 +1265,23 @@ impl<S: TableStorage> Engine<S> {
         self.queue_entry(now, &entry);
     }
 
-    /// `history`, the delivery outlasting an interval. When what waits
-    /// would take the Data-Service, at the rate it took changes in this
-    /// cycle, longer than one more interval, every change that a newer one
-    /// of its tag follows and that is not in flight is dropped (counted),
-    /// so that each tag's newest value arrives within two intervals: said
-    /// once per overrun episode, with the rate seen.
-    fn drop_superseded_changes(&mut self, now: Instant) {
+    /// `history`: when what waits would take the Data-Service, at
+    /// `per_second`, longer than one and a half intervals, every change
+    /// that a newer one of its tag follows and that is not in flight is
+    /// dropped (counted), so that each tag's newest value arrives within
+    /// two intervals: said once per overrun episode, with the rate seen.
+    fn drop_superseded_changes(&mut self, now: Instant, per_second: u64) {
         if self.config.backlog != BacklogPolicy::History || self.backlog.is_empty() {
             return;
         }
         let waiting = self.backlog.unacked();
-        let elapsed_ms = (now - self.cycle_started).total_millis().max(1);
-        let per_second = self.acked_in_cycle.saturating_mul(1000) / elapsed_ms;
         let drain_ms = match per_second {
             0 => u64::MAX,
             rate => (waiting as u64).saturating_mul(1000) / rate,
         };
-        if drain_ms <= self.config.interval.total_millis() {
+        // Within one and a half intervals, a value read now still arrives
+        // within two of being read.
+        if drain_ms <= self.config.interval.total_millis() * 3 / 2 {
             return;
         }
         let mut dropped = 0u64;
@@ -1867,7 +1881,21 @@ impl<S: TableStorage> Engine<S> {
         self.phase = Phase::Delivering;
         self.catch_up_due = false;
         self.rewind_delivery();
+        self.pass_started = now;
+        self.acked_in_pass = 0;
+        // Back after an outage: what the Data-Service took in the last pass
+        // says at once whether the backlog can go within an interval. (While
+        // it is down, every change is kept, for the spool.)
+        if self.known_rate > 0 && !self.sink.is_down() {
+            self.drop_superseded_changes(now, self.known_rate);
+        }
         self.try_finish_cycle(now);
+    }
+
+    /// Changes the Data-Service acknowledged per second in this cycle.
+    fn cycle_rate(&self, now: Instant) -> u64 {
+        let elapsed_ms = (now - self.cycle_started).total_millis().max(1);
+        self.acked_in_cycle.saturating_mul(1000) / elapsed_ms
     }
 
     /// Tags a registry check was holding back can go now, in a catch-up
@@ -2196,6 +2224,7 @@ impl<S: TableStorage> Engine<S> {
         self.after_backlog_change();
         self.stats.writes_ok_total += outcomes.ok;
         self.acked_in_cycle += outcomes.ok;
+        self.acked_in_pass += outcomes.ok;
         self.stats.writes_failed_total += outcomes.failed;
         if outcomes.id_not_found {
             self.stats.ids_not_found_total += 1;
@@ -2299,6 +2328,11 @@ impl<S: TableStorage> Engine<S> {
             || !self.in_flight.is_empty()
         {
             return;
+        }
+        if self.acked_in_pass >= RATE_SAMPLE {
+            // A pass's delivery runs at the Data-Service's pace: its rate.
+            let elapsed_ms = (now - self.pass_started).total_millis().max(1);
+            self.known_rate = self.acked_in_pass.saturating_mul(1000) / elapsed_ms;
         }
         if self.backlog.unacked() > 0 && !self.check_coming() {
             // Undelivered at the end of their cycle: keep them in the spool.

@@ -350,7 +350,7 @@ impl fmt::Display for Event {
             } => write!(
                 f,
                 "backlog cannot drain: the Data-Service took {per_second} changes/s, {waiting} wait \
-                 (about {drain} to drain, more than an interval); dropping the changes that newer \
+                 (about {drain} to drain, more than one and a half intervals); dropping the changes that newer \
                  ones of their tag follow, so that every tag's newest value goes \
                  (counted in backlog_dropped_total)"
             ),

@@ -153,7 +153,7 @@ pub fn write_metrics<S: TableStorage, W: Write>(
         out,
         "backlog_drain_seconds",
         "gauge",
-        "History: time the backlog would take to drain at the rate the Data-Service took changes, when it last could not keep up within an interval (0: it could).",
+        "History: time the backlog would take to drain at the rate the Data-Service took changes, when it last could not keep up (0: it could).",
         Seconds(engine.backlog_drain_estimate().total_millis()),
     )?;
     write_metric(
