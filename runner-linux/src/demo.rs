@@ -49,7 +49,8 @@ impl Drop for TempDir {
     }
 }
 
-/// Runs the demo; exit code 0 when data flowed end to end.
+/// Runs the demo; exit code 0 when data flowed end to end, or when it was
+/// stopped early.
 pub fn run(args: &DemoArgs) -> ExitCode {
     match run_demo(args) {
         Ok(true) => ExitCode::SUCCESS,
@@ -233,5 +234,6 @@ fn narrate(
             "demo: no data reached the Data-Service: something is wrong"
         );
     }
-    Ok(flowed)
+    // Stopped early (Ctrl-C, or its reader gone) is not a failure.
+    Ok(flowed || interrupted)
 }

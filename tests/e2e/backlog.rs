@@ -432,6 +432,13 @@ fn the_exit_line_counts_changes_and_tags_each_right() {
     }
 }
 
+/// Takes the Data-Service's socket away for `fetches` fetches.
+fn away_for_fetches(p: &mut Peers, fetches: u64) {
+    p.dataservice.stop_ipc();
+    let down_at = p.polling.requests();
+    assert!(wait_until(10 * SECOND, || p.polling.requests() >= down_at + fetches));
+}
+
 /// The rounds fetched when the Data-Service held a value of tag-0 first
 /// read after `from`: how long its newest values waited.
 fn fetches_until_live(p: &Peers, from: u64) -> u64 {
@@ -452,9 +459,7 @@ fn a_replay_does_not_hold_back_the_newest_values() {
     // change every cycle, so their backlog goes ahead of their new values.
     let mut sync = history_sync(&p, &["--replay-rate", "10"]);
     assert!(p.wait_requests(6, 10 * SECOND), "log:\n{}", sync.log());
-    p.dataservice.stop_ipc();
-    let down_at = p.polling.requests();
-    assert!(wait_until(10 * SECOND, || p.polling.requests() >= down_at + 10));
+    away_for_fetches(&mut p, 10);
     let resumed_at = p.polling.requests();
     p.dataservice.resume_ipc().unwrap();
     let waited = fetches_until_live(&p, resumed_at);
@@ -474,9 +479,7 @@ fn a_backlog_the_dataservice_cannot_take_in_time_drops_superseded_changes_once_s
     let mut p = peers("history-slow", CHANGING);
     let mut sync = history_sync(&p, &[]);
     assert!(p.wait_requests(6, 10 * SECOND), "log:\n{}", sync.log());
-    p.dataservice.stop_ipc();
-    let down_at = p.polling.requests();
-    assert!(wait_until(10 * SECOND, || p.polling.requests() >= down_at + 20));
+    away_for_fetches(&mut p, 20);
     // Back, but taking 30 ms a write: the 60 waiting changes would take
     // some 2 s, live ones come at 30 a second.
     p.dataservice

@@ -367,3 +367,88 @@ fn check_source_with_a_config_shows_what_each_tag_would_become() {
         "{out}"
     );
 }
+
+#[test]
+fn usage_errors_name_what_was_meant_and_exit_2() {
+    for (args, env, expected) in [
+        (
+            vec!["--intervall", "1"],
+            None,
+            "error: unexpected argument '--intervall' found; tip: a similar argument exists: '--interval' (see --help)\n",
+        ),
+        (
+            vec!["--backlog", "foo"],
+            None,
+            "error: invalid value 'foo' for '--backlog <POLICY>'; [possible values: latest, history] (see --help)\n",
+        ),
+        (
+            vec!["config", "check"],
+            None,
+            "error: the following required arguments were not provided: <PATH> (see --help)\n",
+        ),
+        (
+            vec!["--source", "http://[::1"],
+            None,
+            "error: --source: invalid URL \"http://[::1\": an IPv6 host goes in brackets, e.g. http://[::1]:8000/PATH\n",
+        ),
+        (
+            vec!["--interval", "1"],
+            Some(""),
+            "error: the environment variable IPC_SOCKET_PATH is set but empty: unset it, or set it to the Data-Service's socket\n",
+        ),
+    ] {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_dataservice-sync"));
+        command.args(&args).env_remove("IPC_SOCKET_PATH");
+        if let Some(value) = env {
+            command.env("IPC_SOCKET_PATH", value);
+        }
+        let out = command.output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), expected, "{args:?}");
+    }
+    // `check` alone: its usage.
+    let (code, _, err) = run_to_end(&["check"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("Usage: dataservice-sync check <COMMAND>"),
+        "{err}"
+    );
+    // The version names the build.
+    let (code, out, _) = run_to_end(&["--version"]);
+    assert_eq!(code, Some(0));
+    let version = out.trim_end();
+    let inner = version
+        .strip_prefix(&format!(
+            "dataservice-sync {} (commit ",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{version}"));
+    let parts: Vec<&str> = inner.split(", ").collect();
+    assert_eq!(parts.len(), 3, "{version}");
+    assert!(parts[1].contains("-linux-"), "{version}");
+    assert_eq!(parts[2].len(), "built 2026-12-04".len(), "{version}");
+}
+
+#[test]
+fn a_demo_whose_reader_goes_away_stops_and_cleans_up() {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dataservice-sync"))
+        .args(["demo", "--status-listen", "off"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("dataservice-sync-demo-{}", child.id()));
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(
+        first.starts_with("demo: simulated polling service at "),
+        "{first}"
+    );
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(!dir.exists(), "{} left behind", dir.display());
+}
