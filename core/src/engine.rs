@@ -119,6 +119,11 @@ pub struct EngineConfig {
     /// the sync's own clock) is stale: neither heartbeated nor rewritten.
     /// `None`: never.
     pub max_age: Option<Duration>,
+    /// `history`: the longest the waiting changes may take the Data-Service
+    /// before those that newer ones of their tag follow are dropped
+    /// (`None`: one and a half intervals, so that a value read now still
+    /// arrives within two).
+    pub max_drain: Option<Duration>,
     /// Each good reading's decision is an event ([`Event::Decision`]),
     /// while the event queue has room; the rest are counted.
     pub trace_decisions: bool,
@@ -156,6 +161,7 @@ impl EngineConfig {
             rules: RuleSet::default(),
             max_age: Some(DEFAULT_MAX_AGE),
             trace_decisions: false,
+            max_drain: None,
         }
     }
 
@@ -1266,7 +1272,7 @@ impl<S: TableStorage> Engine<S> {
     }
 
     /// `history`: when what waits would take the Data-Service, at
-    /// `per_second`, longer than one and a half intervals, every change
+    /// `per_second`, longer than `max_drain`, every change
     /// that a newer one of its tag follows and that is not in flight is
     /// dropped (counted), so that each tag's newest value arrives within
     /// two intervals: said once per overrun episode, with the rate seen.
@@ -1279,9 +1285,11 @@ impl<S: TableStorage> Engine<S> {
             0 => u64::MAX,
             rate => (waiting as u64).saturating_mul(1000) / rate,
         };
-        // Within one and a half intervals, a value read now still arrives
-        // within two of being read.
-        if drain_ms <= self.config.interval.total_millis() * 3 / 2 {
+        let limit = self.config.max_drain.map_or(
+            self.config.interval.total_millis() * 3 / 2,
+            Duration::total_millis,
+        );
+        if drain_ms <= limit {
             return;
         }
         let mut dropped = 0u64;

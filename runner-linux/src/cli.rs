@@ -222,6 +222,12 @@ pub struct RunArgs {
     /// that a long backlog does not hold up live values.
     #[arg(long, value_name = "N", default_value_t = 5000)]
     pub replay_rate: u32,
+    /// History: the longest the waiting changes may take to reach the
+    /// Data-Service, at the rate it takes them, before those that newer
+    /// ones of their tag follow are dropped (default: 1.5 intervals, so
+    /// that live values arrive within two).
+    #[arg(long, value_name = "SECONDS", value_parser = seconds)]
+    pub max_drain: Option<Duration>,
     /// History: keep undelivered changes in this directory across restarts
     /// (e.g. /var/lib/dataservice-sync, systemd's StateDirectory).
     #[arg(long, value_name = "DIR")]
@@ -364,6 +370,7 @@ impl RunArgs {
             },
             backlog_bytes: self.backlog_bytes,
             replay_rate: self.replay_rate,
+            max_drain: self.max_drain,
             spool_dir: self.spool_dir.clone(),
             spool_max_bytes: self.spool_max_bytes,
             spool_sync: self.spool_sync,

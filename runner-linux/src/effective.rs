@@ -85,6 +85,9 @@ pub fn to_toml(o: &SyncOptions) -> String {
     for (name, value) in lines {
         let _ = writeln!(out, "{name} = {value}");
     }
+    if let Some(max_drain) = o.max_drain {
+        let _ = writeln!(out, "max-drain = {}", secs(max_drain));
+    }
     match &o.spool_dir {
         Some(dir) => {
             let _ = writeln!(out, "spool-dir = {}", quoted(&dir.display().to_string()));

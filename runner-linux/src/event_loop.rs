@@ -103,6 +103,7 @@ impl Runner {
         config.backlog = options.backlog;
         let history = options.backlog == BacklogPolicy::History;
         config.replay_rate = options.replay_rate;
+        config.max_drain = options.max_drain.map(core_duration);
         config.spool = options.spool_dir.is_some();
         config.rules = (*options.rules).clone();
         let mut engine = Box::new(Engine::new(

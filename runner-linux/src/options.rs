@@ -87,6 +87,9 @@ pub struct SyncOptions {
     pub backlog_bytes: usize,
     /// `history`: changes from earlier cycles sent per second at most.
     pub replay_rate: u32,
+    /// `history`: how long the waiting changes may take to drain before
+    /// superseded ones are dropped (`None`: 1.5 intervals).
+    pub max_drain: Option<Duration>,
     /// Where undelivered `history` changes are kept across restarts.
     pub spool_dir: Option<PathBuf>,
     /// Most bytes the spool's files may take.
@@ -131,6 +134,7 @@ impl Default for SyncOptions {
             backlog: BacklogPolicy::Latest,
             backlog_bytes: 4 * 1024 * 1024,
             replay_rate: 5_000,
+            max_drain: None,
             spool_dir: None,
             spool_max_bytes: 64 * 1024 * 1024,
             spool_sync: SpoolSync::Every(Duration::from_secs(1)),
