@@ -1280,11 +1280,12 @@ impl<S: TableStorage> Engine<S> {
         if self.config.backlog != BacklogPolicy::History || self.backlog.is_empty() {
             return;
         }
+        // No answer yet says nothing of the Data-Service's rate.
+        if per_second == 0 {
+            return;
+        }
         let waiting = self.backlog.unacked();
-        let drain_ms = match per_second {
-            0 => u64::MAX,
-            rate => (waiting as u64).saturating_mul(1000) / rate,
-        };
+        let drain_ms = (waiting as u64).saturating_mul(1000) / per_second;
         let limit = self.config.max_drain.map_or(
             self.config.interval.total_millis() * 3 / 2,
             Duration::total_millis,

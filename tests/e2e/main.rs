@@ -678,14 +678,23 @@ fn log_levels_from_each_tag_s_decision_to_errors_only() {
 fn the_statistics_line_names_only_the_counters_that_moved() {
     let p = peers("stats-line", PollingMode::Body(fixture("basic.json")));
     let mut sync = p.start_sync(&["--interval", "3600", "--stats-interval", "0.2"]);
-    assert!(wait_until(10 * SECOND, || sync.count("stats: ") >= 3));
+    let stats_lines = |sync: &SyncProcess| -> Vec<String> {
+        sync.lines()
+            .iter()
+            .map(|l| harness::message(l).to_string())
+            .filter(|m| m.starts_with("stats: "))
+            .collect()
+    };
+    // A line with the cycle's writes, and one after it.
+    assert!(wait_until(20 * SECOND, || {
+        let lines = stats_lines(&sync);
+        lines
+            .iter()
+            .position(|l| l.contains(" writes_ok_total=6"))
+            .is_some_and(|first| lines.len() > first + 1)
+    }));
     assert!(sync.terminate().success());
-    let lines: Vec<String> = sync
-        .lines()
-        .iter()
-        .map(|l| harness::message(l).to_string())
-        .filter(|m| m.starts_with("stats: "))
-        .collect();
+    let lines = stats_lines(&sync);
     // The first line after the cycle has its counters; later ones, with
     // nothing moving, only the gauges.
     let first = lines
