@@ -82,7 +82,7 @@ pub enum ConfigCommand {
 /// 3 the peer could not be reached.
 #[derive(Debug, Subcommand)]
 pub enum CheckCommand {
-    /// Write a test value over the IPC socket and print the reply.
+    /// Probe the IPC socket (nothing written; --write writes a test value) and print the reply.
     Ipc {
         /// Data-Service IPC socket.
         #[arg(long, value_name = "PATH", env = "IPC_SOCKET_PATH", default_value = DEFAULT_SOCKET_PATH)]
