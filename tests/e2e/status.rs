@@ -359,6 +359,9 @@ fn tags_over_max_tags_are_a_gauge_a_health_field_and_a_line_per_change() {
         "10",
         "--status-listen",
         "127.0.0.1:0",
+        // /health is read for its field: a window wide enough for emulation.
+        "--health-cycles",
+        "1000",
     ]);
     let address = status_address(&sync);
     sync.expect_log("tag table full (10 tags): 4 tags left out", 10 * SECOND);
