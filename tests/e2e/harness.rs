@@ -19,6 +19,23 @@ pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
 }
 
+/// The rows of an expected-*.txt fixture: key TAB value as JSON (lines
+/// starting with `#` and empty ones skipped).
+pub fn expected_rows(name: &str) -> Vec<(String, serde_json::Value)> {
+    String::from_utf8(fixture(name))
+        .expect("utf-8")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (key, value) = l.split_once('\t').expect("key TAB value");
+            (
+                key.to_string(),
+                serde_json::from_str(value).expect("JSON value"),
+            )
+        })
+        .collect()
+}
+
 /// A fresh folder for one test's sockets.
 pub fn temp_dir(name: &str) -> PathBuf {
     static NEXT: AtomicU32 = AtomicU32::new(0);

@@ -67,20 +67,9 @@ impl Peers {
     }
 }
 
-/// Rows of expected-basic.txt: key TAB value-as-JSON.
+/// Rows of expected-basic.txt.
 fn expected_basic() -> Vec<(String, Value)> {
-    String::from_utf8(fixture("expected-basic.txt"))
-        .expect("utf-8")
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .map(|l| {
-            let (key, value) = l.split_once('\t').expect("key TAB value");
-            (
-                key.to_string(),
-                serde_json::from_str(value).expect("JSON value"),
-            )
-        })
-        .collect()
+    harness::expected_rows("expected-basic.txt")
 }
 
 #[test]

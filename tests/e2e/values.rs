@@ -9,17 +9,9 @@ use serde_json::{Value, json};
 use crate::harness::{fixture, stat, wait_until, writes};
 use crate::{SECOND, peers};
 
-/// Rows of expected-real-backend.txt: key TAB value-as-JSON.
+/// Rows of expected-real-backend.txt.
 fn expected_real_backend() -> Vec<(String, Value)> {
-    String::from_utf8(fixture("expected-real-backend.txt"))
-        .expect("utf-8")
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            let (key, value) = l.split_once('\t').expect("key TAB value");
-            (key.to_string(), serde_json::from_str(value).expect("JSON"))
-        })
-        .collect()
+    crate::harness::expected_rows("expected-real-backend.txt")
 }
 
 /// One good entry as the deployed backend writes it.
@@ -231,15 +223,7 @@ fn every_driver_s_good_status_is_written_and_every_failed_one_counted() {
     let mut sync = p.start_sync(&["--interval", "3600"]);
     assert!(p.wait_requests(4, 10 * SECOND), "log:\n{}", sync.log());
     assert!(sync.terminate().success());
-    let expected: Vec<(String, Value)> =
-        String::from_utf8(fixture("expected-per-driver-statuses.txt"))
-            .unwrap()
-            .lines()
-            .map(|l| {
-                let (key, value) = l.split_once('\t').unwrap();
-                (key.to_string(), serde_json::from_str(value).unwrap())
-            })
-            .collect();
+    let expected = crate::harness::expected_rows("expected-per-driver-statuses.txt");
     // An IEC 104 `error` with a value and a conversion error's `0` are not
     // good reads.
     assert_eq!(writes(&p.requests()), expected);
