@@ -166,7 +166,7 @@ pub fn source_decisions(
                 key, value, rule, ..
             } => [
                 key.to_string(),
-                value_json(&value),
+                dataservice_sync_core::report::ValueJson(&value).to_string(),
                 format!(
                     "{} (registered as {})",
                     value.data_type(),
@@ -234,16 +234,6 @@ fn entry_name(entry: &dataservice_sync_core::wire::polled::Entry<'_>) -> String 
         }
     }
     name
-}
-
-fn value_json(value: &dataservice_sync_core::Value) -> String {
-    use dataservice_sync_core::Value;
-    match value {
-        Value::Int(i) => i.to_string(),
-        Value::Float(f) => serde_json::Value::from(*f).to_string(),
-        Value::Bool(b) => b.to_string(),
-        Value::Str(s) => serde_json::Value::from(s.as_str()).to_string(),
-    }
 }
 
 /// Fetches the polling service and counts devices, tags, good and failed

@@ -8,11 +8,10 @@ use crate::peer::{Health, SinkError, SourceError};
 use crate::reading::RejectReason;
 use crate::table::{TableStorage, TagSlot};
 use crate::time::Instant;
-use crate::value::Value;
 
 use super::ReportContext;
 use super::health::assess;
-use super::json::{JsonString, Rfc3339};
+use super::json::{JsonString, Rfc3339, ValueJson};
 
 /// Which tags `/api/tags` returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -238,17 +237,6 @@ impl fmt::Display for OptionalTime<'_, '_> {
         match self.1 {
             Some(at) => write!(f, "\"{}\"", Rfc3339(self.0.unix_millis_of(at))),
             None => f.write_str("null"),
-        }
-    }
-}
-
-struct ValueJson<'a>(&'a Value);
-
-impl fmt::Display for ValueJson<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Value::Str(s) => write!(f, "{}", JsonString(s)),
-            other => write!(f, "{other}"),
         }
     }
 }

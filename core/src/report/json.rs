@@ -63,6 +63,18 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
+/// A value as JSON: numbers and bools as they are, strings quoted.
+pub struct ValueJson<'a>(pub &'a crate::value::Value);
+
+impl fmt::Display for ValueJson<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            crate::value::Value::Str(s) => write!(f, "{}", JsonString(s)),
+            other => write!(f, "{other}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ mod metrics;
 
 pub use api::{TagQuery, write_stats, write_tags};
 pub use health::{HealthProblem, HealthReport, assess, write_health};
-pub use json::{JsonString, Rfc3339};
+pub use json::{JsonString, Rfc3339, ValueJson};
 pub use metrics::{write_metric, write_metrics};
 
 use crate::time::Instant;
