@@ -10,6 +10,7 @@ done
 [ ${#missing[@]} -gt 0 ] || exit 0
 [ "$(id -u)" = 0 ] || { echo "not root: cannot install ${missing[*]}" >&2; exit 1; }
 echo "installing: ${missing[*]}" >&2
-# Never add a foreign dpkg architecture: see shared/tools/ARM-CROSS.md.
+# Never add a foreign dpkg architecture: apt would then mix in that
+# architecture's packages; the cross builds need none.
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"

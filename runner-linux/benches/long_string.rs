@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use dataservice_sync::sim::{DataServiceDouble, PollingDouble, PollingMode};
+use dataservice_sync_sim::{DataServiceDouble, PollingDouble, PollingMode};
 
 mod common;
 use common::{binary, sample};

@@ -16,8 +16,8 @@ use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use dataservice_sync::sim::{DataServiceDouble, generated_value};
 use dataservice_sync::stats_command::fetch;
+use dataservice_sync_sim::{DataServiceDouble, generated_value};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 

@@ -19,8 +19,8 @@
 //! ranges hold 1,000 points per type). Tags beyond the default
 //! `--max-tags` (32,768) are counted, not synced.
 
-use dataservice_sync::sim::PollingMode;
-use dataservice_sync::sim::dataservice::IPC_THREAD_NAME;
+use dataservice_sync_sim::PollingMode;
+use dataservice_sync_sim::dataservice::IPC_THREAD_NAME;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};

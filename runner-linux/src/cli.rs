@@ -52,6 +52,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start simulated peers on temporary sockets and sync between them.
+    // A gateway build has no simulated peers: the command stays, so that
+    // it can say so, but out of the help.
+    #[cfg_attr(not(feature = "demo"), command(hide = true))]
     Demo(DemoArgs),
     /// Print the figures of a running service (from its status server).
     Stats(StatsArgs),

@@ -12,8 +12,8 @@ use std::cell::Cell;
 use std::io::Write;
 
 use crate::cli::DemoArgs;
-use crate::sim::{DataServiceDouble, PollingDouble, PollingMode};
 use crate::{SyncOptions, SyncService};
+use dataservice_sync_sim::{DataServiceDouble, PollingDouble, PollingMode};
 
 /// Stdout, until it is closed (`demo | head -1`): then the demo stops and
 /// cleans up instead of dying of a broken pipe.

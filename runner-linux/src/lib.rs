@@ -3,7 +3,8 @@
 //!
 //! The logic lives in [`dataservice_sync_core`]; this crate owns the file
 //! descriptors (mio, timerfd, signalfd) and the clock. [`SyncService`] is the
-//! library API; [`sim`] holds the simulated peers used by `demo` and the tests.
+//! library API. The simulated peers are the `dataservice-sync-sim` crate;
+//! `demo` (feature `demo`, on by default) runs the sync against them.
 
 #![deny(missing_docs)]
 
@@ -11,6 +12,7 @@ pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config_file;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod effective;
 pub mod endpoint;
@@ -21,7 +23,6 @@ mod notify;
 pub mod options;
 mod process;
 mod service;
-pub mod sim;
 mod sink;
 mod source;
 pub mod spool;

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use dataservice_sync::cli::{CheckCommand, CliError, Command, ConfigCommand};
 use dataservice_sync::log::{Logger, Severity};
-use dataservice_sync::{SyncOptions, SyncService, check, cli, demo, effective, stats_command};
+use dataservice_sync::{SyncOptions, SyncService, check, cli, effective, stats_command};
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -32,7 +32,17 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Some(Command::Demo(args)) => demo::run(&args),
+        #[cfg(feature = "demo")]
+        Some(Command::Demo(args)) => dataservice_sync::demo::run(&args),
+        #[cfg(not(feature = "demo"))]
+        Some(Command::Demo(_)) => {
+            eprintln!(
+                "error: this build carries no simulated peers (a gateway build, without the `demo` feature). \
+                 Run the demo from a source checkout (`cargo run -- demo`); on the gateway, \
+                 `dataservice-sync check source` and `check ipc` try the real peers"
+            );
+            ExitCode::from(2)
+        }
         Some(Command::Stats(stats)) => {
             let address = match (stats.status_address, &stats.config) {
                 (Some(address), _) => address,

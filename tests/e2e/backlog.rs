@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use dataservice_sync::sim::PollingMode;
+use dataservice_sync_sim::PollingMode;
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
@@ -45,7 +45,7 @@ fn delivered_per_key(p: &Peers) -> BTreeMap<String, Vec<Value>> {
 fn expected_values(tag: u32, rounds: &[u64]) -> Vec<Value> {
     rounds
         .iter()
-        .map(|&r| serde_json::from_str(&dataservice_sync::sim::generated_value(tag, r)).unwrap())
+        .map(|&r| serde_json::from_str(&dataservice_sync_sim::generated_value(tag, r)).unwrap())
         .collect()
 }
 
@@ -486,7 +486,7 @@ fn a_backlog_the_dataservice_cannot_take_in_time_drops_superseded_changes_once_s
     // Back, but taking 30 ms a write: the 60 waiting changes would take
     // some 2 s, live ones come at 30 a second.
     p.dataservice
-        .set_behaviour(dataservice_sync::sim::SinkBehaviour::SlowMillis(30));
+        .set_behaviour(dataservice_sync_sim::SinkBehaviour::SlowMillis(30));
     let resumed_at = p.polling.requests();
     p.dataservice.resume_ipc().unwrap();
     let waited = fetches_until_live(&p, resumed_at);

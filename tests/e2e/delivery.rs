@@ -1,7 +1,7 @@
 //! Report by exception, registry checks and bulk writes: the exact requests
 //! the Data-Service double sees for scripted series of documents.
 
-use dataservice_sync::sim::PollingMode;
+use dataservice_sync_sim::PollingMode;
 use serde_json::{Value, json};
 
 use crate::harness::{stat, wait_until};

@@ -4,7 +4,7 @@ use std::os::unix::net::UnixDatagram;
 use std::process::Command;
 use std::time::Duration;
 
-use dataservice_sync::sim::PollingMode;
+use dataservice_sync_sim::PollingMode;
 
 use crate::harness::{SyncProcess, fixture, temp_dir, wait_until};
 use crate::{SECOND, peers};

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use dataservice_sync::sim::PollingMode;
+use dataservice_sync_sim::PollingMode;
 use serde_json::json;
 
 use crate::harness::{run_to_end, temp_dir, wait_until};

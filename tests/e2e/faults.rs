@@ -8,7 +8,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use dataservice_sync::sim::{PollingMode, SinkBehaviour, generated_value};
+use dataservice_sync_sim::{PollingMode, SinkBehaviour, generated_value};
 use nix::sys::signal::Signal;
 use serde_json::Value;
 

@@ -13,7 +13,7 @@ mod values;
 
 use std::time::{Duration, Instant};
 
-use dataservice_sync::sim::{DataServiceDouble, PollingDouble, PollingMode, SinkBehaviour};
+use dataservice_sync_sim::{DataServiceDouble, PollingDouble, PollingMode, SinkBehaviour};
 use harness::{SyncProcess, fixture, stat, temp_dir, wait_until, writes};
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
@@ -544,7 +544,7 @@ fn a_short_outage_is_logged_once_and_the_latest_values_arrive_after_it() {
     let stored = p.dataservice.values();
     for t in 0..25u32 {
         let expected: Value =
-            serde_json::from_str(&dataservice_sync::sim::polling::generated_value(t, round))
+            serde_json::from_str(&dataservice_sync_sim::polling::generated_value(t, round))
                 .unwrap();
         assert_eq!(
             stored[&format!("Device-3.tag-{t}")],

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use dataservice_sync::sim::PollingMode;
+use dataservice_sync_sim::PollingMode;
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 

@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::Duration;
 
-use dataservice_sync::sim::PollingMode;
+use dataservice_sync_sim::PollingMode;
 use serde_json::{Value, json};
 
 use crate::harness::{SyncProcess, fixture, message, run_to_end, wait_until};

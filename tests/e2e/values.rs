@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use dataservice_sync::sim::PollingMode;
+use dataservice_sync_sim::PollingMode;
 use serde_json::{Value, json};
 
 use crate::harness::{fixture, stat, wait_until, writes};

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use dataservice_sync::sim::{DataServiceDouble, PollingDouble, PollingMode};
+use dataservice_sync_sim::{DataServiceDouble, PollingDouble, PollingMode};
 use nix::unistd::{SysconfVar, sysconf};
 
 /// The simulated peers: `devices` × `per_device` generated tags, every key

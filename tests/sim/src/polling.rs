@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::http_server::{HttpRequest, HttpServer, Reply};
+use crate::http_server::{HttpRequest, HttpServer, Reply};
 
 /// The path the polling backend serves.
 pub const POLLED_VALUES_PATH: &str = "/deploy/api/io/polled-values";
@@ -79,7 +79,7 @@ impl PollingDouble {
         Ok(PollingDouble { server, state })
     }
 
-    fn handler(state: &Arc<Mutex<State>>) -> super::http_server::Handler {
+    fn handler(state: &Arc<Mutex<State>>) -> crate::http_server::Handler {
         let state = Arc::clone(state);
         Arc::new(move |request: &HttpRequest| {
             // FastAPI ignores the query string, redirects a trailing slash

@@ -20,8 +20,8 @@ use nix::sys::socket::{
 };
 use serde_json::{Map, Value, json};
 
-use super::http_server::{HttpRequest, HttpServer, Reply};
-use super::pyjson::dumps;
+use crate::http_server::{HttpRequest, HttpServer, Reply};
+use crate::pyjson::dumps;
 
 /// The Data-Service's listen backlog.
 pub const LISTEN_BACKLOG: i32 = 5;
