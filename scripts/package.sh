@@ -24,6 +24,8 @@ fi
 eval "$(bash scripts/static.sh env)"
 targets=${STATIC_TARGETS:-"armv7-unknown-linux-musleabihf aarch64-unknown-linux-musl x86_64-unknown-linux-musl"}
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
+# The files' dates: the commit's, so that a rebuild gives the same tarball.
+release_time=$(git log -1 --format=%ct 2>/dev/null || date +%s)
 
 rm -rf "$dist"
 mkdir -p "$gen"
@@ -48,9 +50,16 @@ for t in $targets; do
   tree=$(mktemp -d)
   dpkg-deb -x "$deb" "$tree"
   rm -rf "$tree/usr/share/lintian"
-  tar -C "$tree" --owner=0 --group=0 --numeric-owner --sort=name --mtime=@0 \
-    -czf "$dist/dataservice-sync-$version-$t.tar.gz" .
+  # Its top directories by name, not ".": unpacked with `tar -C /`, an entry
+  # for "." would reset the root directory's mode.
+  tar -C "$tree" --owner=0 --group=0 --numeric-owner --sort=name --mtime="@$release_time" \
+    -czf "$dist/dataservice-sync-$version-$t.tar.gz" $(ls "$tree")
   rm -rf "$tree"
+  if ! diff <(dpkg-deb --fsys-tarfile "$deb" | tar -t | sed 's#^\./##; /^$/d; /lintian/d' | sort) \
+    <(tar -tzf "$dist/dataservice-sync-$version-$t.tar.gz" | sort); then
+    echo "the tarball of $t does not hold the package's files" >&2
+    exit 1
+  fi
 done
 rm -rf "$gen"
 (cd "$dist" && sha256sum -- *.deb *.tar.gz >SHA256SUMS)

@@ -35,12 +35,6 @@ debian_packages=(rustc-web rust-web-src qemu-user qemu-user-binfmt python3-venv)
 
 qemu() { case $1 in armv7-*) echo qemu-arm ;; aarch64-*) echo qemu-aarch64 ;; *) echo "" ;; esac; }
 upper() { echo "$1" | tr 'a-z-' 'A-Z_'; }
-# 32-bit musl: the libc crate (std's own copy too, which build-std compiles)
-# defaults to musl 1.1's 32-bit time_t; clock_gettime then fails with
-# EOVERFLOW after 2038-01-19 and std's SystemTime::now() panics. This
-# switches both copies to musl 1.2's 64-bit time_t.
-time64() { case $1 in armv7-*) echo RUST_LIBC_UNSTABLE_MUSL_V1_2_3=1 ;; *) echo STATIC_TIME64=n/a ;; esac; }
-
 setup() {
   bash scripts/install-packages.sh "${debian_packages[@]}"
   tools
@@ -68,6 +62,11 @@ environment() {
   # putting the venv on PATH (the tests' python3 needs prometheus_client).
   export CARGO_ZIGBUILD_PYTHON_PATH=$tools/venv/bin/python3
   export RUSTDOCFLAGS="-C link-self-contained=no"
+  # The libc crate (std's own copy too, which build-std compiles) describes
+  # musl 1.1 unless told otherwise; zig links musl 1.2.5. On armv7 this is
+  # what gives 64-bit time_t: with musl 1.1's 32-bit one, clock_gettime
+  # fails with EOVERFLOW after 2038-01-19 and SystemTime::now() panics.
+  export RUST_LIBC_UNSTABLE_MUSL_V1_2_3=1
   # Expected panics under qemu: symbolising a backtrace takes seconds.
   export RUST_BACKTRACE=0 PROPTEST_CASES=${PROPTEST_CASES:-200}
   local t q
@@ -86,32 +85,38 @@ environment() {
 
 binary() { echo "$CARGO_TARGET_DIR/$1/release/dataservice-sync"; }
 
+target_flags() { local t; for t in "$@"; do printf -- '--target\n%s\n' "$t"; done; }
+
 build() {
-  local t b started
+  local t b started=$SECONDS
+  # All targets in one cargo run: the build scripts and proc macros are
+  # compiled once, and both cores stay busy across the targets.
+  # The gateway build: no `demo` feature, so no simulated peers inside;
+  # std without its `backtrace` feature, which would link a DWARF reader
+  # (gimli, addr2line, miniz_oxide: about 160 KB on armv7) only to print a
+  # backtrace on a panic. A panic still prints its message and location.
+  # shellcheck disable=SC2046
+  "$zigbuild" zigbuild -Zbuild-std=std,panic_abort -Zbuild-std-features= \
+    $(target_flags $targets) --release --locked -p dataservice-sync --no-default-features
   for t in $targets; do
-    started=$SECONDS
-    # The gateway build: no `demo` feature, so no simulated peers inside;
-    # std without its `backtrace` feature, which would link a DWARF reader
-    # (gimli, addr2line, miniz_oxide: about 160 KB on armv7) only to print
-    # a backtrace on a panic. A panic still prints its message and location.
-    env "$(time64 "$t")" "$zigbuild" zigbuild -Zbuild-std=std,panic_abort -Zbuild-std-features= \
-      --target "$t" --release --locked -p dataservice-sync --no-default-features
     b=$(binary "$t")
     # Static: no program interpreter, no shared library needed.
     if readelf -lW "$b" | grep -q INTERP || readelf -dW "$b" | grep -q NEEDED; then
       echo "$b is not static" >&2
       exit 1
     fi
-    echo "size $t: $(stat -c %s "$b") bytes (static, stripped), built in $((SECONDS - started)) s"
+    echo "size $t: $(stat -c %s "$b") bytes (static, stripped)"
   done
+  echo "built in $((SECONDS - started)) s"
 }
 
 test_all() {
-  local t
-  for t in $test_targets; do
-    echo "=== $t: whole test suite ($(qemu "$t" | grep . || echo native))"
-    env "$(time64 "$t")" "$zigbuild" test -Zbuild-std=std,panic_unwind --target "$t" --workspace --locked
-  done
+  echo "=== the whole test suite for: $test_targets (ARM under qemu-user)"
+  # Examples are not tests; debug info only slows the links, since nothing
+  # reads it under qemu.
+  # shellcheck disable=SC2046
+  CARGO_PROFILE_DEV_DEBUG=0 "$zigbuild" test -Zbuild-std=std,panic_unwind \
+    $(target_flags $test_targets) --workspace --lib --bins --tests --locked
 }
 
 # The shipped ARM binaries themselves (release, static, no doubles inside):
@@ -119,7 +124,9 @@ test_all() {
 # (`dataservice-sync-peers`, from the sim crate).
 run_demo() {
   local t b peers dir
-  cargo build --quiet --locked -p dataservice-sync-sim --bin dataservice-sync-peers
+  # The peers run natively: the host's own toolchain and target directory.
+  env -u RUSTC -u RUSTDOC -u RUSTC_BOOTSTRAP -u RUSTDOCFLAGS CARGO_TARGET_DIR="$PWD/target" \
+    cargo build --quiet --locked -p dataservice-sync-sim --bin dataservice-sync-peers
   peers=$PWD/target/debug/dataservice-sync-peers
   for t in $targets; do
     [ -n "$(qemu "$t")" ] || continue
@@ -142,6 +149,7 @@ case $what in
   env)
     environment
     declare -px RUSTC RUSTDOC RUSTC_BOOTSTRAP CARGO_TARGET_DIR CARGO_ZIGBUILD_PYTHON_PATH RUSTDOCFLAGS
+    declare -px | grep '^declare -x CARGO_TARGET_[A-Z0-9_]*_\(RUSTFLAGS\|RUNNER\)='
     echo "DSS_TOOLS_BIN=$tools/bin"
     ;;
   *) sed -n '2,25p' "$0"; exit 2 ;;
