@@ -4,7 +4,7 @@
 use core::fmt;
 
 use crate::peer::{ApiError, SinkError, SourceProblem};
-use crate::reading::{KeyPreview, RejectReason};
+use crate::reject::{KeyPreview, RejectReason};
 use crate::time::Duration;
 
 /// How loud an event is.

@@ -84,7 +84,7 @@ impl<const N: usize> EventQueue<N> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reading::KeyPreview;
+    use crate::reject::KeyPreview;
     use std::string::{String, ToString};
     use std::vec::Vec;
 

@@ -81,6 +81,7 @@ mod event_queue;
 pub mod key;
 pub mod peer;
 pub mod reading;
+pub mod reject;
 pub mod rejections;
 pub mod report;
 pub mod rules;
@@ -99,7 +100,7 @@ pub use engine::{
 pub use event::{Decision, Event, Level, TagReport};
 pub use key::{COLON_KEY_TEMPLATE, DEFAULT_KEY_TEMPLATE, Key, KeyTemplate, TemplateError};
 pub use peer::{ApiError, Health, SinkError, SourceError, SourceProblem};
-pub use reading::{KeyPreview, RejectReason};
+pub use reject::{KeyPreview, RejectReason};
 pub use stats::{ErrorRecord, Stats};
 pub use table::{ArrayStorage, TableStorage, TagSlot, TagTable, index_len};
 pub use time::{Duration, Instant};

@@ -4,7 +4,7 @@
 use heapless::index_map::FnvIndexMap;
 
 use crate::config::REJECTED_TAGS_SHOWN;
-use crate::reading::{KeyPreview, RejectReason};
+use crate::reject::{KeyPreview, RejectReason};
 use crate::time::Instant;
 
 /// One rejected tag.

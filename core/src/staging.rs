@@ -16,7 +16,8 @@ use core::ops::Range;
 
 use crate::config::{MAX_KEY_LEN, REJECTED_KEYS_LOGGED};
 use crate::key::Key;
-use crate::reading::{KeyPreview, Reading, RejectReason};
+use crate::reading::Reading;
+use crate::reject::{KeyPreview, RejectReason};
 use crate::table::{NO_RULE, TableStorage, TagTable};
 use crate::value::{Value, decode_value, encode_value};
 

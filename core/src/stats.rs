@@ -5,7 +5,7 @@ use core::fmt::{self, Write};
 
 use crate::config::{ERROR_MESSAGE_LEN, RECENT_ERRORS};
 use crate::peer::{SinkError, SourceError};
-use crate::reading::RejectReason;
+use crate::reject::RejectReason;
 use crate::text::Truncating;
 use crate::time::{Duration, Instant};
 

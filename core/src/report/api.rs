@@ -5,7 +5,7 @@ use core::fmt::{self, Write};
 
 use crate::engine::{BacklogPolicy, Engine};
 use crate::peer::{Health, SinkError, SourceError};
-use crate::reading::RejectReason;
+use crate::reject::RejectReason;
 use crate::table::{TableStorage, TagSlot};
 use crate::time::Instant;
 

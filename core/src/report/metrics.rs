@@ -6,7 +6,7 @@ use core::fmt::{self, Write};
 
 use crate::engine::Engine;
 use crate::peer::{Health, SinkError, SourceError};
-use crate::reading::RejectReason;
+use crate::reject::RejectReason;
 use crate::stats::DURATION_BUCKETS_MS;
 use crate::table::{Registration, TableStorage};
 

@@ -4,7 +4,7 @@ use std::string::String;
 use std::vec::Vec;
 
 use super::*;
-use crate::engine::transcript::{at, cycle_with, events, transmits};
+use crate::engine::tests::transcript::{at, cycle_with, events, transmits};
 use crate::{ArrayStorage, Duration, Engine, EngineConfig, SinkError};
 
 type TestEngine = Engine<ArrayStorage<4, 8, 256>>;

@@ -7,7 +7,7 @@
 use core::fmt::Write;
 
 use crate::key::KeyTemplate;
-use crate::reading::RejectReason;
+use crate::reject::RejectReason;
 use crate::time::Duration;
 use crate::value::{StringValue, Value};
 

@@ -12,7 +12,12 @@ pub use glob::glob_match;
 pub use mapping::{Cast, Deadband, Rule, number, within_deadband};
 
 use crate::config::{MAX_KEY_LEN, MAX_STRING_VALUE_LEN};
-use crate::reading::{GOOD_STATUSES, RejectReason};
+use crate::reject::RejectReason;
+
+/// The statuses that mean a good read, compared without regard to case:
+/// the deployed backend's Modbus TCP/RTU drivers answer `ok`, IEC 104
+/// `good`, DNP3 `success` (the product documentation's `SUCCESS`).
+pub const GOOD_STATUSES: [&str; 3] = ["ok", "good", "success"];
 
 /// Most mapping rules.
 pub const MAX_RULES: usize = 32;

@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use std::format;
 
 use super::{Cast, Deadband, Rule, glob_match, number, within_deadband};
-use crate::reading::RejectReason;
+use crate::reject::RejectReason;
 use crate::time::Duration;
 use crate::value::{StringValue, Value};
 

@@ -4,23 +4,13 @@
 use core::fmt;
 
 use super::json::{JsonError, JsonStr, Lexer, Token};
+pub use super::list::BufferTooSmall;
 use super::list::{Cursor, ListWriter};
 use super::scan::find_byte;
 use crate::value::Value;
 
 /// A Data-Service point id: 32 hexadecimal characters.
 pub type PointId = heapless::String<32>;
-
-/// The request did not fit in the caller's buffer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct BufferTooSmall;
-
-impl fmt::Display for BufferTooSmall {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("request does not fit in the transmit buffer")
-    }
-}
 
 /// Encodes `{"action":"write","key":..,"value":..}\n`; returns its length.
 pub fn encode_write(key: &str, value: &Value, buf: &mut [u8]) -> Result<usize, BufferTooSmall> {

@@ -5,9 +5,19 @@
 
 use core::fmt;
 
-use super::ipc::BufferTooSmall;
 use super::scan::find_string_special;
 use crate::value::Value;
+
+/// The request did not fit in the caller's buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct BufferTooSmall;
+
+impl fmt::Display for BufferTooSmall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("request does not fit in the transmit buffer")
+    }
+}
 
 /// A cursor over a byte buffer that fails instead of overflowing.
 pub(crate) struct Cursor<'c> {

@@ -4,10 +4,48 @@
 //! one-member object, `{"key": value}`, to the ordinary parsers, which
 //! validate it whole; this only finds where members end.
 
+use core::fmt;
+
 use super::json::JsonError;
-use super::polled::DocumentError;
 use super::scan::{find_string_special, find_structural};
 use crate::config::MAX_JSON_DEPTH;
+
+/// Why a whole document was rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum DocumentError {
+    /// Not well-formed JSON (truncated, broken, nested too deep).
+    Json(JsonError),
+    /// Well-formed, but the top level is not an object of devices.
+    NotAnObject,
+    /// Its readings need more than the staging room's bytes, which hold
+    /// them until the document is known whole.
+    ReadingsOverflow {
+        /// The staging room's size in bytes.
+        room: usize,
+    },
+}
+
+impl fmt::Display for DocumentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DocumentError::Json(e) => write!(f, "invalid JSON: {e}"),
+            DocumentError::NotAnObject => f.write_str("top level is not an object of devices"),
+            DocumentError::ReadingsOverflow { room } => write!(
+                f,
+                "its readings need more than the {room} bytes that hold them until it is known whole"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for DocumentError {}
+
+impl From<JsonError> for DocumentError {
+    fn from(e: JsonError) -> Self {
+        DocumentError::Json(e)
+    }
+}
 
 /// Where the splitter is in the object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

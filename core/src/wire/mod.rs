@@ -3,6 +3,7 @@
 
 #[cfg(test)]
 mod encode_proptests;
+pub(crate) mod id;
 pub mod ipc;
 pub mod json;
 mod list;

@@ -8,50 +8,12 @@
 //! error: whoever must not use a broken document's entries holds them back
 //! until [`DocumentStream::finish`] says it was whole.
 
-use core::fmt;
-
 use super::json::{JsonError, JsonStr, Lexer, Token, utf8_prefix};
+pub use super::members::DocumentError;
 use super::members::{
     member_end, only_space_after, opening_brace, shifted, skip_space, string_end,
 };
 use crate::config::MAX_KEY_LEN;
-
-/// Why a whole document was rejected.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum DocumentError {
-    /// Not well-formed JSON (truncated, broken, nested too deep).
-    Json(JsonError),
-    /// Well-formed, but the top level is not an object of devices.
-    NotAnObject,
-    /// Its readings need more than the staging room's bytes, which hold
-    /// them until the document is known whole.
-    ReadingsOverflow {
-        /// The staging room's size in bytes.
-        room: usize,
-    },
-}
-
-impl fmt::Display for DocumentError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DocumentError::Json(e) => write!(f, "invalid JSON: {e}"),
-            DocumentError::NotAnObject => f.write_str("top level is not an object of devices"),
-            DocumentError::ReadingsOverflow { room } => write!(
-                f,
-                "its readings need more than the {room} bytes that hold them until it is known whole"
-            ),
-        }
-    }
-}
-
-impl core::error::Error for DocumentError {}
-
-impl From<JsonError> for DocumentError {
-    fn from(e: JsonError) -> Self {
-        DocumentError::Json(e)
-    }
-}
 
 /// A tag's `value` field as found; containers are not kept, only noted.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -5,8 +5,8 @@
 
 use core::fmt::Write;
 
-use super::ipc::BufferTooSmall;
 use super::json::{JsonStr, Token};
+use super::list::BufferTooSmall;
 use super::list::ListWriter;
 use super::members::MemberSplitter;
 use super::polled::{DocumentError, open_object};

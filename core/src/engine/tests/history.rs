@@ -6,7 +6,7 @@ use std::string::String;
 use std::vec::Vec;
 
 use super::transcript::{at, cycle_with, events, transmits};
-use super::*;
+use crate::engine::*;
 use crate::table::ArrayStorage;
 use crate::value::Value;
 use crate::wire::spool::{Frame, decode};

@@ -6,7 +6,7 @@ use std::string::String;
 use std::vec::Vec;
 
 use super::transcript::{at, cycle_with, transmits};
-use super::*;
+use crate::engine::*;
 use crate::rules::{Deadband, Pattern, Rule};
 use crate::table::ArrayStorage;
 
