@@ -122,6 +122,12 @@ impl RequestLog {
     }
 }
 
+impl Default for Store {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 fn seed() -> u64 {
     let mut bytes = [0u8; 8];
     if std::fs::File::open("/dev/urandom")
@@ -144,13 +150,20 @@ fn unix_now() -> f64 {
 }
 
 impl Store {
-    fn new() -> Self {
+    /// An empty store whose ids are random, as the real server's are.
+    pub fn new() -> Self {
+        Self::with_seed(seed())
+    }
+
+    /// An empty store whose ids follow from `seed`: the same run, the same
+    /// ids (for simulated-time tests).
+    pub fn with_seed(seed: u64) -> Self {
         Store {
             points: BTreeMap::new(),
             ids: HashMap::new(),
             used_addresses: HashMap::new(),
             next_address: DATA_TYPES.map(|(_, start)| start),
-            rng: seed(),
+            rng: seed | 1,
             requests: RequestLog::default(),
             api_requests: RequestLog::default(),
             answered: 0,
@@ -173,6 +186,35 @@ impl Store {
             ));
         }
         id
+    }
+
+    /// A restart: every registration and id is gone, and ids change; the
+    /// request logs go on.
+    pub fn restart(&mut self) {
+        let requests = std::mem::take(&mut self.requests);
+        let api_requests = std::mem::take(&mut self.api_requests);
+        let next_seed = self.rng.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        *self = Store::with_seed(next_seed);
+        self.requests = requests;
+        self.api_requests = api_requests;
+    }
+
+    /// IPC request lines received so far, in order.
+    pub fn request_lines(&self) -> &[String] {
+        &self.requests.lines
+    }
+
+    /// HTTP API requests received so far (`METHOD PATH BODY`), in order.
+    pub fn api_request_lines(&self) -> &[String] {
+        &self.api_requests.lines
+    }
+
+    /// Every registered key's value.
+    pub fn values(&self) -> BTreeMap<String, Value> {
+        self.points
+            .iter()
+            .map(|(k, p)| (k.clone(), p.value.clone()))
+            .collect()
     }
 
     /// The registered points.
@@ -346,14 +388,17 @@ impl Store {
     }
 
     fn handle_http(&mut self, request: &HttpRequest) -> (u16, Value) {
+        self.handle_api(&request.method, &request.path, &request.body)
+    }
+
+    /// Answers one HTTP API request: the status and the JSON body.
+    pub fn handle_api(&mut self, method: &str, path: &str, body: &[u8]) -> (u16, Value) {
         self.api_requests.record(&format!(
-            "{} {} {}",
-            request.method,
-            request.path,
-            String::from_utf8_lossy(&request.body)
+            "{method} {path} {}",
+            String::from_utf8_lossy(body)
         ));
-        let body = || serde_json::from_slice::<Value>(&request.body).ok();
-        match (request.method.as_str(), request.path.as_str()) {
+        let body = || serde_json::from_slice::<Value>(body).ok();
+        match (method, path) {
             ("GET", "/health") => (200, json!({"status": "ok"})),
             ("GET", "/data") => (
                 200,
@@ -583,21 +628,17 @@ impl DataServiceDouble {
 
     /// Every registered key's value.
     pub fn values(&self) -> BTreeMap<String, Value> {
-        self.store()
-            .points
-            .iter()
-            .map(|(k, p)| (k.clone(), p.value.clone()))
-            .collect()
+        self.store().values()
     }
 
     /// IPC request lines received so far.
     pub fn requests(&self) -> Vec<String> {
-        self.store().requests.lines.clone()
+        self.store().request_lines().to_vec()
     }
 
     /// HTTP API requests received so far (`METHOD PATH BODY`).
     pub fn api_requests(&self) -> Vec<String> {
-        self.store().api_requests.lines.clone()
+        self.store().api_request_lines().to_vec()
     }
 
     /// Changes how the IPC side behaves.
@@ -633,11 +674,8 @@ impl DataServiceDouble {
         self.stop_ipc();
         {
             let mut store = self.store();
-            let requests = std::mem::take(&mut store.requests);
-            let api_requests = std::mem::take(&mut store.api_requests);
-            *store = Store::new();
-            store.requests = requests;
-            store.api_requests = api_requests;
+            store.restart();
+            store.rng = seed();
         }
         self.listen()
     }
