@@ -6,17 +6,14 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::builder::{PossibleValue, PossibleValuesParser};
+use clap::error::ErrorKind;
+use clap::{Arg, ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use dataservice_sync_core::rules::RuleSet;
-use dataservice_sync_core::{BacklogPolicy, DeliveryMode, RegisterMode};
 
 use crate::config_file;
-use crate::log::Severity;
-use crate::options::{
-    DEFAULT_DATASERVICE_URL, DEFAULT_MAX_TAGS, DEFAULT_SOCKET_PATH, DEFAULT_SOURCE,
-    MAX_CONNECTIONS, SyncOptions,
-};
-use crate::spool::SpoolSync;
+use crate::option_table::{self, OPTIONS, OptionSpec, seconds, seconds_or_zero};
+use crate::options::{DEFAULT_DATASERVICE_URL, DEFAULT_SOCKET_PATH, SyncOptions};
 
 /// The version, with the commit, target and build date (`--version`).
 pub const VERSION: &str = concat!(
@@ -136,197 +133,13 @@ pub struct StatsArgs {
     pub json: bool,
 }
 
-/// The sync's settings.
-#[derive(Debug, Args)]
+/// The sync's settings: `--config` and every option of the
+/// [option table](crate::option_table).
+#[derive(Clone, Debug)]
 pub struct RunArgs {
-    /// A TOML file with any of these options (by flag name) and the rules;
-    /// the command line overrides it; SIGHUP reloads it.
-    #[arg(long, value_name = "PATH")]
+    /// The configuration file.
     pub config: Option<PathBuf>,
-    /// Data-Service IPC socket.
-    #[arg(long, value_name = "PATH", env = "IPC_SOCKET_PATH", default_value = DEFAULT_SOCKET_PATH)]
-    pub socket_path: PathBuf,
-    /// Seconds between sync cycles.
-    #[arg(long, value_name = "SECONDS", default_value = "1.0", value_parser = seconds)]
-    pub interval: Duration,
-    /// Log only fatal errors.
-    #[arg(long)]
-    pub no_logging: bool,
-    /// The quietest lines logged: 'debug' adds each tag's decision.
-    #[arg(long, value_name = "LEVEL", value_enum, default_value_t = LogLevel::Info)]
-    pub log_level: LogLevel,
-    /// Seconds between statistics lines in the log (0: none).
-    #[arg(long, value_name = "SEC", default_value = "60", value_parser = seconds_or_zero)]
-    pub stats_interval: Duration,
-    /// Polling service URL: http://HOST:PORT/PATH or http+unix://%2Fpath%2Fto.sock/PATH.
-    #[arg(long, value_name = "URL", default_value = DEFAULT_SOURCE)]
-    pub source: String,
-    /// Data-Service key format; placeholders {device}, {tag}, {tag_id}.
-    /// Older deployments use '{device}:{tag}'.
-    #[arg(long, value_name = "TEMPLATE", default_value = dataservice_sync_core::DEFAULT_KEY_TEMPLATE)]
-    pub key_template: String,
-    /// Seconds a write may wait for the Data-Service's answer.
-    #[arg(long, value_name = "SECONDS", default_value = "2.0", value_parser = seconds)]
-    pub write_timeout: Duration,
-    /// Seconds a fetch of the polling service may take.
-    #[arg(long, value_name = "SECONDS", default_value = "5.0", value_parser = seconds)]
-    pub source_timeout: Duration,
-    /// Largest polling service body accepted, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024 * 1024)]
-    pub max_body_bytes: usize,
-    /// Data-Service connections open at once (its listen backlog is 5).
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=MAX_CONNECTIONS as i64))]
-    pub max_connections: u8,
-    /// Seconds SIGTERM/SIGINT waits for in-flight writes before exiting.
-    #[arg(long, value_name = "SECONDS", default_value = "5.0", value_parser = seconds_or_zero)]
-    pub shutdown_timeout: Duration,
-    /// Data-Service HTTP API, for registry checks and ids; 'off': write every value by key.
-    #[arg(long, value_name = "URL", default_value = DEFAULT_DATASERVICE_URL)]
-    pub dataservice_url: String,
-    /// Keys missing from the Data-Service: 'off' reports them (their writes
-    /// are dropped there), 'missing' registers them (numbers as float, or a rule's data-type).
-    #[arg(long, value_name = "MODE", value_enum, default_value_t = Register::Off)]
-    pub register: Register,
-    /// 'bulk': bulk_write_by_id for tags with ids, write for the others;
-    /// 'write': one write by key per tag.
-    #[arg(long, value_name = "MODE", value_enum, default_value_t = Delivery::Bulk)]
-    pub delivery: Delivery,
-    /// Largest bulk_write_by_id line, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
-    pub bulk_max_bytes: usize,
-    /// Most bulk_write_by_id lines in flight at once (1-16).
-    #[arg(long, value_name = "N", default_value_t = 2)]
-    pub bulk_in_flight: usize,
-    /// Seconds after which a value the Data-Service already has is sent again.
-    #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = seconds)]
-    pub heartbeat: Duration,
-    /// Seconds a reading's source timestamp may stand still before the tag
-    /// is stale (not heartbeated or rewritten until it advances); 'off': never.
-    #[arg(long, value_name = "SECONDS", default_value = "120", value_parser = max_age)]
-    pub max_age: MaxAge,
-    /// Most tags synced; the table is sized once at start (memory is used
-    /// only as tags come: about 200 bytes each).
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_TAGS)]
-    pub max_tags: usize,
-    /// Status HTTP server (metrics, health, API, web page): ADDRESS:PORT or 'off'.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9108", value_parser = listen_address)]
-    pub status_listen: ListenAddress,
-    /// /health answers 200 while both peers worked within this many intervals.
-    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub health_cycles: u32,
-    /// Undelivered changes: 'latest' keeps the newest value of each tag;
-    /// 'history' keeps every change, in order, in --backlog-bytes of memory.
-    #[arg(long, value_name = "POLICY", value_enum, default_value_t = Backlog::Latest)]
-    pub backlog: Backlog,
-    /// Memory for the history backlog (a numeric change takes 37 bytes).
-    #[arg(long, value_name = "BYTES", default_value_t = 4 * 1024 * 1024)]
-    pub backlog_bytes: usize,
-    /// History: changes from earlier cycles sent per second at most, so
-    /// that a long backlog does not hold up live values.
-    #[arg(long, value_name = "N", default_value_t = 5000)]
-    pub replay_rate: u32,
-    /// History: the longest the waiting changes may take to reach the
-    /// Data-Service, at the rate it takes them, before those that newer
-    /// ones of their tag follow are dropped (default: 1.5 intervals, so
-    /// that live values arrive within two).
-    #[arg(long, value_name = "SECONDS", value_parser = seconds)]
-    pub max_drain: Option<Duration>,
-    /// History: keep undelivered changes in this directory across restarts
-    /// (e.g. /var/lib/dataservice-sync, systemd's StateDirectory).
-    #[arg(long, value_name = "DIR")]
-    pub spool_dir: Option<PathBuf>,
-    /// Most bytes the spool may take; past it the oldest segment goes.
-    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
-    pub spool_max_bytes: u64,
-    /// When spooled changes are forced to disk: 'always', 'never' (the
-    /// kernel's write-back), or every MILLISECONDS.
-    #[arg(long, value_name = "WHEN", default_value = "1000", value_parser = spool_sync)]
-    pub spool_sync: SpoolSync,
-}
-
-/// `--backlog`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Backlog {
-    /// The newest value of each tag.
-    Latest,
-    /// Every change, in order.
-    History,
-}
-
-fn spool_sync(text: &str) -> Result<SpoolSync, String> {
-    match text {
-        "always" => Ok(SpoolSync::Always),
-        "never" => Ok(SpoolSync::Never),
-        ms => match ms.parse::<u64>() {
-            Ok(ms) if (1..=3_600_000).contains(&ms) => {
-                Ok(SpoolSync::Every(Duration::from_millis(ms)))
-            }
-            _ => Err(format!(
-                "{text:?} is not 'always', 'never' or 1..3600000 milliseconds"
-            )),
-        },
-    }
-}
-
-fn json_value(text: &str) -> Result<serde_json::Value, String> {
-    serde_json::from_str(text).map_err(|e| format!("{text:?} is not JSON: {e}"))
-}
-
-/// `--max-age`: seconds, or `off`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MaxAge(pub Option<Duration>);
-
-fn max_age(text: &str) -> Result<MaxAge, String> {
-    if text == "off" {
-        return Ok(MaxAge(None));
-    }
-    seconds(text)
-        .map(|d| MaxAge(Some(d)))
-        .map_err(|e| format!("{e} (or 'off')"))
-}
-
-/// `--status-listen`: an address, or `off`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ListenAddress(pub Option<SocketAddr>);
-
-fn listen_address(text: &str) -> Result<ListenAddress, String> {
-    if text == "off" {
-        return Ok(ListenAddress(None));
-    }
-    text.parse::<SocketAddr>()
-        .map(|a| ListenAddress(Some(a)))
-        .map_err(|_| format!("{text:?} is not ADDRESS:PORT (e.g. 127.0.0.1:9108) or 'off'"))
-}
-
-/// `--log-level`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum LogLevel {
-    /// Only what stops data.
-    Error,
-    /// And what degrades it.
-    Warn,
-    /// And every change of state.
-    Info,
-    /// And each tag's decision (as many per document as the log keeps up with).
-    Debug,
-}
-
-/// `--register`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Register {
-    /// Report unregistered keys; register nothing.
-    Off,
-    /// Register missing keys.
-    Missing,
-}
-
-/// `--delivery`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Delivery {
-    /// bulk_write_by_id where ids are known.
-    Bulk,
-    /// One write by key per tag.
-    Write,
+    options: SyncOptions,
 }
 
 impl RunArgs {
@@ -334,54 +147,108 @@ impl RunArgs {
     /// file's `rules` and the whole `command_line` (read again on SIGHUP).
     pub fn to_options(&self, rules: Box<RuleSet>, command_line: Vec<OsString>) -> SyncOptions {
         SyncOptions {
-            socket_path: self.socket_path.clone(),
-            interval: self.interval,
-            no_logging: self.no_logging,
-            log_level: match self.log_level {
-                LogLevel::Error => Severity::Error,
-                LogLevel::Warn => Severity::Warn,
-                LogLevel::Info => Severity::Info,
-                LogLevel::Debug => Severity::Debug,
-            },
-            stats_interval: self.stats_interval,
-            source: self.source.clone(),
-            key_template: self.key_template.clone(),
-            write_timeout: self.write_timeout,
-            source_timeout: self.source_timeout,
-            max_body_bytes: self.max_body_bytes,
-            max_connections: usize::from(self.max_connections),
-            shutdown_timeout: self.shutdown_timeout,
-            dataservice_url: (self.dataservice_url != "off").then(|| self.dataservice_url.clone()),
-            register: match self.register {
-                Register::Off => RegisterMode::Off,
-                Register::Missing => RegisterMode::Missing,
-            },
-            delivery: match self.delivery {
-                Delivery::Bulk => DeliveryMode::Bulk,
-                Delivery::Write => DeliveryMode::Write,
-            },
-            bulk_max_bytes: self.bulk_max_bytes,
-            bulk_in_flight: self.bulk_in_flight,
-            heartbeat: self.heartbeat,
-            max_age: self.max_age.0,
-            max_tags: self.max_tags,
-            status_listen: self.status_listen.0,
-            health_cycles: self.health_cycles,
-            backlog: match self.backlog {
-                Backlog::Latest => BacklogPolicy::Latest,
-                Backlog::History => BacklogPolicy::History,
-            },
-            backlog_bytes: self.backlog_bytes,
-            replay_rate: self.replay_rate,
-            max_drain: self.max_drain,
-            spool_dir: self.spool_dir.clone(),
-            spool_max_bytes: self.spool_max_bytes,
-            spool_sync: self.spool_sync,
             rules,
             config_file: self.config.clone(),
             command_line,
+            ..self.options.clone()
         }
     }
+}
+
+impl Args for RunArgs {
+    fn augment_args(command: clap::Command) -> clap::Command {
+        let config = Arg::new("config")
+            .long("config")
+            .value_name("PATH")
+            .value_parser(clap::value_parser!(PathBuf))
+            .help(
+                "A TOML file with any of these options (by flag name) and the rules; the \
+                 command line overrides it; SIGHUP reloads it",
+            );
+        OPTIONS.iter().fold(command.arg(config), |command, spec| {
+            command.arg(argument(spec))
+        })
+    }
+
+    fn augment_args_for_update(command: clap::Command) -> clap::Command {
+        Self::augment_args(command)
+    }
+}
+
+impl FromArgMatches for RunArgs {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut options = SyncOptions::default();
+        for spec in OPTIONS {
+            let text = match spec.value_name {
+                None => matches
+                    .try_get_one::<bool>(spec.name)
+                    .map(|given| given.map(bool::to_string)),
+                Some(_) => matches
+                    .try_get_one::<String>(spec.name)
+                    .map(|given| given.cloned()),
+            }
+            .map_err(|e| clap::Error::raw(ErrorKind::ArgumentConflict, format!("{e}\n")))?;
+            if let Some(text) = text {
+                (spec.set)(&mut options, &text).map_err(|e| {
+                    clap::Error::raw(
+                        ErrorKind::ValueValidation,
+                        format!("--{}: {e}\n", spec.name),
+                    )
+                })?;
+            }
+        }
+        let config = matches
+            .try_get_one::<PathBuf>("config")
+            .map_err(|e| clap::Error::raw(ErrorKind::ArgumentConflict, format!("{e}\n")))?
+            .cloned();
+        Ok(RunArgs { config, options })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+/// The command-line argument of one option, its value checked by the
+/// table's own reader so that clap's error names the flag.
+fn argument(spec: &OptionSpec) -> Arg {
+    let arg = Arg::new(spec.name).long(spec.name).help(spec.help);
+    let Some(value_name) = spec.value_name else {
+        return arg.action(ArgAction::SetTrue);
+    };
+    let mut arg = arg.value_name(value_name).action(ArgAction::Set);
+    arg = if spec.choices.is_empty() {
+        let set = spec.set;
+        arg.value_parser(move |text: &str| {
+            set(&mut SyncOptions::unset(), text).map(|()| text.to_owned())
+        })
+    } else {
+        arg.value_parser(PossibleValuesParser::new(
+            spec.choices
+                .iter()
+                .map(|&(word, help)| PossibleValue::new(word).help(help)),
+        ))
+    };
+    if let Some(default) = spec.default_text() {
+        arg = arg.default_value(default);
+    }
+    if let Some(env) = spec.env {
+        arg = arg.env(env);
+    }
+    arg
+}
+
+fn json_value(text: &str) -> Result<serde_json::Value, String> {
+    serde_json::from_str(text).map_err(|e| format!("{text:?} is not JSON: {e}"))
+}
+
+/// The demo's `--status-listen`: an address, or `off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListenAddress(pub Option<SocketAddr>);
+
+fn listen_address(text: &str) -> Result<ListenAddress, String> {
+    option_table::listen_address(text).map(ListenAddress)
 }
 
 /// The demo's settings.
@@ -502,25 +369,6 @@ fn file_arguments(
     Ok((out, settings.rules))
 }
 
-fn seconds_or_zero(text: &str) -> Result<Duration, String> {
-    let value: f64 = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
-    if !value.is_finite() || !(0.0..=86_400.0 * 365.0).contains(&value) {
-        return Err(format!("{text:?} is not between 0 and one year of seconds"));
-    }
-    Ok(Duration::from_secs_f64(value))
-}
-
-fn seconds(text: &str) -> Result<Duration, String> {
-    let value = seconds_or_zero(text)?;
-    if value < Duration::from_millis(10) {
-        return Err(format!("{text:?} is less than 0.01 seconds"));
-    }
-    Ok(value)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -556,6 +404,6 @@ mod tests {
             "{device}:{tag}",
         ])
         .unwrap();
-        assert_eq!(cli.run.interval, Duration::from_millis(250));
+        assert_eq!(cli.run.options.interval, Duration::from_millis(250));
     }
 }

@@ -4,95 +4,26 @@
 use std::fmt::Write;
 
 use dataservice_sync_core::rules::{Deadband, RuleSet};
-use dataservice_sync_core::{BacklogPolicy, DeliveryMode, RegisterMode};
 
 use crate::SyncOptions;
-use crate::spool::SpoolSync;
+use crate::option_table::{DefaultValue, OPTIONS};
 
-/// `options` as TOML, every setting spelled out.
+/// `options` as TOML, every setting spelled out (one left unset as a
+/// comment saying what that means).
 pub fn to_toml(o: &SyncOptions) -> String {
     let mut out = String::from("# effective configuration\n");
-    let secs = |d: std::time::Duration| d.as_secs_f64().to_string();
-    let quoted = |s: &str| format!("{s:?}");
-    let lines: Vec<(&str, String)> = vec![
-        ("socket-path", quoted(&o.socket_path.display().to_string())),
-        ("interval", secs(o.interval)),
-        ("no-logging", o.no_logging.to_string()),
-        (
-            "log-level",
-            quoted(match o.log_level {
-                crate::log::Severity::Fatal | crate::log::Severity::Error => "error",
-                crate::log::Severity::Warn => "warn",
-                crate::log::Severity::Info => "info",
-                crate::log::Severity::Debug => "debug",
-            }),
-        ),
-        ("stats-interval", secs(o.stats_interval)),
-        ("source", quoted(&o.source)),
-        ("key-template", quoted(&o.key_template)),
-        ("write-timeout", secs(o.write_timeout)),
-        ("source-timeout", secs(o.source_timeout)),
-        ("max-body-bytes", o.max_body_bytes.to_string()),
-        ("max-connections", o.max_connections.to_string()),
-        ("shutdown-timeout", secs(o.shutdown_timeout)),
-        (
-            "dataservice-url",
-            quoted(o.dataservice_url.as_deref().unwrap_or("off")),
-        ),
-        (
-            "register",
-            quoted(match o.register {
-                RegisterMode::Off => "off",
-                RegisterMode::Missing => "missing",
-            }),
-        ),
-        (
-            "delivery",
-            quoted(match o.delivery {
-                DeliveryMode::Bulk => "bulk",
-                DeliveryMode::Write => "write",
-            }),
-        ),
-        ("bulk-max-bytes", o.bulk_max_bytes.to_string()),
-        ("bulk-in-flight", o.bulk_in_flight.to_string()),
-        ("heartbeat", secs(o.heartbeat)),
-        ("max-age", o.max_age.map_or(quoted("off"), secs)),
-        ("max-tags", o.max_tags.to_string()),
-        (
-            "status-listen",
-            quoted(&o.status_listen.map_or("off".into(), |a| a.to_string())),
-        ),
-        ("health-cycles", o.health_cycles.to_string()),
-        (
-            "backlog",
-            quoted(match o.backlog {
-                BacklogPolicy::Latest => "latest",
-                BacklogPolicy::History => "history",
-            }),
-        ),
-        ("backlog-bytes", o.backlog_bytes.to_string()),
-        ("replay-rate", o.replay_rate.to_string()),
-        ("spool-max-bytes", o.spool_max_bytes.to_string()),
-        (
-            "spool-sync",
-            quoted(&match o.spool_sync {
-                SpoolSync::Always => "always".to_string(),
-                SpoolSync::Never => "never".to_string(),
-                SpoolSync::Every(d) => d.as_millis().to_string(),
-            }),
-        ),
-    ];
-    for (name, value) in lines {
-        let _ = writeln!(out, "{name} = {value}");
-    }
-    if let Some(max_drain) = o.max_drain {
-        let _ = writeln!(out, "max-drain = {}", secs(max_drain));
-    }
-    match &o.spool_dir {
-        Some(dir) => {
-            let _ = writeln!(out, "spool-dir = {}", quoted(&dir.display().to_string()));
+    for spec in OPTIONS {
+        match ((spec.show)(o), spec.default) {
+            (Some(value), _) => {
+                let _ = writeln!(out, "{} = {value}", spec.name);
+            }
+            (None, DefaultValue::Unset(meaning)) => {
+                let _ = writeln!(out, "# {}: {meaning}", spec.name);
+            }
+            (None, _) => {
+                let _ = writeln!(out, "# {}: unset", spec.name);
+            }
         }
-        None => out.push_str("# spool-dir: off\n"),
     }
     write_rules(&mut out, &o.rules);
     out

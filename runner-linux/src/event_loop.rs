@@ -9,9 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, SystemTime};
 
 use dataservice_sync_core::report::ReportContext;
-use dataservice_sync_core::{
-    Action, BacklogPolicy, Engine, EngineConfig, Instant, Level, min_transmit_buffer,
-};
+use dataservice_sync_core::{Action, BacklogPolicy, Engine, Instant, Level, min_transmit_buffer};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use nix::sys::signal::Signal;
@@ -24,6 +22,7 @@ use crate::endpoint::HttpUrl;
 use crate::http::BodyLimit;
 use crate::log::{Logger, Severity};
 use crate::notify::Notifier;
+use crate::option_table;
 use crate::options::{Resolved, core_duration};
 use crate::sink::{SinkSlot, WriteOutcome};
 use crate::source::{Fetch, FetchOutcome};
@@ -90,22 +89,8 @@ impl Runner {
         shared: Arc<Mutex<StatsSnapshot>>,
     ) -> io::Result<Self> {
         let options = &settings.options;
-        let mut config = EngineConfig::new(core_duration(options.interval));
-        config.key_template = settings.template.clone();
-        config.heartbeat = core_duration(options.heartbeat);
-        config.max_age = options.max_age.map(core_duration);
-        config.trace_decisions = options.log_severity() >= Severity::Debug;
-        config.register = options.register;
-        config.delivery = options.delivery;
-        config.bulk_max_bytes = options.bulk_max_bytes;
-        config.bulk_in_flight = options.bulk_in_flight;
-        config.registry_checks = settings.api.is_some();
-        config.backlog = options.backlog;
+        let config = option_table::engine_config(options);
         let history = options.backlog == BacklogPolicy::History;
-        config.replay_rate = options.replay_rate;
-        config.max_drain = options.max_drain.map(core_duration);
-        config.spool = options.spool_dir.is_some();
-        config.rules = (*options.rules).clone();
         let mut engine = Box::new(Engine::new(
             config,
             HeapStorage::with_capacity(
@@ -608,32 +593,7 @@ impl Runner {
             }
         };
         let new = &resolved.options;
-        let restart_only: Vec<&str> = [
-            ("socket-path", old.socket_path != new.socket_path),
-            ("interval", old.interval != new.interval),
-            ("source", old.source != new.source),
-            (
-                "dataservice-url",
-                old.dataservice_url != new.dataservice_url,
-            ),
-            ("register", old.register != new.register),
-            ("delivery", old.delivery != new.delivery),
-            ("bulk-max-bytes", old.bulk_max_bytes != new.bulk_max_bytes),
-            ("bulk-in-flight", old.bulk_in_flight != new.bulk_in_flight),
-            ("status-listen", old.status_listen != new.status_listen),
-            ("backlog", old.backlog != new.backlog),
-            ("backlog-bytes", old.backlog_bytes != new.backlog_bytes),
-            ("max-age", old.max_age != new.max_age),
-            ("max-tags", old.max_tags != new.max_tags),
-            ("spool-dir", old.spool_dir != new.spool_dir),
-            (
-                "max-connections",
-                old.max_connections != new.max_connections,
-            ),
-        ]
-        .into_iter()
-        .filter_map(|(name, changed)| changed.then_some(name))
-        .collect();
+        let restart_only = option_table::changed_at_restart(old, new);
         self.engine.reload(
             (*new.rules).clone(),
             resolved.template.clone(),

@@ -20,6 +20,7 @@ mod event_loop;
 pub mod http;
 pub mod log;
 mod notify;
+pub mod option_table;
 pub mod options;
 mod process;
 mod service;

@@ -14,6 +14,7 @@ use dataservice_sync_core::{
 
 use crate::endpoint::HttpUrl;
 use crate::log::Severity;
+use crate::option_table::OPTIONS;
 use crate::spool::SpoolSync;
 
 /// The default Data-Service socket (the seed's).
@@ -107,37 +108,53 @@ pub struct SyncOptions {
 }
 
 impl Default for SyncOptions {
+    /// Every option's default from the [option table](crate::option_table).
     fn default() -> Self {
+        let mut options = SyncOptions::unset();
+        for spec in OPTIONS {
+            if let Some(text) = spec.default_text() {
+                // A default the table cannot read would fail its tests.
+                let _ = (spec.set)(&mut options, &text);
+            }
+        }
+        options
+    }
+}
+
+impl SyncOptions {
+    /// The fields before any option is applied: what a table entry without
+    /// a default leaves.
+    pub(crate) fn unset() -> Self {
         SyncOptions {
-            socket_path: PathBuf::from(DEFAULT_SOCKET_PATH),
-            interval: Duration::from_secs(1),
+            socket_path: PathBuf::new(),
+            interval: Duration::ZERO,
             no_logging: false,
             log_level: Severity::Info,
-            stats_interval: Duration::from_secs(60),
-            source: DEFAULT_SOURCE.into(),
-            key_template: dataservice_sync_core::DEFAULT_KEY_TEMPLATE.into(),
-            write_timeout: Duration::from_secs(2),
-            source_timeout: Duration::from_secs(5),
-            max_body_bytes: 16 * 1024 * 1024,
-            max_connections: 4,
-            shutdown_timeout: Duration::from_secs(5),
-            dataservice_url: Some(DEFAULT_DATASERVICE_URL.into()),
+            stats_interval: Duration::ZERO,
+            source: String::new(),
+            key_template: String::new(),
+            write_timeout: Duration::ZERO,
+            source_timeout: Duration::ZERO,
+            max_body_bytes: 0,
+            max_connections: 0,
+            shutdown_timeout: Duration::ZERO,
+            dataservice_url: None,
             register: RegisterMode::Off,
             delivery: DeliveryMode::Bulk,
-            bulk_max_bytes: 64 * 1024,
-            bulk_in_flight: 2,
-            heartbeat: Duration::from_secs(60),
-            max_age: Some(Duration::from_secs(120)),
-            max_tags: DEFAULT_MAX_TAGS,
-            status_listen: Some(DEFAULT_STATUS_LISTEN),
-            health_cycles: 3,
+            bulk_max_bytes: 0,
+            bulk_in_flight: 0,
+            heartbeat: Duration::ZERO,
+            max_age: None,
+            max_tags: 0,
+            status_listen: None,
+            health_cycles: 0,
             backlog: BacklogPolicy::Latest,
-            backlog_bytes: 4 * 1024 * 1024,
-            replay_rate: 5_000,
+            backlog_bytes: 0,
+            replay_rate: 0,
             max_drain: None,
             spool_dir: None,
-            spool_max_bytes: 64 * 1024 * 1024,
-            spool_sync: SpoolSync::Every(Duration::from_secs(1)),
+            spool_max_bytes: 0,
+            spool_sync: SpoolSync::Never,
             rules: Box::default(),
             config_file: None,
             command_line: Vec::new(),

@@ -103,7 +103,7 @@ impl EngineConfig {
             registry_checks: true,
             api_retry: Duration::from_secs(30),
             backlog: BacklogPolicy::Latest,
-            replay_rate: 10_000,
+            replay_rate: 5_000,
             spool: false,
             rules: RuleSet::default(),
             max_age: Some(DEFAULT_MAX_AGE),

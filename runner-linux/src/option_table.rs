@@ -1,0 +1,962 @@
+//! Every option of the sync, once: its name (the flag and the file's key),
+//! value, default, help, whether a reload applies it, how its text becomes
+//! a [`SyncOptions`] field and back, and the engine setting it makes. The
+//! command line, the configuration file, `config check`, the reload and
+//! [`EngineConfig`] all follow this table.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use dataservice_sync_core::{
+    BacklogPolicy, DeliveryMode, Duration as CoreDuration, EngineConfig, KeyTemplate, RegisterMode,
+};
+
+use crate::SyncOptions;
+use crate::log::Severity;
+use crate::options::{
+    DEFAULT_DATASERVICE_URL, DEFAULT_MAX_TAGS, DEFAULT_SOCKET_PATH, DEFAULT_SOURCE,
+    DEFAULT_STATUS_LISTEN, MAX_CONNECTIONS, core_duration,
+};
+use crate::spool::SpoolSync;
+
+/// Whether a SIGHUP reload applies an option.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reload {
+    /// From the next document on.
+    Applies,
+    /// At the next start: a reload names it in the log when it changed.
+    AtRestart,
+}
+
+/// An option's value when it is not given.
+#[derive(Clone, Copy, Debug)]
+pub enum DefaultValue {
+    /// As written.
+    Text(&'static str),
+    /// Rendered from the engine's defaults or a constant, so that the
+    /// value is written only there.
+    Computed(fn(&EngineConfig) -> String),
+    /// Unset; the text says what that means.
+    Unset(&'static str),
+}
+
+/// One option.
+#[derive(Clone, Copy, Debug)]
+pub struct OptionSpec {
+    /// The flag without its dashes, and the configuration file's key.
+    pub name: &'static str,
+    /// The value's placeholder in the help, or `None` for a flag without
+    /// a value (given: `true`).
+    pub value_name: Option<&'static str>,
+    /// Its default.
+    pub default: DefaultValue,
+    /// The help line.
+    pub help: &'static str,
+    /// The accepted words, with their help, for an option that takes one
+    /// of a few.
+    pub choices: &'static [(&'static str, &'static str)],
+    /// An environment variable that beats the file.
+    pub env: Option<&'static str>,
+    /// Whether a reload applies it.
+    pub reload: Reload,
+    /// Reads the text into its field; the error says why it is refused.
+    pub set: fn(&mut SyncOptions, &str) -> Result<(), String>,
+    /// The field as a TOML value that `set` reads back (`None`: unset).
+    pub show: fn(&SyncOptions) -> Option<String>,
+    /// The engine setting it makes, if any.
+    pub engine: Option<fn(&SyncOptions, &mut EngineConfig)>,
+}
+
+impl OptionSpec {
+    /// The default as the command line would be given it.
+    pub fn default_text(&self) -> Option<String> {
+        match self.default {
+            DefaultValue::Text(text) => Some(text.to_owned()),
+            DefaultValue::Computed(render) => Some(render(&engine_defaults())),
+            DefaultValue::Unset(_) => None,
+        }
+    }
+}
+
+/// The engine's own defaults, where the table's computed ones come from.
+fn engine_defaults() -> EngineConfig {
+    EngineConfig::new(CoreDuration::from_secs(1))
+}
+
+/// The options, in the order `config check` prints them.
+pub const OPTIONS: &[OptionSpec] = &[
+    OptionSpec {
+        name: "socket-path",
+        value_name: Some("PATH"),
+        default: DefaultValue::Text(DEFAULT_SOCKET_PATH),
+        help: "Data-Service IPC socket",
+        choices: &[],
+        env: Some("IPC_SOCKET_PATH"),
+        reload: Reload::AtRestart,
+        set: |o, v| {
+            if v.is_empty() {
+                return Err("the path is empty".into());
+            }
+            o.socket_path = PathBuf::from(v);
+            Ok(())
+        },
+        show: |o| Some(quoted(&o.socket_path.display().to_string())),
+        engine: None,
+    },
+    OptionSpec {
+        name: "interval",
+        value_name: Some("SECONDS"),
+        default: DefaultValue::Text("1.0"),
+        help: "Seconds between sync cycles",
+        choices: &[],
+        env: None,
+        reload: Reload::AtRestart,
+        set: |o, v| {
+            o.interval = seconds(v)?;
+            Ok(())
+        },
+        show: |o| Some(secs(o.interval)),
+        engine: Some(|o, c| c.interval = core_duration(o.interval)),
+    },
+    OptionSpec {
+        name: "no-logging",
+        value_name: None,
+        default: DefaultValue::Text("false"),
+        help: "Log only fatal errors",
+        choices: &[],
+        env: None,
+        reload: Reload::AtRestart,
+        set: |o, v| {
+            o.no_logging = boolean(v)?;
+            Ok(())
+        },
+        show: |o| Some(o.no_logging.to_string()),
+        engine: Some(|o, c| c.trace_decisions = o.log_severity() >= Severity::Debug),
+    },
+    OptionSpec {
+        name: "log-level",
+        value_name: Some("LEVEL"),
+        default: DefaultValue::Text("info"),
+        help: "The quietest lines logged: 'debug' adds each tag's decision",
+        choices: &[
+            ("error", "Only what stops data"),
+            ("warn", "And what degrades it"),
+            ("info", "And every change of state"),
+            (
+                "debug",
+                "And each tag's decision (as many per document as the log keeps up with)",
+            ),
+        ],
+        env: None,
+        reload: Reload::AtRestart,
+        set: |o, v| {
+            o.log_level = match v {
+                "error" => Severity::Error,
+                "warn" => Severity::Warn,
+                "info" => Severity::Info,
+                "debug" => Severity::Debug,
+                _ => return Err(not_one_of(v, &["error", "warn", "info", "debug"])),
+            };
+            Ok(())
+        },
+        show: |o| {
+            Some(quoted(match o.log_level {
+                Severity::Fatal | Severity::Error => "error",
+                Severity::Warn => "warn",
+                Severity::Info => "info",
+                Severity::Debug => "debug",
+            }))
+        },
+        engine: Some(|o, c| c.trace_decisions = o.log_severity() >= Severity::Debug),
+    },
+    OptionSpec {
+        name: "stats-interval",
+        value_name: Some("SEC"),
+        default: DefaultValue::Text("60"),
+        help: "Seconds between statistics lines in the log (0: none)",
+        choices: &[],
+        env: None,
+        reload: Reload::AtRestart,
+        set: |o, v| {
+            o.stats_interval = seconds_or_zero(v)?;
+            Ok(())
+        },
+        show: |o| Some(secs(o.stats_interval)),
+        engine: None,
+    },
+    OptionSpec {
+        name: "source",
+        value_name: Some("URL"),
+        default: DefaultValue::Text(DEFAULT_SOURCE),
+        help: "Polling service URL: http://HOST:PORT/PATH or http+unix://%2Fpath%2Fto.sock/PATH",
+        choices: &[],
+        env: None,
+        reload: Reload::AtRestart,
+        set: |o, v| {
+            o.source = v.to_owned();
+            Ok(())
+        },
+        show: |o| Some(quoted(&o.source)),
+        engine: None,
+    },
+    OptionSpec {
+        name: "key-template",
+        value_name: Some("TEMPLATE"),
+        default: DefaultValue::Computed(|c| c.key_template.as_str().to_owned()),
+        help: "Data-Service key format; placeholders {device}, {tag}, {tag_id}. Older \
+               deployments use '{device}:{tag}'",
+        choices: &[],
+        env: None,
+        reload: Reload::Applies,
+        set: |o, v| {
+            o.key_template = v.to_owned();
+            Ok(())
+        },
+        show: |o| Some(quoted(&o.key_template)),
+        engine: Some(|o, c| {
+            // Validated by `SyncOptions::resolve` before any engine is built.
+            if let Ok(template) = KeyTemplate::parse(&o.key_template) {
+                c.key_template = template;
+            }
+        }),
+    },
+    OptionSpec {
+        name: "write-timeout",
+        value_name: Some("SECONDS"),
+        default: DefaultValue::Text("2.0"),
+        help: "Seconds a write may wait for the Data-Service's answer",
+        choices: &[],
+        env: None,
+        reload: Reload::AtRestart,
+        set: |o, v| {
+            o.write_timeout = seconds(v)?;
+            Ok(())
+        },
+        show: |o| Some(secs(o.write_timeout)),
+        engine: None,
+    },
+    OptionSpec {
+        name: "source-timeout",
+        value_name: Some("SECONDS"),
+        default: DefaultValue::Text("5.0"),
+        help: "Seconds a fetch of the polling service may take",
+        choices: &[],
+        env: None,
+        reload: Reload::AtRestart,
+        set: |o, v| {
+            o.source_timeout = seconds(v)?;
+            Ok(())
+        },
+        show: |o| Some(secs(o.source_timeout)),
+        engine: None,
+    },
+    OptionSpec {
+        name: "max-body-bytes",
+        value_name: Some("BYTES"),
+        default: DefaultValue::Text("16777216"),
+        help: "Largest polling service body accepted, in bytes",
+        choices: &[],
+        env: None,
+        reload: Reload::AtRestart,
+        set: |o, v| {
+            o.max_body_bytes = integer(v)?;
+            Ok(())
+        },
+        show: |o| Some(o.max_body_bytes.to_string()),
+        engine: None,
+    },
+    OptionSpec {
+        name: "max-connections",
+        value_name: Some("N"),
+        default: DefaultValue::Text("4"),
+        help: "Data-Service connections open at once (its listen backlog is 5)",
+        choices: &[],
+        env: None,
+        reload: Reload::AtRestart,
+        set: |o, v| {
+            o.max_connections = integer_in(v, 1, MAX_CONNECTIONS)?;
+            Ok(())
+        },
+        show: |o| Some(o.max_connections.to_string()),
+        engine: None,
+    },
+    OptionSpec {
+        name: "shutdown-timeout",
+        value_name: Some("SECONDS"),
+        default: DefaultValue::Text("5.0"),
+        help: "Seconds SIGTERM/SIGINT waits for in-flight writes before exiting",
+        choices: &[],
+        env: None,
+        reload: Reload::AtRestart,
+        set: |o, v| {
+            o.shutdown_timeout = seconds_or_zero(v)?;
+            Ok(())
+        },
+        show: |o| Some(secs(o.shutdown_timeout)),
+        engine: None,
+    },
+    OptionSpec {
+        name: "dataservice-url",
+        value_name: Some("URL"),
+        default: DefaultValue::Text(DEFAULT_DATASERVICE_URL),
+        help: "Data-Service HTTP API, for registry checks and ids; 'off': write every value \
+               by key",
+        choices: &[],
+        env: None,
+        reload: Reload::AtRestart,
+        set: |o, v| {
+            o.dataservice_url = (v != "off").then(|| v.to_owned());
+            Ok(())
+        },
+        show: |o| Some(quoted(o.dataservice_url.as_deref().unwrap_or("off"))),
+        engine: Some(|o, c| c.registry_checks = o.dataservice_url.is_some()),
+    },
+    OptionSpec {
+        name: "register",
+        value_name: Some("MODE"),
+        default: DefaultValue::Computed(|c| register_name(c.register).to_owned()),
+        help: "Keys missing from the Data-Service: 'off' reports them (their writes are \
+               dropped there), 'missing' registers them (numbers as float, or a rule's \
+               data-type)",
+        choices: &[
+            ("off", "Report unregistered keys; register nothing"),
+            ("missing", "Register missing keys"),
+        ],
+        env: None,
+        reload: Reload::AtRestart,
+        set: |o, v| {
+            o.register = match v {
+                "off" => RegisterMode::Off,
+                "missing" => RegisterMode::Missing,
+                _ => return Err(not_one_of(v, &["off", "missing"])),
+            };
+            Ok(())
+        },
+        show: |o| Some(quoted(register_name(o.register))),
+        engine: Some(|o, c| c.register = o.register),
+    },
+    OptionSpec {
+        name: "delivery",
+        value_name: Some("MODE"),
+        default: DefaultValue::Computed(|c| delivery_name(c.delivery).to_owned()),
+        help: "'bulk': bulk_write_by_id for tags with ids, write for the others; 'write': \
+               one write by key per tag",
+        choices: &[
+            ("bulk", "bulk_write_by_id where ids are known"),
+            ("write", "One write by key per tag"),
+        ],
+        env: None,
+        reload: Reload::AtRestart,
+        set: |o, v| {
+            o.delivery = match v {
+                "bulk" => DeliveryMode::Bulk,
+                "write" => DeliveryMode::Write,
+                _ => return Err(not_one_of(v, &["bulk", "write"])),
+            };
+            Ok(())
+        },
+        show: |o| Some(quoted(delivery_name(o.delivery))),
+        engine: Some(|o, c| c.delivery = o.delivery),
+    },
+    OptionSpec {
+        name: "bulk-max-bytes",
+        value_name: Some("BYTES"),
+        default: DefaultValue::Computed(|c| c.bulk_max_bytes.to_string()),
+        help: "Largest bulk_write_by_id line, in bytes",
+        choices: &[],
+        env: None,
+        reload: Reload::AtRestart,
+        set: |o, v| {
+            o.bulk_max_bytes = integer(v)?;
+            Ok(())
+        },
+        show: |o| Some(o.bulk_max_bytes.to_string()),
+        engine: Some(|o, c| c.bulk_max_bytes = o.bulk_max_bytes),
+    },
+    OptionSpec {
+        name: "bulk-in-flight",
+        value_name: Some("N"),
+        default: DefaultValue::Computed(|c| c.bulk_in_flight.to_string()),
+        help: "Most bulk_write_by_id lines in flight at once (1-16)",
+        choices: &[],
+        env: None,
+        reload: Reload::AtRestart,
+        set: |o, v| {
+            o.bulk_in_flight = integer(v)?;
+            Ok(())
+        },
+        show: |o| Some(o.bulk_in_flight.to_string()),
+        engine: Some(|o, c| c.bulk_in_flight = o.bulk_in_flight),
+    },
+    OptionSpec {
+        name: "heartbeat",
+        value_name: Some("SECONDS"),
+        default: DefaultValue::Computed(|c| core_secs(c.heartbeat)),
+        help: "Seconds after which a value the Data-Service already has is sent again",
+        choices: &[],
+        env: None,
+        reload: Reload::Applies,
+        set: |o, v| {
+            o.heartbeat = seconds(v)?;
+            Ok(())
+        },
+        show: |o| Some(secs(o.heartbeat)),
+        engine: Some(|o, c| c.heartbeat = core_duration(o.heartbeat)),
+    },
+    OptionSpec {
+        name: "max-age",
+        value_name: Some("SECONDS"),
+        default: DefaultValue::Computed(|c| c.max_age.map_or_else(|| "off".into(), core_secs)),
+        help: "Seconds a reading's source timestamp may stand still before the tag is stale \
+               (not heartbeated or rewritten until it advances); 'off': never",
+        choices: &[],
+        env: None,
+        reload: Reload::AtRestart,
+        set: |o, v| {
+            o.max_age = if v == "off" {
+                None
+            } else {
+                Some(seconds(v).map_err(|e| format!("{e} (or 'off')"))?)
+            };
+            Ok(())
+        },
+        show: |o| Some(o.max_age.map_or_else(|| quoted("off"), secs)),
+        engine: Some(|o, c| c.max_age = o.max_age.map(core_duration)),
+    },
+    OptionSpec {
+        name: "max-tags",
+        value_name: Some("N"),
+        default: DefaultValue::Computed(|_| DEFAULT_MAX_TAGS.to_string()),
+        help: "Most tags synced; the table is sized once at start (memory is used only as \
+               tags come: about 200 bytes each)",
+        choices: &[],
+        env: None,
+        reload: Reload::AtRestart,
+        set: |o, v| {
+            o.max_tags = integer(v)?;
+            Ok(())
+        },
+        show: |o| Some(o.max_tags.to_string()),
+        engine: None,
+    },
+    OptionSpec {
+        name: "status-listen",
+        value_name: Some("ADDR"),
+        default: DefaultValue::Computed(|_| DEFAULT_STATUS_LISTEN.to_string()),
+        help: "Status HTTP server (metrics, health, API, web page): ADDRESS:PORT or 'off'",
+        choices: &[],
+        env: None,
+        reload: Reload::AtRestart,
+        set: |o, v| {
+            o.status_listen = listen_address(v)?;
+            Ok(())
+        },
+        show: |o| {
+            Some(quoted(
+                &o.status_listen.map_or("off".into(), |a| a.to_string()),
+            ))
+        },
+        engine: None,
+    },
+    OptionSpec {
+        name: "health-cycles",
+        value_name: Some("N"),
+        default: DefaultValue::Text("3"),
+        help: "/health answers 200 while both peers worked within this many intervals",
+        choices: &[],
+        env: None,
+        reload: Reload::AtRestart,
+        set: |o, v| {
+            o.health_cycles = integer_in(v, 1, 1000)?;
+            Ok(())
+        },
+        show: |o| Some(o.health_cycles.to_string()),
+        engine: None,
+    },
+    OptionSpec {
+        name: "backlog",
+        value_name: Some("POLICY"),
+        default: DefaultValue::Computed(|c| backlog_name(c.backlog).to_owned()),
+        help: "Undelivered changes: 'latest' keeps the newest value of each tag; 'history' \
+               keeps every change, in order, in --backlog-bytes of memory",
+        choices: &[
+            ("latest", "The newest value of each tag"),
+            ("history", "Every change, in order"),
+        ],
+        env: None,
+        reload: Reload::AtRestart,
+        set: |o, v| {
+            o.backlog = match v {
+                "latest" => BacklogPolicy::Latest,
+                "history" => BacklogPolicy::History,
+                _ => return Err(not_one_of(v, &["latest", "history"])),
+            };
+            Ok(())
+        },
+        show: |o| Some(quoted(backlog_name(o.backlog))),
+        engine: Some(|o, c| c.backlog = o.backlog),
+    },
+    OptionSpec {
+        name: "backlog-bytes",
+        value_name: Some("BYTES"),
+        default: DefaultValue::Text("4194304"),
+        help: "Memory for the history backlog (a numeric change takes 37 bytes)",
+        choices: &[],
+        env: None,
+        reload: Reload::AtRestart,
+        set: |o, v| {
+            o.backlog_bytes = integer(v)?;
+            Ok(())
+        },
+        show: |o| Some(o.backlog_bytes.to_string()),
+        engine: None,
+    },
+    OptionSpec {
+        name: "replay-rate",
+        value_name: Some("N"),
+        default: DefaultValue::Computed(|c| c.replay_rate.to_string()),
+        help: "History: changes from earlier cycles sent per second at most, so that a long \
+               backlog does not hold up live values",
+        choices: &[],
+        env: None,
+        reload: Reload::AtRestart,
+        set: |o, v| {
+            o.replay_rate = integer(v)?;
+            Ok(())
+        },
+        show: |o| Some(o.replay_rate.to_string()),
+        engine: Some(|o, c| c.replay_rate = o.replay_rate),
+    },
+    OptionSpec {
+        name: "max-drain",
+        value_name: Some("SECONDS"),
+        default: DefaultValue::Unset("1.5 intervals"),
+        help: "History: the longest the waiting changes may take to reach the Data-Service, \
+               at the rate it takes them, before those that newer ones of their tag follow \
+               are dropped (default: 1.5 intervals, so that live values arrive within two)",
+        choices: &[],
+        env: None,
+        reload: Reload::AtRestart,
+        set: |o, v| {
+            o.max_drain = Some(seconds(v)?);
+            Ok(())
+        },
+        show: |o| o.max_drain.map(secs),
+        engine: Some(|o, c| c.max_drain = o.max_drain.map(core_duration)),
+    },
+    OptionSpec {
+        name: "spool-dir",
+        value_name: Some("DIR"),
+        default: DefaultValue::Unset("off"),
+        help: "History: keep undelivered changes in this directory across restarts (e.g. \
+               /var/lib/dataservice-sync, systemd's StateDirectory)",
+        choices: &[],
+        env: None,
+        reload: Reload::AtRestart,
+        set: |o, v| {
+            if v.is_empty() {
+                return Err("the path is empty".into());
+            }
+            o.spool_dir = Some(PathBuf::from(v));
+            Ok(())
+        },
+        show: |o| {
+            o.spool_dir
+                .as_ref()
+                .map(|dir| quoted(&dir.display().to_string()))
+        },
+        engine: Some(|o, c| c.spool = o.spool_dir.is_some()),
+    },
+    OptionSpec {
+        name: "spool-max-bytes",
+        value_name: Some("BYTES"),
+        default: DefaultValue::Text("67108864"),
+        help: "Most bytes the spool may take; past it the oldest segment goes",
+        choices: &[],
+        env: None,
+        reload: Reload::AtRestart,
+        set: |o, v| {
+            o.spool_max_bytes = integer(v)?;
+            Ok(())
+        },
+        show: |o| Some(o.spool_max_bytes.to_string()),
+        engine: None,
+    },
+    OptionSpec {
+        name: "spool-sync",
+        value_name: Some("WHEN"),
+        default: DefaultValue::Text("1000"),
+        help: "When spooled changes are forced to disk: 'always', 'never' (the kernel's \
+               write-back), or every MILLISECONDS",
+        choices: &[],
+        env: None,
+        reload: Reload::AtRestart,
+        set: |o, v| {
+            o.spool_sync = spool_sync(v)?;
+            Ok(())
+        },
+        show: |o| {
+            Some(quoted(&match o.spool_sync {
+                SpoolSync::Always => "always".to_owned(),
+                SpoolSync::Never => "never".to_owned(),
+                SpoolSync::Every(d) => d.as_millis().to_string(),
+            }))
+        },
+        engine: None,
+    },
+];
+
+/// The engine's settings for `options`: its defaults, then every option's.
+pub fn engine_config(options: &SyncOptions) -> EngineConfig {
+    let mut config = engine_defaults();
+    for spec in OPTIONS {
+        if let Some(apply) = spec.engine {
+            apply(options, &mut config);
+        }
+    }
+    config.rules = (*options.rules).clone();
+    config
+}
+
+/// The options whose value differs between `old` and `new` and that a
+/// reload does not apply.
+pub fn changed_at_restart(old: &SyncOptions, new: &SyncOptions) -> Vec<&'static str> {
+    OPTIONS
+        .iter()
+        .filter(|spec| spec.reload == Reload::AtRestart && (spec.show)(old) != (spec.show)(new))
+        .map(|spec| spec.name)
+        .collect()
+}
+
+fn register_name(mode: RegisterMode) -> &'static str {
+    match mode {
+        RegisterMode::Off => "off",
+        RegisterMode::Missing => "missing",
+    }
+}
+
+fn delivery_name(mode: DeliveryMode) -> &'static str {
+    match mode {
+        DeliveryMode::Bulk => "bulk",
+        DeliveryMode::Write => "write",
+    }
+}
+
+fn backlog_name(policy: BacklogPolicy) -> &'static str {
+    match policy {
+        BacklogPolicy::Latest => "latest",
+        BacklogPolicy::History => "history",
+    }
+}
+
+fn quoted(text: &str) -> String {
+    format!("{text:?}")
+}
+
+fn secs(d: Duration) -> String {
+    d.as_secs_f64().to_string()
+}
+
+fn core_secs(d: CoreDuration) -> String {
+    secs(Duration::from_millis(d.total_millis()))
+}
+
+fn not_one_of(text: &str, words: &[&str]) -> String {
+    format!("{text:?} is not one of {}", words.join(", "))
+}
+
+fn boolean(text: &str) -> Result<bool, String> {
+    match text {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(format!("{text:?} is not true or false")),
+    }
+}
+
+fn integer<T: std::str::FromStr>(text: &str) -> Result<T, String>
+where
+    T::Err: std::fmt::Display,
+{
+    text.parse().map_err(|e| format!("{text:?}: {e}"))
+}
+
+fn integer_in<T>(text: &str, low: T, high: T) -> Result<T, String>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+    T::Err: std::fmt::Display,
+{
+    let value: T = integer(text)?;
+    if value < low || value > high {
+        return Err(format!("{value} is not in {low}..={high}"));
+    }
+    Ok(value)
+}
+
+/// Seconds, zero included, at most a year.
+pub fn seconds_or_zero(text: &str) -> Result<Duration, String> {
+    let value: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !value.is_finite() || !(0.0..=86_400.0 * 365.0).contains(&value) {
+        return Err(format!("{text:?} is not between 0 and one year of seconds"));
+    }
+    Ok(Duration::from_secs_f64(value))
+}
+
+/// Seconds, at least 0.01, at most a year.
+pub fn seconds(text: &str) -> Result<Duration, String> {
+    let value = seconds_or_zero(text)?;
+    if value < Duration::from_millis(10) {
+        return Err(format!("{text:?} is less than 0.01 seconds"));
+    }
+    Ok(value)
+}
+
+/// An address to listen on, or `off`.
+pub fn listen_address(text: &str) -> Result<Option<SocketAddr>, String> {
+    if text == "off" {
+        return Ok(None);
+    }
+    text.parse::<SocketAddr>()
+        .map(Some)
+        .map_err(|_| format!("{text:?} is not ADDRESS:PORT (e.g. 127.0.0.1:9108) or 'off'"))
+}
+
+fn spool_sync(text: &str) -> Result<SpoolSync, String> {
+    match text {
+        "always" => Ok(SpoolSync::Always),
+        "never" => Ok(SpoolSync::Never),
+        ms => match ms.parse::<u64>() {
+            Ok(ms) if (1..=3_600_000).contains(&ms) => {
+                Ok(SpoolSync::Every(Duration::from_millis(ms)))
+            }
+            _ => Err(format!(
+                "{text:?} is not 'always', 'never' or 1..3600000 milliseconds"
+            )),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A TOML value as the command line would give it.
+    fn as_argument(value: &toml::Value) -> String {
+        match value {
+            toml::Value::String(text) => text.clone(),
+            toml::Value::Integer(n) => n.to_string(),
+            toml::Value::Float(x) => x.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            other => panic!("not an option's value: {other:?}"),
+        }
+    }
+
+    /// `name = value` read back through the option's own reader.
+    fn read_back(spec: &OptionSpec, toml_value: &str) -> Option<String> {
+        let line = format!("{} = {toml_value}", spec.name);
+        let table: toml::Table = line.parse().unwrap_or_else(|e| panic!("{line}: {e}"));
+        let mut options = SyncOptions::unset();
+        (spec.set)(&mut options, &as_argument(&table[spec.name]))
+            .unwrap_or_else(|e| panic!("{line}: {e}"));
+        (spec.show)(&options)
+    }
+
+    #[test]
+    fn every_default_is_read_by_its_option_and_shown_as_config_check_prints_it() {
+        let defaults = SyncOptions::default();
+        for spec in OPTIONS {
+            let shown = (spec.show)(&defaults);
+            match spec.default {
+                DefaultValue::Unset(_) => assert_eq!(shown, None, "{}", spec.name),
+                _ => {
+                    let shown = shown.unwrap_or_else(|| panic!("{} has no value", spec.name));
+                    assert_eq!(
+                        read_back(spec, &shown).as_deref(),
+                        Some(shown.as_str()),
+                        "{}",
+                        spec.name
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_defaults_are_the_ones_users_are_told() {
+        let shown: Vec<(&str, Option<String>)> = OPTIONS
+            .iter()
+            .map(|spec| (spec.name, (spec.show)(&SyncOptions::default())))
+            .collect();
+        let expected = [
+            ("socket-path", Some("\"/tmp/dataservice.sock\"")),
+            ("interval", Some("1")),
+            ("no-logging", Some("false")),
+            ("log-level", Some("\"info\"")),
+            ("stats-interval", Some("60")),
+            (
+                "source",
+                Some("\"http://127.0.0.1:8000/deploy/api/io/polled-values\""),
+            ),
+            ("key-template", Some("\"{device}.{tag}\"")),
+            ("write-timeout", Some("2")),
+            ("source-timeout", Some("5")),
+            ("max-body-bytes", Some("16777216")),
+            ("max-connections", Some("4")),
+            ("shutdown-timeout", Some("5")),
+            ("dataservice-url", Some("\"http://127.0.0.1:8080\"")),
+            ("register", Some("\"off\"")),
+            ("delivery", Some("\"bulk\"")),
+            ("bulk-max-bytes", Some("65536")),
+            ("bulk-in-flight", Some("2")),
+            ("heartbeat", Some("60")),
+            ("max-age", Some("120")),
+            ("max-tags", Some("32768")),
+            ("status-listen", Some("\"127.0.0.1:9108\"")),
+            ("health-cycles", Some("3")),
+            ("backlog", Some("\"latest\"")),
+            ("backlog-bytes", Some("4194304")),
+            ("replay-rate", Some("5000")),
+            ("max-drain", None),
+            ("spool-dir", None),
+            ("spool-max-bytes", Some("67108864")),
+            ("spool-sync", Some("\"1000\"")),
+        ]
+        .map(|(name, value)| (name, value.map(str::to_owned)));
+        assert_eq!(shown, expected);
+    }
+
+    #[test]
+    fn the_engine_built_from_the_default_options_is_the_engine_s_own_default() {
+        let built = engine_config(&SyncOptions::default());
+        assert_eq!(format!("{built:?}"), format!("{:?}", engine_defaults()));
+    }
+
+    #[test]
+    fn every_option_reaches_the_engine_setting_it_names() {
+        let mut options = SyncOptions::default();
+        for (name, text) in [
+            ("interval", "0.5"),
+            ("log-level", "debug"),
+            ("key-template", "{device}:{tag}"),
+            ("dataservice-url", "off"),
+            ("register", "missing"),
+            ("delivery", "write"),
+            ("bulk-max-bytes", "8192"),
+            ("bulk-in-flight", "3"),
+            ("heartbeat", "30"),
+            ("max-age", "off"),
+            ("backlog", "history"),
+            ("replay-rate", "700"),
+            ("max-drain", "4"),
+            ("spool-dir", "/var/lib/dataservice-sync"),
+        ] {
+            let spec = OPTIONS.iter().find(|spec| spec.name == name).unwrap();
+            (spec.set)(&mut options, text).unwrap();
+        }
+        let c = engine_config(&options);
+        assert_eq!(c.interval, CoreDuration::from_millis(500));
+        assert!(c.trace_decisions);
+        assert_eq!(c.key_template.as_str(), "{device}:{tag}");
+        assert!(!c.registry_checks);
+        assert_eq!(c.register, RegisterMode::Missing);
+        assert_eq!(c.delivery, DeliveryMode::Write);
+        assert_eq!(c.bulk_max_bytes, 8192);
+        assert_eq!(c.bulk_in_flight, 3);
+        assert_eq!(c.heartbeat, CoreDuration::from_secs(30));
+        assert_eq!(c.max_age, None);
+        assert_eq!(c.backlog, BacklogPolicy::History);
+        assert_eq!(c.replay_rate, 700);
+        assert_eq!(c.max_drain, Some(CoreDuration::from_secs(4)));
+        assert!(c.spool);
+    }
+
+    #[test]
+    fn a_reload_names_every_changed_option_it_does_not_apply() {
+        let old = SyncOptions::default();
+        let mut new = SyncOptions::default();
+        for (name, text) in [
+            ("heartbeat", "30"),
+            ("key-template", "{device}:{tag}"),
+            ("write-timeout", "3"),
+            ("log-level", "debug"),
+            ("replay-rate", "100"),
+            ("max-drain", "2"),
+        ] {
+            let spec = OPTIONS.iter().find(|spec| spec.name == name).unwrap();
+            (spec.set)(&mut new, text).unwrap();
+        }
+        assert_eq!(
+            changed_at_restart(&old, &new),
+            ["log-level", "write-timeout", "replay-rate", "max-drain"]
+        );
+        // What the runner's reload applies: the key template and the heartbeat.
+        let applied: Vec<&str> = OPTIONS
+            .iter()
+            .filter(|spec| spec.reload == Reload::Applies)
+            .map(|spec| spec.name)
+            .collect();
+        assert_eq!(applied, ["key-template", "heartbeat"]);
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_what_is_wrong() {
+        let refused = |name: &str, text: &str| {
+            let spec = OPTIONS.iter().find(|spec| spec.name == name).unwrap();
+            (spec.set)(&mut SyncOptions::unset(), text).unwrap_err()
+        };
+        assert_eq!(refused("max-connections", "17"), "17 is not in 1..=16");
+        assert_eq!(refused("health-cycles", "0"), "0 is not in 1..=1000");
+        assert_eq!(
+            refused("max-tags", "many"),
+            "\"many\": invalid digit found in string"
+        );
+        assert_eq!(refused("interval", "0"), "\"0\" is less than 0.01 seconds");
+        assert_eq!(
+            refused("max-age", "x"),
+            "\"x\" is not a number of seconds (or 'off')"
+        );
+        assert_eq!(refused("no-logging", "yes"), "\"yes\" is not true or false");
+        assert_eq!(
+            refused("spool-sync", "0"),
+            "\"0\" is not 'always', 'never' or 1..3600000 milliseconds"
+        );
+        assert_eq!(refused("socket-path", ""), "the path is empty");
+    }
+
+    #[test]
+    fn the_packaged_config_file_names_every_option_with_its_default() {
+        let file = include_str!("../../dist/config.toml");
+        let defaults = SyncOptions::default();
+        for spec in OPTIONS {
+            let commented = format!("#{} = ", spec.name);
+            let set = format!("{} = ", spec.name);
+            let line = file
+                .lines()
+                .find(|line| line.starts_with(&commented) || line.starts_with(&set))
+                .unwrap_or_else(|| panic!("dist/config.toml lacks {}", spec.name));
+            // A commented line is the default; the file sets `backlog` and
+            // `spool-dir`, and shows `max-drain` (unset) with an example.
+            if let (Some(value), Some(default)) =
+                (line.strip_prefix(&commented), (spec.show)(&defaults))
+            {
+                assert_eq!(read_back(spec, value), Some(default), "{line}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_configuration_reference_has_a_row_for_every_option() {
+        let page = include_str!("../../docs/configuration.md");
+        let rows: Vec<&str> = page
+            .lines()
+            .filter_map(|line| line.strip_prefix("| `--"))
+            .filter_map(|row| row.split([' ', '`']).next())
+            .filter(|name| *name != "config")
+            .collect();
+        let names: Vec<&str> = OPTIONS.iter().map(|spec| spec.name).collect();
+        assert_eq!(rows, names);
+    }
+}
