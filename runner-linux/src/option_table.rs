@@ -607,6 +607,20 @@ pub const OPTIONS: &[OptionSpec] = &[
     },
 ];
 
+impl Default for SyncOptions {
+    /// Every option's default from the table.
+    fn default() -> Self {
+        let mut options = SyncOptions::unset();
+        for spec in OPTIONS {
+            if let Some(text) = spec.default_text() {
+                // A default the table cannot read would fail its tests.
+                let _ = (spec.set)(&mut options, &text);
+            }
+        }
+        options
+    }
+}
+
 /// The engine's settings for `options`: its defaults, then every option's.
 pub fn engine_config(options: &SyncOptions) -> EngineConfig {
     let mut config = engine_defaults();

@@ -14,7 +14,6 @@ use dataservice_sync_core::{
 
 use crate::endpoint::HttpUrl;
 use crate::log::Severity;
-use crate::option_table::OPTIONS;
 use crate::spool::SpoolSync;
 
 /// The default Data-Service socket (the seed's).
@@ -105,20 +104,6 @@ pub struct SyncOptions {
     /// The command line it was merged with (program name first), for the
     /// reload.
     pub command_line: Vec<OsString>,
-}
-
-impl Default for SyncOptions {
-    /// Every option's default from the [option table](crate::option_table).
-    fn default() -> Self {
-        let mut options = SyncOptions::unset();
-        for spec in OPTIONS {
-            if let Some(text) = spec.default_text() {
-                // A default the table cannot read would fail its tests.
-                let _ = (spec.set)(&mut options, &text);
-            }
-        }
-        options
-    }
 }
 
 impl SyncOptions {

@@ -110,21 +110,28 @@ impl SinkSlot {
         self.framer.line(&self.line)
     }
 
-    /// Where the next request is encoded, before [`SinkSlot::start`].
-    pub(crate) fn request_buffer(&mut self) -> &mut [u8] {
+    /// The buffer the engine writes the next request into: `spare` (what a
+    /// slot that had nothing to send gave back, still good), else a new one.
+    pub(crate) fn request_buffer(&mut self, spare: &mut Vec<u8>) -> &mut [u8] {
         if self.out.is_empty() {
-            self.out = vec![0; self.out_capacity];
+            self.out = if spare.len() == self.out_capacity {
+                std::mem::take(spare)
+            } else {
+                vec![0; self.out_capacity]
+            };
         }
         &mut self.out
     }
 
     /// Frees the buffers of a slot without a request (one that the engine
-    /// gave nothing to send).
-    pub(crate) fn release_buffers(&mut self) {
-        if self.conn.is_none() {
-            self.out = Vec::new();
-            self.line = Vec::new();
+    /// gave nothing to send) and returns its unused request buffer: kept as
+    /// the next try's spare, asking again costs no new zeroed buffer.
+    pub(crate) fn release_buffers(&mut self) -> Vec<u8> {
+        if self.conn.is_some() {
+            return Vec::new();
         }
+        self.line = Vec::new();
+        std::mem::take(&mut self.out)
     }
 
     /// Connects and starts sending the first `len` bytes of the request buffer.
@@ -202,7 +209,7 @@ impl SinkSlot {
             // The socket is closed right after; a failed deregister is moot.
             let _ = registry.deregister(&mut conn.stream);
         }
-        self.release_buffers();
+        drop(self.release_buffers());
     }
 }
 
@@ -262,7 +269,9 @@ mod tests {
         // Every id known: the registry check is over, a catch-up pass
         // delivers.
         assert!(engine.poll_api_request(now, &mut buf).is_none());
-        let tx = engine.poll_transmit(now, slot.request_buffer()).unwrap();
+        let tx = engine
+            .poll_transmit(now, slot.request_buffer(&mut Vec::new()))
+            .unwrap();
         (tx.request, tx.len)
     }
 

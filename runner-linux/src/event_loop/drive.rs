@@ -38,9 +38,11 @@ impl Runner {
             }
             while let Some(slot) = self.sinks.iter().position(SinkSlot::is_free) {
                 let sink = &mut self.sinks[slot];
-                let Some(tx) = self.engine.poll_transmit(now, sink.request_buffer()) else {
-                    // Nothing to send: the slot gives its request buffer back.
-                    sink.release_buffers();
+                let buffer = sink.request_buffer(&mut self.spare_request);
+                let Some(tx) = self.engine.poll_transmit(now, buffer) else {
+                    // Nothing to send: the slot's request buffer waits for
+                    // the next pass, which then needs no new zeroed one.
+                    self.spare_request = sink.release_buffers();
                     break;
                 };
                 progressed = true;

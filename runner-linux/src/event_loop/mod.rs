@@ -70,6 +70,8 @@ pub(crate) struct Runner {
     api: Option<Fetch>,
     api_buf: Vec<u8>,
     sinks: Vec<SinkSlot>,
+    /// A request buffer no slot needed on the last pass (at most one).
+    spare_request: Vec<u8>,
     scratch: Vec<u8>,
     shutdown_deadline: Option<Instant>,
     next_stats_at: Option<Instant>,
@@ -168,6 +170,7 @@ impl Runner {
             fetch: None,
             api_buf: Vec::new(),
             api: None,
+            spare_request: Vec::new(),
             scratch: vec![0; 64 * 1024],
             shutdown_deadline: None,
             next_stats_at,
