@@ -2,7 +2,7 @@
 //!
 //! It validates structure as it goes (so a truncated or broken document is
 //! found before anything from it is applied), bounds nesting at
-//! [`MAX_JSON_DEPTH`](crate::config::MAX_JSON_DEPTH), and accepts the
+//! [`MAX_JSON_DEPTH`], and accepts the
 //! `NaN`, `Infinity` and `-Infinity` literals that Python's encoder emits,
 //! reporting them as [`Token::NonFinite`] so callers can reject the value
 //! rather than the document.

@@ -2,6 +2,7 @@
 
 use super::transcript::{at, cycle_with, events, transmits};
 use crate::engine::*;
+use crate::reject::RejectReason;
 use crate::table::ArrayStorage;
 use std::string::String;
 use std::vec::Vec;

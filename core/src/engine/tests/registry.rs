@@ -3,7 +3,7 @@
 
 use super::transcript::{at, cycle_with as fetch, events, fetch_due, transmits, waiting_cycle};
 use crate::engine::*;
-use crate::table::ArrayStorage;
+use crate::table::{ArrayStorage, Registration};
 use std::string::String;
 use std::vec::Vec;
 
