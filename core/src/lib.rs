@@ -22,9 +22,11 @@
 //! let body = br#"{"Boiler-1": {"t": {"value": 3, "status": "ok"}}}"#;
 //! let used = engine.handle_source_body_part(body);
 //! engine.handle_source_body(now, &body[used..]);
-//! // A new tag waits for a registry check: this cycle sends nothing and
-//! // ends; the check starts then, beside the cycles to come.
+//! // A new tag waits for a registry check: this cycle sends nothing, and
+//! // its end is due now; the check starts then, beside the cycles to come.
 //! assert_eq!(engine.poll_transmit(now, &mut buf), None);
+//! assert_eq!(engine.poll_timeout(), Some(now));
+//! engine.handle_timeout(now);
 //! assert_eq!(engine.stats().sync_cycles_total, 1);
 //! // Which keys does the Data-Service have?
 //! let get = engine.poll_api_request(now, &mut buf).unwrap();
@@ -41,7 +43,9 @@
 //! let mut registered = *br#"{"ok": true, "results": [{"index": 0,
 //!     "key": "Boiler-1.t", "id": "0123456789abcdef0123456789abcdef", "ok": true}]}"#;
 //! engine.handle_api_response(now, 200, &mut registered);
+//! // Nothing more to register: the check's end is due.
 //! assert_eq!(engine.poll_api_request(now, &mut buf), None);
+//! engine.handle_timeout(now);
 //! // With its id, a catch-up pass (no cycle) sends it at once.
 //! let tx = engine.poll_transmit(now, &mut buf).unwrap();
 //! assert_eq!(
@@ -51,6 +55,7 @@
 //! engine.handle_sink_response(now, tx.request, br#"{"ok": true, "results": [{"id": "0123456789abcdef0123456789abcdef", "ok": true, "key": "Boiler-1.t"}]}"#);
 //! // Outputs are drained after every input; nothing is left, the pass ends.
 //! assert_eq!(engine.poll_transmit(now, &mut buf), None);
+//! engine.handle_timeout(now);
 //! assert!(engine.is_idle());
 //! assert_eq!(engine.stats().writes_ok_total, 1);
 //! assert_eq!(engine.stats().sync_cycles_total, 1);

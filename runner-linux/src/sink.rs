@@ -240,8 +240,9 @@ mod tests {
         engine.handle_source_body(now, body.as_bytes());
         let mut buf = vec![0; 8192];
         // New tags wait for the registry check, which starts once this
-        // cycle has delivered (nothing).
+        // cycle has delivered (nothing): its end is due now.
         assert!(engine.poll_transmit(now, &mut buf).is_none());
+        engine.handle_timeout(now);
         assert!(engine.poll_api_request(now, &mut buf).is_some());
         let points: Vec<String> = tags
             .clone()
@@ -266,9 +267,11 @@ mod tests {
             results.join(",")
         );
         engine.handle_api_response(now, 200, &mut registered.into_bytes());
-        // Every id known: the registry check is over, a catch-up pass
-        // delivers.
+        // Every id known: the registry check is over (its end is due now),
+        // a catch-up pass delivers.
         assert!(engine.poll_api_request(now, &mut buf).is_none());
+        assert_eq!(engine.poll_timeout(), Some(now));
+        engine.handle_timeout(now);
         let tx = engine
             .poll_transmit(now, slot.request_buffer(&mut Vec::new()))
             .unwrap();

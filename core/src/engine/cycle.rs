@@ -5,7 +5,7 @@ use crate::peer::{Change, SourceProblem};
 use crate::table::TableStorage;
 use crate::time::Instant;
 
-use super::{Engine, Phase, RATE_SAMPLE};
+use super::{Engine, PendingStep, Phase, RATE_SAMPLE};
 
 impl<S: TableStorage> Engine<S> {
     // ---- delivery ----
@@ -17,13 +17,26 @@ impl<S: TableStorage> Engine<S> {
         self.start_delivery(now);
     }
 
+    /// Whether the running cycle has delivered all it will: every pass
+    /// done and nothing in flight.
+    fn cycle_can_finish(&self) -> bool {
+        self.phase == Phase::Delivering
+            && self.bulk_cursor >= self.table.len()
+            && self.single_cursor >= self.table.len()
+            && self.walk_done
+            && self.in_flight.is_empty()
+    }
+
+    /// From a `poll_*` call: when the cycle can end, leaves its end to
+    /// [`Engine::handle_timeout`].
+    pub(super) fn finish_cycle_when_due(&mut self, now: Instant) {
+        if self.cycle_can_finish() {
+            self.pending_step = Some((now, PendingStep::FinishCycle));
+        }
+    }
+
     pub(super) fn try_finish_cycle(&mut self, now: Instant) {
-        if self.phase != Phase::Delivering
-            || self.bulk_cursor < self.table.len()
-            || self.single_cursor < self.table.len()
-            || !self.walk_done
-            || !self.in_flight.is_empty()
-        {
+        if !self.cycle_can_finish() {
             return;
         }
         if self.acked_in_pass >= RATE_SAMPLE {

@@ -8,7 +8,14 @@
 //! 3. [`Engine::poll_transmit`]: the next request line for the Data-Service
 //!    IPC, written into the runner's buffer, one per free connection;
 //! 4. [`Engine::poll_event`]: what to log;
-//! 5. [`Engine::poll_timeout`]: when to call again if nothing else happens.
+//! 5. [`Engine::poll_timeout`]: when to call [`Engine::handle_timeout`] if
+//!    nothing else happens.
+//!
+//! A `poll_*` call only hands out; when it finds that a cycle or a registry
+//! check is over, it leaves that to [`Engine::handle_timeout`] and
+//! [`Engine::poll_timeout`] says "now". So after 2 and after 3: when
+//! `poll_timeout()` is due, call `handle_timeout(now)` and start again at 1;
+//! and start again at 1 after a round that handed anything out.
 //!
 //! A cycle is: interval tick, fetch, apply the document to the tag table,
 //! check new tags against the Data-Service's registry, deliver every value
@@ -111,6 +118,16 @@ enum ApiStep {
     Register { first: usize },
 }
 
+/// A decision a `poll_*` call came to and left for
+/// [`Engine::handle_timeout`], so that only inputs change the phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PendingStep {
+    /// The delivery pass has nothing more to send: the cycle may end.
+    FinishCycle,
+    /// The registry check has nothing more to register: it ends.
+    EndRegistryCheck,
+}
+
 #[derive(Clone, Copy, Debug)]
 struct InFlight {
     request: RequestId,
@@ -157,6 +174,8 @@ pub struct Engine<S: TableStorage> {
     api: Health<ApiError>,
     /// The registry check, which runs beside the cycles.
     api_step: ApiStep,
+    /// What a `poll_*` call left for `handle_timeout`, and since when.
+    pending_step: Option<(Instant, PendingStep)>,
     /// Every tag waits for the running check (at start, after a restart).
     check_holds_every_tag: bool,
     /// A tick skipped its fetch during such a check.
@@ -239,6 +258,7 @@ impl<S: TableStorage> Engine<S> {
             sink: Health::Unknown,
             api: Health::Unknown,
             api_step: ApiStep::None,
+            pending_step: None,
             check_holds_every_tag: false,
             skipped_tick: false,
             registry_check_started: Instant::default(),
@@ -295,11 +315,6 @@ impl<S: TableStorage> Engine<S> {
     /// A registry check runs (API requests to come); cycles go on meanwhile.
     pub fn is_registering(&self) -> bool {
         self.api_step != ApiStep::None
-    }
-
-    /// A cycle is due: [`Engine::poll_action`] starts it.
-    pub fn is_fetch_due(&self) -> bool {
-        self.phase == Phase::FetchDue
     }
 
     /// Between cycles, waiting for the next tick.
@@ -606,7 +621,7 @@ impl<S: TableStorage> Engine<S> {
 
     /// What the runner must start now.
     pub fn poll_action(&mut self, now: Instant) -> Option<Action> {
-        if self.phase != Phase::FetchDue {
+        if self.phase != Phase::FetchDue || self.pending_step.is_some() {
             return None;
         }
         self.phase = Phase::Fetching;
@@ -626,6 +641,9 @@ impl<S: TableStorage> Engine<S> {
 
     /// The next HTTP API request, its body (if any) written into `buf`.
     pub fn poll_api_request(&mut self, now: Instant, buf: &mut [u8]) -> Option<ApiRequest> {
+        if self.pending_step.is_some() {
+            return None;
+        }
         match self.api_step {
             ApiStep::DetailedDue => {
                 self.api_step = ApiStep::Detailed;
@@ -647,10 +665,7 @@ impl<S: TableStorage> Engine<S> {
                         })
                     }
                     None => {
-                        self.api_step = ApiStep::None;
-                        self.stats
-                            .record_registry_check(now - self.registry_check_started);
-                        self.registry_check_ended(now);
+                        self.pending_step = Some((now, PendingStep::EndRegistryCheck));
                         None
                     }
                 }
@@ -662,7 +677,10 @@ impl<S: TableStorage> Engine<S> {
     /// The next request line, written into `buf` (at least
     /// [`min_transmit_buffer`] bytes; bulk lines use up to `bulk_max_bytes`).
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        if self.phase != Phase::Delivering || self.in_flight.is_full() {
+        if self.phase != Phase::Delivering
+            || self.in_flight.is_full()
+            || self.pending_step.is_some()
+        {
             return None;
         }
         if let Some(until) = self.pause_until {
@@ -680,7 +698,7 @@ impl<S: TableStorage> Engine<S> {
             }
             if now < self.retry_at {
                 self.end_delivery_pass();
-                self.try_finish_cycle(now);
+                self.finish_cycle_when_due(now);
                 return None;
             }
         }
@@ -697,12 +715,7 @@ impl<S: TableStorage> Engine<S> {
             (_, DeliveryMode::Write) => self.next_single(buf),
         };
         if transmit.is_none() {
-            let catching_up = self.catching_up;
-            self.try_finish_cycle(now);
-            if self.catching_up && !catching_up {
-                // The cycle ended and a catch-up pass followed: its requests.
-                return self.poll_transmit(now, buf);
-            }
+            self.finish_cycle_when_due(now);
         }
         transmit
     }
@@ -809,9 +822,32 @@ impl<S: TableStorage> Engine<S> {
 
     /// When the engine wants to be called again (besides ticks and answers).
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if let Some((since, _)) = self.pending_step {
+            return Some(since);
+        }
         match self.phase {
             Phase::Delivering => self.pause_until,
             _ => None,
+        }
+    }
+
+    /// Input: the time [`Engine::poll_timeout`] named has come. Ends a
+    /// pause that ran out, and carries out what a `poll_*` call decided:
+    /// the end of a cycle (and the catch-up pass or registry check that
+    /// follows it) or of a registry check.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.pause_until.is_some_and(|until| now >= until) {
+            self.pause_until = None;
+        }
+        match self.pending_step.take() {
+            Some((_, PendingStep::FinishCycle)) => self.try_finish_cycle(now),
+            Some((_, PendingStep::EndRegistryCheck)) => {
+                self.api_step = ApiStep::None;
+                self.stats
+                    .record_registry_check(now - self.registry_check_started);
+                self.registry_check_ended(now);
+            }
+            None => {}
         }
     }
 }

@@ -14,14 +14,15 @@ use crate::source::Fetch;
 use super::{API, Runner, SINK_BASE, SOURCE};
 
 impl Runner {
-    /// Carries out the engine's outputs until it has nothing more to say.
+    /// Carries out the engine's outputs in their documented order until a
+    /// round hands out nothing. A decision a `poll_*` call left (its
+    /// `poll_timeout` is now) goes back at once, and the round starts over.
     pub(super) fn drive(&mut self, now: Instant) {
         loop {
-            let mut progressed = false;
-            let registering = self.engine.is_registering();
+            let mut handed_out = false;
             while let Some(Action::FetchSource) = self.engine.poll_action(now) {
                 self.start_fetch(now);
-                progressed = true;
+                handed_out = true;
             }
             if self.api.is_none() && self.engine.is_registering() {
                 // The body buffer exists only while registry checks run.
@@ -29,9 +30,12 @@ impl Runner {
                     self.api_buf.resize(self.settings.options.bulk_max_bytes, 0);
                 }
                 if let Some(request) = self.engine.poll_api_request(now, &mut self.api_buf) {
-                    progressed = true;
+                    handed_out = true;
                     self.start_api(now, request);
                 }
+            }
+            if self.handle_timeout_if_due(now) {
+                continue;
             }
             if !self.engine.is_registering() && !self.api_buf.is_empty() {
                 self.api_buf = Vec::new();
@@ -45,7 +49,7 @@ impl Runner {
                     self.spare_request = sink.release_buffers();
                     break;
                 };
-                progressed = true;
+                handed_out = true;
                 let deadline = now + core_duration(self.settings.options.write_timeout);
                 let registry = self.poll.registry();
                 let socket = &self.settings.options.socket_path;
@@ -60,6 +64,9 @@ impl Runner {
                     self.engine.handle_sink_error(now, tx.request, error);
                 }
             }
+            if self.handle_timeout_if_due(now) {
+                continue;
+            }
             while let Some(event) = self.engine.poll_event() {
                 let severity = match event.level() {
                     Level::Debug => Severity::Debug,
@@ -70,16 +77,20 @@ impl Runner {
                 self.log.line(severity, format_args!("{event}"));
             }
             self.pump_spool(false);
-            // A registry check that started or ended on the way (as a cycle
-            // ended, or with its last answer) has requests, a delivery or a
-            // cycle due.
-            if self.engine.is_registering() != registering || self.engine.is_fetch_due() {
-                progressed = true;
-            }
-            if !progressed {
+            if !handed_out {
                 break;
             }
         }
+    }
+
+    /// Calls the engine's `handle_timeout` when its `poll_timeout` has come;
+    /// whether it had.
+    pub(super) fn handle_timeout_if_due(&mut self, now: Instant) -> bool {
+        let due = self.engine.poll_timeout().is_some_and(|at| at <= now);
+        if due {
+            self.engine.handle_timeout(now);
+        }
+        due
     }
 
     /// Opens an HTTP exchange that must end within `--source-timeout`.

@@ -290,33 +290,35 @@ impl SimulatedSync {
     fn drain(&mut self) {
         let now = self.now;
         for _ in 0..DRAIN_ROUNDS {
-            let mut progressed = false;
-            let registering = self.engine.is_registering();
+            let mut handed_out = false;
             while let Some(Action::FetchSource) = self.engine.poll_action(now) {
-                progressed = true;
+                handed_out = true;
                 self.start_fetch();
             }
             if self.api.is_none()
                 && let Some(request) = self.engine.poll_api_request(now, &mut self.api_buf)
             {
-                progressed = true;
+                handed_out = true;
                 self.start_api(request);
+            }
+            if self.handle_timeout_if_due() {
+                continue;
             }
             while self.sinks.len() < self.connections {
                 let Some(tx) = self.engine.poll_transmit(now, &mut self.transmit_buf) else {
                     break;
                 };
-                progressed = true;
+                handed_out = true;
                 let line = String::from_utf8_lossy(&self.transmit_buf[..tx.len]).into_owned();
                 self.start_sink(tx.request, line);
+            }
+            if self.handle_timeout_if_due() {
+                continue;
             }
             while let Some(event) = self.engine.poll_event() {
                 self.log.push(event.to_string());
             }
-            if self.engine.is_registering() != registering || self.engine.is_fetch_due() {
-                progressed = true;
-            }
-            if !progressed {
+            if !handed_out {
                 return;
             }
         }
@@ -324,6 +326,14 @@ impl SimulatedSync {
             "livelock: the engine's outputs did not settle in {DRAIN_ROUNDS} rounds at {} ms",
             now.total_millis()
         );
+    }
+
+    fn handle_timeout_if_due(&mut self) -> bool {
+        let due = self.engine.poll_timeout().is_some_and(|at| at <= self.now);
+        if due {
+            self.engine.handle_timeout(self.now);
+        }
+        due
     }
 
     fn start_fetch(&mut self) {

@@ -15,13 +15,31 @@ pub(crate) fn transmits<S: TableStorage>(
 ) -> Vec<(RequestId, String)> {
     let mut buf = [0u8; 4096];
     let mut out = Vec::new();
-    while let Some(tx) = engine.poll_transmit(now, &mut buf) {
+    loop {
+        handle_timeout_if_due(engine, now);
+        let Some(tx) = engine.poll_transmit(now, &mut buf) else {
+            if timeout_due(engine, now) {
+                continue;
+            }
+            return out;
+        };
         out.push((
             tx.request,
             String::from_utf8(buf[..tx.len].to_vec()).unwrap(),
         ));
     }
-    out
+}
+
+fn timeout_due<S: TableStorage>(engine: &Engine<S>, now: Instant) -> bool {
+    engine.poll_timeout().is_some_and(|at| at <= now)
+}
+
+/// What the runner does after `poll_api_request` and `poll_transmit`: a
+/// decision they left is carried out.
+pub(crate) fn handle_timeout_if_due<S: TableStorage>(engine: &mut Engine<S>, now: Instant) {
+    if timeout_due(engine, now) {
+        engine.handle_timeout(now);
+    }
 }
 
 /// Drains every event as its log line.
