@@ -26,7 +26,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dataservice_sync_sim::{PollingMode, generated_value};
+use dataservice_sync_sim::PollingMode;
+use dataservice_sync_sim::polling::generated_document_with_failures;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -88,40 +89,13 @@ fn parse_args() -> Settings {
 /// every tenth a failed Modbus read, `changing_percent` of the good ones
 /// with a new value.
 fn document(per_device: u32, changing_percent: u32, round: u64) -> Vec<u8> {
-    use std::fmt::Write;
-    let changing = (per_device * changing_percent).div_ceil(100);
-    let mut out = String::with_capacity((DEVICES * per_device) as usize * 130);
-    out.push('{');
-    for d in 0..DEVICES {
-        if d > 0 {
-            out.push_str(", ");
-        }
-        let _ = write!(out, "\"Device-{d}\": {{");
-        for t in 0..per_device {
-            if t > 0 {
-                out.push_str(", ");
-            }
-            let now = 1_764_318_000 + round;
-            if t % FAILED_EVERY == FAILED_EVERY - 1 {
-                let _ = write!(
-                    out,
-                    "\"tag-{t}\": {{\"value\": null, \"status\": \"modbus_error\", \"error\": \
-                     \"Modbus read failed: timeout\", \"timestamp\": {now}, \
-                     \"last_successful_timestamp\": 1764317000}}"
-                );
-            } else {
-                let value = generated_value(t, if t < changing { round } else { 1 });
-                let _ = write!(
-                    out,
-                    "\"tag-{t}\": {{\"value\": {value}, \"status\": \"ok\", \"error\": null, \
-                     \"timestamp\": {now}, \"last_successful_timestamp\": {now}}}"
-                );
-            }
-        }
-        out.push('}');
-    }
-    out.push('}');
-    out.into_bytes()
+    generated_document_with_failures(
+        DEVICES,
+        per_device,
+        changing_percent,
+        Some(FAILED_EVERY),
+        round,
+    )
 }
 
 /// What one callgrind run of the sync counted.

@@ -192,8 +192,21 @@ pub fn generated_value(tag: u32, round: u64) -> String {
 /// A polled-values document of `devices` × `tags` good reads, of which
 /// `changing_percent` percent change from one round to the next.
 pub fn generated_document(devices: u32, tags: u32, changing_percent: u32, round: u64) -> Vec<u8> {
+    generated_document_with_failures(devices, tags, changing_percent, None, round)
+}
+
+/// [`generated_document`] where every `failed_every`-th tag of a device
+/// (the last of each run of that many) is a failed Modbus read.
+pub fn generated_document_with_failures(
+    devices: u32,
+    tags: u32,
+    changing_percent: u32,
+    failed_every: Option<u32>,
+    round: u64,
+) -> Vec<u8> {
     let changing = (u64::from(tags) * u64::from(changing_percent.min(100))).div_ceil(100) as u32;
-    let mut out = String::with_capacity((devices * tags) as usize * 120);
+    let mut out = String::with_capacity((devices * tags) as usize * 130);
+    let now = 1_764_318_000 + round;
     out.push('{');
     for d in 0..devices {
         if d > 0 {
@@ -204,13 +217,20 @@ pub fn generated_document(devices: u32, tags: u32, changing_percent: u32, round:
             if t > 0 {
                 out.push_str(", ");
             }
+            if failed_every.is_some_and(|every| t % every == every - 1) {
+                let _ = write!(
+                    out,
+                    "\"tag-{t}\": {{\"value\": null, \"status\": \"modbus_error\", \"error\": \
+                     \"Modbus read failed: timeout\", \"timestamp\": {now}, \
+                     \"last_successful_timestamp\": 1764317000}}"
+                );
+                continue;
+            }
             let _ = write!(
                 out,
                 "\"tag-{t}\": {{\"value\": {}, \"status\": \"ok\", \"error\": null, \
-                 \"timestamp\": {}, \"last_successful_timestamp\": {}}}",
+                 \"timestamp\": {now}, \"last_successful_timestamp\": {now}}}",
                 generated_value(t, if t < changing { round } else { 1 }),
-                1_764_318_000 + round,
-                1_764_318_000 + round
             );
         }
         out.push('}');
