@@ -228,3 +228,42 @@ fn a_sync_that_never_lets_the_clock_move_is_a_livelock() {
     let mut sync = SimulatedSync::new(config, 7, Duration::from_millis(2));
     sync.run_for(Duration::from_millis(100));
 }
+
+#[test]
+fn a_30_s_outage_with_history_loses_no_change_and_replays_every_round_in_order() {
+    let mut config = config(BacklogPolicy::History);
+    // Every change kept, however late the live values (as in the e2e test).
+    config.max_drain = Some(Duration::from_secs(600));
+    let mut sync = SimulatedSync::new(config, 11, Duration::from_millis(2));
+    sync.set_source(|n| {
+        let (int, float, flip) = (n.to_string(), format!("{n}.5"), (n % 2 == 0).to_string());
+        Some(polled_document(
+            &[("d", "a", &int), ("d", "b", &float), ("d", "c", &flip)],
+            n,
+        ))
+    });
+    sync.run_for(Duration::from_millis(500));
+    let before = sync.fetches();
+    sync.stop_dataservice();
+    sync.run_for(Duration::from_secs(30));
+    let during = sync.fetches() - before;
+    assert_eq!(
+        during, 300,
+        "one fetch per interval while the Data-Service is away"
+    );
+    sync.resume_dataservice();
+    assert!(sync.run_until(Duration::from_secs(10), |s| s.engine().pending() == 0));
+    let n = sync.fetches();
+    assert_eq!(sync.writes_of("d.a"), numbers(1..=n));
+    assert_eq!(
+        sync.writes_of("d.b"),
+        (1..=n).map(|r| json!(r as f64 + 0.5)).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        sync.writes_of("d.c"),
+        (1..=n).map(|r| json!(r % 2 == 0)).collect::<Vec<_>>()
+    );
+    let stats = sync.engine().stats();
+    assert_eq!(stats.backlog_dropped_total, 0);
+    assert_eq!(stats.writes_ok_total, 3 * n);
+}
