@@ -8,8 +8,6 @@ use crate::time::Instant;
 use super::{Engine, PendingStep, Phase, RATE_SAMPLE};
 
 impl<S: TableStorage> Engine<S> {
-    // ---- delivery ----
-
     /// The cycle's fetch ended (with a document, broken or whole, or an
     /// error, or cut short by shutdown): its delivery pass starts.
     pub(super) fn end_fetch(&mut self, now: Instant) {

@@ -21,8 +21,6 @@ use crate::wire::registry::{
 use super::{ApiStep, BacklogPolicy, DetailedRead, Engine, Phase, RegisterMode};
 
 impl<S: TableStorage> Engine<S> {
-    // ---- registry ----
-
     pub(super) fn start_registry_check_if_wanted(&mut self, now: Instant) {
         let wanted = self.config.registry_checks
             && self.registry_dirty
