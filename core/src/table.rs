@@ -9,7 +9,7 @@ use core::num::NonZeroU64;
 
 use crate::key::Key;
 use crate::time::Instant;
-use crate::value::{StringValue, Value};
+use crate::value::{StringValue, Value, value_hash};
 
 /// Where a tag stands with the Data-Service's registry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -203,7 +203,9 @@ impl SlotValue {
 /// `TagSlot::string` for a tag that never held a string.
 const NO_STRING: u32 = u32::MAX;
 
-/// One tag's state.
+/// One tag's state: its key and latest value, and what delivery, the
+/// registry check, the `history` backlog and the source's timestamps keep
+/// of it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TagSlot {
     /// The Data-Service key, in the table's key arena ([`TagTable::key_of`]).
@@ -213,6 +215,21 @@ pub struct TagSlot {
     /// The tag's entry in the string pool, once it held a string (kept for
     /// its later strings, so the pool never holds more than one per tag).
     pub(crate) string: u32,
+    /// Writing it, and what the Data-Service acknowledged.
+    pub(crate) delivery: SlotDelivery,
+    /// What the Data-Service's registry says of its key.
+    pub(crate) registry: SlotRegistry,
+    /// Its changes in the `history` backlog.
+    pub(crate) history: SlotHistory,
+    /// Its readings: their timestamps, failed reads, the rule that mapped
+    /// the last one.
+    pub(crate) source: SlotSource,
+}
+
+/// A tag's delivery: the write it waits for, the request it is in, and the
+/// value the Data-Service last acknowledged.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct SlotDelivery {
     /// Bumped on every accepted reading, so an acknowledgement of an older
     /// value does not clear a newer one.
     pub(crate) seq: u32,
@@ -227,40 +244,55 @@ pub struct TagSlot {
     /// Hash of the value the Data-Service last acknowledged, and when.
     pub(crate) acked_hash: Option<NonZeroU64>,
     pub(crate) acked_at: Instant,
+    /// The last acknowledged value as a number (`NAN`: none), for deadbands.
+    pub(crate) acked_number: f64,
+}
+
+/// A tag's key in the Data-Service's registry.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct SlotRegistry {
     /// Registry state, and the metadata or id that goes with it.
     pub(crate) registration: Registration,
-    pub(crate) registry: RegistryData,
-    /// `history` backlog: this tag's changes not yet acknowledged, the
-    /// hash of the newest, and the last delivery walk that passed it over.
-    pub(crate) queued: u32,
-    pub(crate) queued_hash: NonZeroU64,
-    pub(crate) walk_mark: u32,
-    /// The mapping rule that applied last (`NO_RULE`: none).
-    pub(crate) rule: u8,
-    /// A failed read came since the last good one: the deadband is skipped.
-    pub(crate) after_failed_read: bool,
-    /// The last acknowledged value as a number, and the newest queued one
-    /// (`NAN`: none), for deadbands.
-    pub(crate) acked_number: f64,
-    pub(crate) queued_number: f64,
+    pub(crate) data: RegistryData,
     /// The key's data type in the Data-Service (index into `DATA_TYPES`,
     /// `UNKNOWN_TYPE` until `/detailed` or our registration said it).
     pub(crate) registered_type: u8,
     /// A value of this tag would be changed by that type on the way in
     /// (reported once, until the type is learnt again).
     pub(crate) type_mismatch: bool,
+}
+
+/// A tag's changes in the `history` backlog.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct SlotHistory {
+    /// Its changes not yet acknowledged, the hash of the newest, and the
+    /// last delivery walk that passed it over.
+    pub(crate) queued: u32,
+    pub(crate) queued_hash: NonZeroU64,
+    pub(crate) walk_mark: u32,
+    /// The newest queued value as a number (`NAN`: none), for deadbands.
+    pub(crate) queued_number: f64,
+    /// The cycle (the engine's count) of its newest queued change; a
+    /// change of the running cycle goes out past the replay budget, with
+    /// the older ones it must follow.
+    pub(crate) changed_in_cycle: u32,
+}
+
+/// What a tag's readings said over time.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct SlotSource {
     /// The source timestamp of the latest reading in ms, its low 32 bits
     /// (0: none), and when, in the sync's own clock, it was first seen (ms,
     /// low 32 bits: differences hold for 49 days, `max_age` is at most one).
     /// Compared for change only, so the truncation costs nothing.
-    pub(crate) source_stamp: u32,
-    pub(crate) source_since: u32,
+    pub(crate) stamp: u32,
+    pub(crate) since: u32,
     /// The source timestamp stood still for longer than `max_age`.
     pub(crate) stale: bool,
-    /// `history`: the cycle (the engine's count) of the tag's newest
-    /// queued change; a change of the running cycle goes out past the
-    /// replay budget, with the older ones it must follow.
-    pub(crate) changed_in_cycle: u32,
+    /// A failed read came since the last good one: the deadband is skipped.
+    pub(crate) after_failed_read: bool,
+    /// The mapping rule that applied last (`NO_RULE`: none).
+    pub(crate) rule: u8,
 }
 
 /// `TagSlot::registered_type` while the Data-Service's type is not known.
@@ -270,40 +302,67 @@ pub(crate) const UNKNOWN_TYPE: u8 = u8::MAX;
 pub(crate) const NO_RULE: u8 = u8::MAX;
 
 impl TagSlot {
+    /// `latest`: the Data-Service took the value last sent. It is the
+    /// acknowledged one, and the tag stops waiting unless a newer reading
+    /// came meanwhile.
+    pub(crate) fn acknowledge_sent(&mut self, now: Instant) {
+        let delivery = &mut self.delivery;
+        delivery.in_flight = false;
+        delivery.acked_hash = Some(delivery.sent_hash);
+        delivery.acked_at = now;
+        delivery.acked_number = f64::NAN;
+        if delivery.seq == delivery.sent_seq {
+            delivery.pending = false;
+            delivery.acked_number = self.value.number().unwrap_or(f64::NAN);
+        }
+    }
+
+    /// `history`: the Data-Service took `value`, the oldest of the tag's
+    /// queued changes.
+    pub(crate) fn acknowledge_change(&mut self, now: Instant, value: &Value) {
+        self.delivery.in_flight = false;
+        self.delivery.acked_hash = Some(value_hash(value));
+        self.delivery.acked_number = value.number().unwrap_or(f64::NAN);
+        self.delivery.acked_at = now;
+        self.history.queued = self.history.queued.saturating_sub(1);
+    }
+
     /// When the Data-Service last acknowledged a value of this tag.
     pub fn last_written_at(&self) -> Option<Instant> {
-        self.acked_hash.map(|_| self.acked_at)
+        self.delivery.acked_hash.map(|_| self.delivery.acked_at)
     }
 
     /// Whether a request carrying this tag awaits its answer.
     pub fn is_in_flight(&self) -> bool {
-        self.in_flight
+        self.delivery.in_flight
     }
 
     /// Whether the latest value still waits to be written (in `history`
     /// mode: whether changes of this tag wait in the backlog).
     pub fn is_pending(&self) -> bool {
-        self.pending || self.queued > 0
+        self.delivery.pending || self.history.queued > 0
     }
 
     /// Where the tag stands with the Data-Service's registry.
     pub fn registration(&self) -> Registration {
-        self.registration
+        self.registry.registration
     }
 
     /// The key's data type in the Data-Service, once known.
     pub fn registered_type(&self) -> Option<&'static str> {
-        DATA_TYPES.get(usize::from(self.registered_type)).copied()
+        DATA_TYPES
+            .get(usize::from(self.registry.registered_type))
+            .copied()
     }
 
     /// Whether the registered type would change this tag's values.
     pub fn has_type_mismatch(&self) -> bool {
-        self.type_mismatch
+        self.registry.type_mismatch
     }
 
     /// Whether the source timestamp stood still for longer than `max_age`.
     pub fn is_stale(&self) -> bool {
-        self.stale
+        self.source.stale
     }
 }
 
@@ -592,7 +651,7 @@ impl<S: TableStorage> TagTable<S> {
     pub fn update(&mut self, position: usize, value: Value) -> Result<(), TableFull> {
         self.store_value(position, value)?;
         let slot = &mut self.storage.slots_mut()[position];
-        slot.seq = slot.seq.wrapping_add(1);
+        slot.delivery.seq = slot.delivery.seq.wrapping_add(1);
         Ok(())
     }
 
@@ -623,29 +682,37 @@ impl<S: TableStorage> TagTable<S> {
                     },
                     value,
                     string,
-                    seq: 0,
-                    pending: false,
-                    in_flight: false,
-                    request: 0,
-                    sent_seq: 0,
-                    sent_hash: NonZeroU64::MIN,
-                    acked_hash: None,
-                    acked_at: Instant::default(),
-                    registration: Registration::Unknown,
-                    registry: RegistryData::None,
-                    queued: 0,
-                    queued_hash: NonZeroU64::MIN,
-                    walk_mark: 0,
-                    rule: NO_RULE,
-                    after_failed_read: false,
-                    acked_number: f64::NAN,
-                    queued_number: f64::NAN,
-                    registered_type: UNKNOWN_TYPE,
-                    type_mismatch: false,
-                    source_stamp: 0,
-                    source_since: 0,
-                    stale: false,
-                    changed_in_cycle: 0,
+                    delivery: SlotDelivery {
+                        seq: 0,
+                        pending: false,
+                        in_flight: false,
+                        request: 0,
+                        sent_seq: 0,
+                        sent_hash: NonZeroU64::MIN,
+                        acked_hash: None,
+                        acked_at: Instant::default(),
+                        acked_number: f64::NAN,
+                    },
+                    registry: SlotRegistry {
+                        registration: Registration::Unknown,
+                        data: RegistryData::None,
+                        registered_type: UNKNOWN_TYPE,
+                        type_mismatch: false,
+                    },
+                    history: SlotHistory {
+                        queued: 0,
+                        queued_hash: NonZeroU64::MIN,
+                        walk_mark: 0,
+                        queued_number: f64::NAN,
+                        changed_in_cycle: 0,
+                    },
+                    source: SlotSource {
+                        stamp: 0,
+                        since: 0,
+                        stale: false,
+                        after_failed_read: false,
+                        rule: NO_RULE,
+                    },
                 };
                 self.storage.push(slot)?;
                 // position < capacity <= index.len() / 2, so it fits in u32.
@@ -705,7 +772,7 @@ mod tests {
         assert_eq!(table.upsert(&key("b"), Value::Int(2)), Ok(1));
         assert_eq!(table.upsert(&key("a"), Value::Int(3)), Ok(0));
         assert_eq!(table.value(0), Some(Value::Int(3)));
-        assert_eq!(table.slots()[0].seq, 1);
+        assert_eq!(table.slots()[0].delivery.seq, 1);
         assert_eq!(table.upsert(&key("c"), Value::Int(4)), Ok(2));
         assert_eq!(table.upsert(&key("d"), Value::Int(5)), Ok(3));
         assert_eq!(table.upsert(&key("e"), Value::Int(6)), Err(TableFull));

@@ -30,6 +30,15 @@ pub enum Value {
 }
 
 impl Value {
+    /// The value as a number, if it is one.
+    pub fn number(&self) -> Option<f64> {
+        match self {
+            Value::Int(v) => Some(*v as f64),
+            Value::Float(v) => Some(*v),
+            _ => None,
+        }
+    }
+
     /// The data type name the Data-Service uses for this value.
     pub fn data_type(&self) -> &'static str {
         match self {

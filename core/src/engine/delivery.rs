@@ -69,7 +69,8 @@ impl<S: TableStorage> Engine<S> {
     }
 
     pub(super) fn wants_bulk(&self, slot: &TagSlot) -> bool {
-        self.config.delivery == DeliveryMode::Bulk && slot.registration == Registration::Registered
+        self.config.delivery == DeliveryMode::Bulk
+            && slot.registry.registration == Registration::Registered
     }
 
     pub(super) fn next_request_id(&mut self) -> RequestId {
@@ -87,14 +88,14 @@ impl<S: TableStorage> Engine<S> {
         while self.bulk_cursor < self.table.len() {
             let position = self.bulk_cursor;
             let slot = &self.table.slots()[position];
-            if !slot.pending || slot.in_flight || !self.wants_bulk(slot) {
+            if !slot.delivery.pending || slot.delivery.in_flight || !self.wants_bulk(slot) {
                 self.bulk_cursor += 1;
                 continue;
             }
             let mut hex = [0u8; 32];
             let value = self.table.value_of(slot);
             if encoder
-                .push(id_hex(&slot.registry.id(), &mut hex), &value)
+                .push(id_hex(&slot.registry.data.id(), &mut hex), &value)
                 .is_err()
             {
                 break;
@@ -140,8 +141,8 @@ impl<S: TableStorage> Engine<S> {
             let position = self.single_cursor;
             self.single_cursor += 1;
             let slot = &self.table.slots()[position];
-            if !slot.pending
-                || slot.in_flight
+            if !slot.delivery.pending
+                || slot.delivery.in_flight
                 || self.wants_bulk(slot)
                 || self.waits_for_check(slot)
             {
@@ -186,24 +187,18 @@ impl<S: TableStorage> Engine<S> {
         // Results come in request order, and a bulk's slots are in table order.
         let read = response.for_each_result(|result| {
             let slots = table.slots_mut();
-            let Some(position) =
-                (cursor..slots.len()).find(|&p| slots[p].in_flight && slots[p].request == request)
+            let Some(position) = (cursor..slots.len())
+                .find(|&p| slots[p].delivery.in_flight && slots[p].delivery.request == request)
             else {
                 return;
             };
             cursor = position + 1;
             answered += 1;
             let slot = &mut slots[position];
-            slot.in_flight = false;
+            slot.delivery.in_flight = false;
             if result.ok {
                 stats.writes_ok_total += 1;
-                slot.acked_hash = Some(slot.sent_hash);
-                slot.acked_at = now;
-                slot.acked_number = f64::NAN;
-                if slot.seq == slot.sent_seq {
-                    slot.pending = false;
-                    slot.acked_number = slot.value.number().unwrap_or(f64::NAN);
-                }
+                slot.acknowledge_sent(now);
             } else {
                 failed += 1;
                 if result.error.is_some_and(|e| e.eq_str("id not found")) {
@@ -251,8 +246,8 @@ impl<S: TableStorage> Engine<S> {
             if left == 0 {
                 break;
             }
-            if slot.in_flight && slot.request == request {
-                slot.in_flight = false;
+            if slot.delivery.in_flight && slot.delivery.request == request {
+                slot.delivery.in_flight = false;
                 left -= 1;
             }
         }
@@ -300,22 +295,15 @@ impl<S: TableStorage> Engine<S> {
     pub(super) fn acknowledge(&mut self, now: Instant, position: usize) {
         self.stats.writes_ok_total += 1;
         if let Some(slot) = self.table.slot_mut(position) {
-            slot.in_flight = false;
-            slot.acked_hash = Some(slot.sent_hash);
-            slot.acked_at = now;
-            slot.acked_number = f64::NAN;
-            if slot.seq == slot.sent_seq {
-                slot.pending = false;
-                slot.acked_number = slot.value.number().unwrap_or(f64::NAN);
-            }
+            slot.acknowledge_sent(now);
         }
     }
 }
 
 /// `value` is the slot's latest, now in the request numbered `request`.
 pub(super) fn mark_sent(slot: &mut TagSlot, request: u32, value: &Value) {
-    slot.in_flight = true;
-    slot.request = request;
-    slot.sent_seq = slot.seq;
-    slot.sent_hash = value_hash(value);
+    slot.delivery.in_flight = true;
+    slot.delivery.request = request;
+    slot.delivery.sent_seq = slot.delivery.seq;
+    slot.delivery.sent_hash = value_hash(value);
 }

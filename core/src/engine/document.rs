@@ -81,7 +81,7 @@ impl<S: TableStorage> Engine<S> {
                         continue;
                     };
                     if let Some(slot) = self.table.slot_mut(position) {
-                        slot.rule = rule.unwrap_or(NO_RULE);
+                        slot.source.rule = rule.unwrap_or(NO_RULE);
                     }
                     self.decide_write(now, position, source_time_ms, &rules);
                 }
@@ -93,7 +93,7 @@ impl<S: TableStorage> Engine<S> {
                         }
                     };
                     if let Some(slot) = position.and_then(|p| self.table.slot_mut(p)) {
-                        slot.after_failed_read = true;
+                        slot.source.after_failed_read = true;
                     }
                 }
                 Staged::Rejected {
@@ -160,24 +160,24 @@ impl<S: TableStorage> Engine<S> {
         let Some(slot) = self.table.slot_mut(position) else {
             return;
         };
-        if !history && slot.pending && !slot.in_flight {
+        if !history && slot.delivery.pending && !slot.delivery.in_flight {
             // The value before this one was never sent.
             self.stats.writes_superseded_total += 1;
         }
-        let rule = rules.rules.get(usize::from(slot.rule));
+        let rule = rules.rules.get(usize::from(slot.source.rule));
         let heartbeat = rule
             .and_then(|r| r.heartbeat)
             .unwrap_or(self.config.heartbeat);
         let hash = value_hash(&value);
-        let queued = history && slot.queued > 0;
+        let queued = history && slot.history.queued > 0;
         let (reference, reference_number) = if queued {
-            (Some(slot.queued_hash), slot.queued_number)
+            (Some(slot.history.queued_hash), slot.history.queued_number)
         } else {
-            (slot.acked_hash, slot.acked_number)
+            (slot.delivery.acked_hash, slot.delivery.acked_number)
         };
         let mut changed = reference != Some(hash);
         let mut decision = Decision::Unchanged;
-        let after_failed_read = core::mem::take(&mut slot.after_failed_read);
+        let after_failed_read = core::mem::take(&mut slot.source.after_failed_read);
         if changed
             && !after_failed_read
             && let (Some(band), Some(now_number)) = (rule.and_then(|r| r.deadband), number(&value))
@@ -190,22 +190,22 @@ impl<S: TableStorage> Engine<S> {
         }
         if changed
             && let Some(min) = rule.and_then(|r| r.min_interval)
-            && slot.acked_hash.is_some()
-            && (queued || now - slot.acked_at < min)
+            && slot.delivery.acked_hash.is_some()
+            && (queued || now - slot.delivery.acked_at < min)
         {
             // Held back: the value is looked at again next cycle.
-            slot.pending = false;
+            slot.delivery.pending = false;
             self.stats.writes_deferred_total += 1;
             self.trace(position, Decision::HeldBack);
             return;
         }
-        let heartbeat_due = !changed && !queued && now - slot.acked_at >= heartbeat;
+        let heartbeat_due = !changed && !queued && now - slot.delivery.acked_at >= heartbeat;
         let covered = match self.api_step {
             ApiStep::DetailedDue => true,
             ApiStep::Detailed => self.detailed.is_none() || position < self.detailed_covers,
             _ => false,
         };
-        if slot.registration == Registration::Unknown && !covered {
+        if slot.registry.registration == Registration::Unknown && !covered {
             // Not in the running check's `/detailed` answer: one more check.
             self.registry_dirty = true;
         }
@@ -222,13 +222,13 @@ impl<S: TableStorage> Engine<S> {
             return;
         };
         if !history {
-            slot.pending = changed || heartbeat_due;
+            slot.delivery.pending = changed || heartbeat_due;
             return;
         }
         if !(changed || heartbeat_due) {
             return;
         }
-        slot.changed_in_cycle = self.cycle_id;
+        slot.history.changed_in_cycle = self.cycle_id;
         let entry = BacklogEntry {
             slot: position as u32,
             seq: self.next_seq,
@@ -249,14 +249,14 @@ impl<S: TableStorage> Engine<S> {
         let Some(registered) = slot.registered_type() else {
             return;
         };
-        if slot.type_mismatch {
+        if slot.registry.type_mismatch {
             return;
         }
         let value = self.table.value_of(slot);
         if value.fits_data_type(registered) {
             return;
         }
-        self.table.slots_mut()[position].type_mismatch = true;
+        self.table.slots_mut()[position].registry.type_mismatch = true;
         self.stats.type_mismatches_total += 1;
         let key = self.preview_of(position);
         let value_type = value.data_type();
@@ -287,22 +287,22 @@ impl<S: TableStorage> Engine<S> {
         };
         let stamp = source_time_ms as u32;
         let now_ms = now.total_millis() as u32;
-        if source_time_ms == 0 || stamp != slot.source_stamp {
-            slot.source_stamp = stamp;
-            slot.source_since = now_ms;
-            if core::mem::take(&mut slot.stale) {
+        if source_time_ms == 0 || stamp != slot.source.stamp {
+            slot.source.stamp = stamp;
+            slot.source.since = now_ms;
+            if core::mem::take(&mut slot.source.stale) {
                 let key = self.preview_of(position);
                 self.push_event(Event::TagFresh { key });
             }
             return false;
         }
-        if slot.stale {
+        if slot.source.stale {
             return true;
         }
-        let frozen_for = Duration::from_millis(u64::from(now_ms.wrapping_sub(slot.source_since)));
+        let frozen_for = Duration::from_millis(u64::from(now_ms.wrapping_sub(slot.source.since)));
         match max_age {
             Some(max_age) if frozen_for >= max_age => {
-                slot.stale = true;
+                slot.source.stale = true;
                 self.stats.tags_stale_total += 1;
                 let key = self.preview_of(position);
                 self.stats.record_error(

@@ -50,8 +50,8 @@ impl<S: TableStorage> Engine<S> {
             let Some(slot) = slots.get_mut(slot_of(ring, offset) as usize) else {
                 continue;
             };
-            if slot.queued > 1 {
-                slot.queued -= 1;
+            if slot.history.queued > 1 {
+                slot.history.queued -= 1;
                 self.backlog.set_state(ring, offset, EntryState::Acked);
                 dropped += 1;
             }
@@ -84,9 +84,9 @@ impl<S: TableStorage> Engine<S> {
             match self.backlog.push(buf, entry) {
                 Ok(true) => {
                     if let Some(slot) = slots.get_mut(entry.slot as usize) {
-                        slot.queued += 1;
-                        slot.queued_hash = value_hash(&entry.value);
-                        slot.queued_number = number(&entry.value).unwrap_or(f64::NAN);
+                        slot.history.queued += 1;
+                        slot.history.queued_hash = value_hash(&entry.value);
+                        slot.history.queued_number = number(&entry.value).unwrap_or(f64::NAN);
                     }
                     return;
                 }
@@ -96,7 +96,7 @@ impl<S: TableStorage> Engine<S> {
                     };
                     if state != EntryState::Acked {
                         if let Some(slot) = slots.get_mut(gone.slot as usize) {
-                            slot.queued = slot.queued.saturating_sub(1);
+                            slot.history.queued = slot.history.queued.saturating_sub(1);
                         }
                         self.note_backlog_drop(now, gone.seq);
                     }
@@ -156,29 +156,29 @@ impl<S: TableStorage> Engine<S> {
             let Some(slot) = slots.get_mut(position) else {
                 continue;
             };
-            let ours = slot.in_flight && slot.request == request.0;
-            if (slot.in_flight && !ours) || slot.walk_mark == walk {
+            let ours = slot.delivery.in_flight && slot.delivery.request == request.0;
+            if (slot.delivery.in_flight && !ours) || slot.history.walk_mark == walk {
                 continue;
             }
-            if check_coming && unchecked(slot.registration) {
+            if check_coming && unchecked(slot.registry.registration) {
                 // Its changes wait, in order, for the check.
-                slot.walk_mark = walk;
+                slot.history.walk_mark = walk;
                 continue;
             }
             let old = seq_of(ring, offset) < self.cycle_first_seq;
             // The budget holds back replay only: a tag that changed in this
             // cycle sends its older changes now, so that its newest value
             // is not kept waiting behind them.
-            let live = slot.changed_in_cycle == self.cycle_id;
+            let live = slot.history.changed_in_cycle == self.cycle_id;
             if old && !ours && !live && self.replayed_in_cycle + replayed >= budget {
-                slot.walk_mark = walk;
+                slot.history.walk_mark = walk;
                 continue;
             }
             let entry = read_entry(ring, offset);
-            if bulk_mode && slot.registration == Registration::Registered {
+            if bulk_mode && slot.registry.registration == Registration::Registered {
                 let mut hex = [0u8; 32];
                 if encoder
-                    .push(id_hex(&slot.registry.id(), &mut hex), &entry.value)
+                    .push(id_hex(&slot.registry.data.id(), &mut hex), &entry.value)
                     .is_err()
                 {
                     break;
@@ -188,11 +188,11 @@ impl<S: TableStorage> Engine<S> {
                 break;
             } else {
                 // Its order must hold: nothing of this tag in this line.
-                slot.walk_mark = walk;
+                slot.history.walk_mark = walk;
                 continue;
             }
-            slot.in_flight = true;
-            slot.request = request.0;
+            slot.delivery.in_flight = true;
+            slot.delivery.request = request.0;
             self.backlog
                 .set_state(ring, offset, EntryState::InFlight(request.0));
             first.get_or_insert(offset);
@@ -206,8 +206,8 @@ impl<S: TableStorage> Engine<S> {
             let old = entry.seq < self.cycle_first_seq;
             let (slots, ring) = table.slots_and_backlog_mut();
             if let Some(slot) = slots.get_mut(position) {
-                slot.in_flight = true;
-                slot.request = request.0;
+                slot.delivery.in_flight = true;
+                slot.delivery.request = request.0;
             }
             self.backlog
                 .set_state(ring, offset, EntryState::InFlight(request.0));
@@ -264,17 +264,13 @@ impl<S: TableStorage> Engine<S> {
                 let value = read_entry(ring, offset).value;
                 backlog.set_state(ring, offset, EntryState::Acked);
                 if let Some(slot) = slot {
-                    slot.in_flight = false;
-                    slot.queued = slot.queued.saturating_sub(1);
-                    slot.acked_hash = Some(value_hash(&value));
-                    slot.acked_number = number(&value).unwrap_or(f64::NAN);
-                    slot.acked_at = now;
+                    slot.acknowledge_change(now, &value);
                 }
                 outcomes.ok += 1;
             } else {
                 backlog.set_state(ring, offset, EntryState::Unsent);
                 if let Some(slot) = slot {
-                    slot.in_flight = false;
+                    slot.delivery.in_flight = false;
                 }
                 outcomes.failed += 1;
                 outcomes.id_not_found |= id_not_found;
@@ -338,7 +334,7 @@ impl<S: TableStorage> Engine<S> {
             if state_of(ring, offset) == EntryState::InFlight(request) {
                 self.backlog.set_state(ring, offset, EntryState::Unsent);
                 if let Some(slot) = slots.get_mut(slot_of(ring, offset) as usize) {
-                    slot.in_flight = false;
+                    slot.delivery.in_flight = false;
                 }
             }
         }

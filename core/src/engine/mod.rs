@@ -799,7 +799,7 @@ impl<S: TableStorage> Engine<S> {
             return false;
         };
         if let Some(slot) = self.table.slot_mut(position) {
-            slot.pending = false;
+            slot.delivery.pending = false;
         }
         self.registry_dirty = true;
         self.stats.replayed_total += 1;

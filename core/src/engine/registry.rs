@@ -35,7 +35,7 @@ impl<S: TableStorage> Engine<S> {
                 .table
                 .slots()
                 .iter()
-                .all(|slot| unchecked(slot.registration));
+                .all(|slot| unchecked(slot.registry.registration));
         }
     }
 
@@ -68,7 +68,7 @@ impl<S: TableStorage> Engine<S> {
     /// key the Data-Service does not have would drop its value without a
     /// word. While the API is down, unchecked tags go by key.
     pub(super) fn waits_for_check(&self, slot: &TagSlot) -> bool {
-        self.check_coming() && unchecked(slot.registration)
+        self.check_coming() && unchecked(slot.registry.registration)
     }
 
     pub(super) fn check_coming(&self) -> bool {
@@ -114,16 +114,16 @@ impl<S: TableStorage> Engine<S> {
             let Some(slot) = table.slot_mut(position) else {
                 return;
             };
-            if slot.registration != Registration::Unknown {
+            if slot.registry.registration != Registration::Unknown {
                 return;
             }
-            slot.registered_type = point
+            slot.registry.registered_type = point
                 .data_type
                 .and_then(|t| DATA_TYPES.iter().position(|d| t.eq_str(d)))
                 .map_or(UNKNOWN_TYPE, |i| i as u8);
-            slot.registration = match point_meta(&point) {
+            slot.registry.registration = match point_meta(&point) {
                 Some(meta) => {
-                    slot.registry = RegistryData::Meta(meta);
+                    slot.registry.data = RegistryData::Meta(meta);
                     Registration::Found
                 }
                 None => Registration::ByKeyOnly,
@@ -158,13 +158,13 @@ impl<S: TableStorage> Engine<S> {
         // it) may have come after their key went by: they stay unknown, and
         // another check looks again (`decide_write` asked for it).
         for position in 0..self.detailed_covers {
-            if self.table.slots()[position].registration != Registration::Unknown {
+            if self.table.slots()[position].registry.registration != Registration::Unknown {
                 self.check_type(now, position);
                 continue;
             }
             let key = KeyPreview::of_key(self.table.key(position));
             let slot = &mut self.table.slots_mut()[position];
-            slot.registration = match register {
+            slot.registry.registration = match register {
                 RegisterMode::Missing => Registration::Missing,
                 RegisterMode::Off => Registration::NotRegistered,
             };
@@ -182,13 +182,13 @@ impl<S: TableStorage> Engine<S> {
         self.detailed = None;
         for slot in self.table.slots_mut() {
             if matches!(
-                slot.registration,
+                slot.registry.registration,
                 Registration::Found | Registration::ByKeyOnly
             ) {
-                slot.registration = Registration::Unknown;
-                slot.registry = RegistryData::None;
-                slot.registered_type = UNKNOWN_TYPE;
-                slot.type_mismatch = false;
+                slot.registry.registration = Registration::Unknown;
+                slot.registry.data = RegistryData::None;
+                slot.registry.registered_type = UNKNOWN_TYPE;
+                slot.registry.type_mismatch = false;
             }
         }
     }
@@ -200,7 +200,7 @@ impl<S: TableStorage> Engine<S> {
         while self.register_cursor < self.table.len() {
             let position = self.register_cursor;
             let slot = &self.table.slots()[position];
-            let spec = match (slot.registration, &slot.registry) {
+            let spec = match (slot.registry.registration, &slot.registry.data) {
                 (Registration::Found, RegistryData::Meta(meta)) => PointSpec::Existing {
                     address: meta.address(),
                     default: meta.default(),
@@ -212,7 +212,7 @@ impl<S: TableStorage> Engine<S> {
                         .config
                         .rules
                         .rules
-                        .get(usize::from(slot.rule))
+                        .get(usize::from(slot.source.rule))
                         .and_then(|rule| rule.data_type)
                         .map_or_else(
                             || self.table.value_of(slot).registration_type(),
@@ -233,15 +233,15 @@ impl<S: TableStorage> Engine<S> {
             if pushed.is_err() {
                 if encoder.count() == 0 {
                     // Cannot fit even alone: keep it on write by key.
-                    slot.registration = Registration::ByKeyOnly;
+                    slot.registry.registration = Registration::ByKeyOnly;
                     self.register_cursor += 1;
                     continue;
                 }
                 break;
             }
-            slot.registration = Registration::Registering;
+            slot.registry.registration = Registration::Registering;
             if let Some(new_type) = new_type {
-                slot.registered_type = new_type;
+                slot.registry.registered_type = new_type;
             }
             first.get_or_insert(position);
             self.register_cursor += 1;
@@ -274,7 +274,7 @@ impl<S: TableStorage> Engine<S> {
             let mut registering = || {
                 positions
                     .by_ref()
-                    .find(|&p| table.slots()[p].registration == Registration::Registering)
+                    .find(|&p| table.slots()[p].registry.registration == Registration::Registering)
             };
             for _ in next_index..index {
                 registering();
@@ -284,15 +284,15 @@ impl<S: TableStorage> Engine<S> {
             };
             next_index = index + 1;
             let slot = &mut table.slots_mut()[position];
-            slot.registry = RegistryData::None;
+            slot.registry.data = RegistryData::None;
             match (result.ok, result.id.and_then(|id| parse_id(id.raw()))) {
                 (true, Some(id)) => {
-                    slot.registry = RegistryData::Id(id);
-                    slot.registration = Registration::Registered;
+                    slot.registry.data = RegistryData::Id(id);
+                    slot.registry.registration = Registration::Registered;
                     registered += 1;
                 }
                 _ => {
-                    slot.registration = Registration::Failed;
+                    slot.registry.registration = Registration::Failed;
                     failed_total += 1;
                     let mut text = heapless::String::new();
                     if let Some(error) = result.error {
@@ -307,8 +307,8 @@ impl<S: TableStorage> Engine<S> {
         // Points the answer did not mention failed too.
         for position in first..self.table.len() {
             let slot = &mut self.table.slots_mut()[position];
-            if slot.registration == Registration::Registering {
-                slot.registration = Registration::Failed;
+            if slot.registry.registration == Registration::Registering {
+                slot.registry.registration = Registration::Failed;
                 failed_total += 1;
             }
         }
@@ -359,11 +359,11 @@ impl<S: TableStorage> Engine<S> {
         self.api_step = ApiStep::None;
         for slot in self.table.slots_mut() {
             if matches!(
-                slot.registration,
+                slot.registry.registration,
                 Registration::Registering | Registration::Found | Registration::Missing
             ) {
-                slot.registration = Registration::Unknown;
-                slot.registry = RegistryData::None;
+                slot.registry.registration = Registration::Unknown;
+                slot.registry.data = RegistryData::None;
             }
         }
     }
@@ -393,18 +393,18 @@ impl<S: TableStorage> Engine<S> {
     pub(super) fn invalidate_registry(&mut self, now: Instant, why: &'static str) {
         let history = self.config.backlog == BacklogPolicy::History;
         for slot in self.table.slots_mut() {
-            slot.registration = Registration::Unknown;
-            slot.registry = RegistryData::None;
-            slot.registered_type = UNKNOWN_TYPE;
-            slot.type_mismatch = false;
-            slot.acked_hash = None;
-            slot.pending = !history && !slot.stale;
+            slot.registry.registration = Registration::Unknown;
+            slot.registry.data = RegistryData::None;
+            slot.registry.registered_type = UNKNOWN_TYPE;
+            slot.registry.type_mismatch = false;
+            slot.delivery.acked_hash = None;
+            slot.delivery.pending = !history && !slot.source.stale;
         }
         if history {
             // Refill: tags with nothing queued get their current value again.
             for position in 0..self.table.len() {
                 let slot = &self.table.slots()[position];
-                if slot.queued == 0 {
+                if slot.history.queued == 0 {
                     let entry = BacklogEntry {
                         slot: position as u32,
                         seq: self.next_seq,

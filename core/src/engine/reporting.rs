@@ -57,7 +57,12 @@ impl<S: TableStorage> Engine<S> {
     /// in the backlog not yet acknowledged).
     pub fn pending(&self) -> usize {
         match self.config.backlog {
-            BacklogPolicy::Latest => self.table.slots().iter().filter(|s| s.pending).count(),
+            BacklogPolicy::Latest => self
+                .table
+                .slots()
+                .iter()
+                .filter(|s| s.delivery.pending)
+                .count(),
             BacklogPolicy::History => self.backlog.unacked(),
         }
     }
@@ -92,7 +97,7 @@ impl<S: TableStorage> Engine<S> {
         self.table
             .slots()
             .iter()
-            .filter(|s| s.registration == Registration::NotRegistered)
+            .filter(|s| s.registry.registration == Registration::NotRegistered)
             .count()
     }
 

@@ -151,11 +151,7 @@ impl Rule {
 
 /// The value as a number, if it is one.
 pub fn number(value: &Value) -> Option<f64> {
-    match value {
-        Value::Int(v) => Some(*v as f64),
-        Value::Float(v) => Some(*v),
-        _ => None,
-    }
+    value.number()
 }
 
 fn finite(x: f64) -> Result<Value, RejectReason> {

@@ -476,7 +476,12 @@ fn a_detailed_answer_broken_part_way_leaves_no_tag_marked() {
         e.stats().recent_errors.recent().map(|r| r.message.as_str()),
         Some("Data-Service HTTP API: answer is not the expected JSON")
     );
-    let states: Vec<Registration> = e.table().slots().iter().map(|s| s.registration).collect();
+    let states: Vec<Registration> = e
+        .table()
+        .slots()
+        .iter()
+        .map(|s| s.registry.registration)
+        .collect();
     assert_eq!(states, [Registration::Unknown, Registration::Unknown]);
     let lines = sent_lines(&mut e, at(1));
     assert_eq!(
