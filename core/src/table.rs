@@ -180,7 +180,7 @@ pub(crate) enum SlotValue {
 }
 
 impl SlotValue {
-    /// The value as a number, if it is one (as `rules::number`).
+    /// The value as a number, if it is one (as [`Value::number`]).
     pub(crate) fn number(self) -> Option<f64> {
         match self {
             SlotValue::Int(v) => Some(v as f64),

@@ -6,7 +6,7 @@ use crate::backlog::BacklogEntry;
 use crate::event::{Decision, Event};
 use crate::reading::classify;
 use crate::reject::{KeyPreview, RejectReason};
-use crate::rules::{RuleSet, number, within_deadband};
+use crate::rules::{RuleSet, within_deadband};
 use crate::staging::{
     Staged, StagedTag, Staging, StagingFull, staged_key, staged_preview, staged_text, unstage,
 };
@@ -180,7 +180,7 @@ impl<S: TableStorage> Engine<S> {
         let after_failed_read = core::mem::take(&mut slot.source.after_failed_read);
         if changed
             && !after_failed_read
-            && let (Some(band), Some(now_number)) = (rule.and_then(|r| r.deadband), number(&value))
+            && let (Some(band), Some(now_number)) = (rule.and_then(|r| r.deadband), value.number())
             && !reference_number.is_nan()
             && within_deadband(band, reference_number, now_number)
         {

@@ -6,7 +6,6 @@ use crate::backlog::{
 };
 use crate::event::Event;
 use crate::peer::SinkError;
-use crate::rules::number;
 use crate::table::{Registration, TableStorage};
 use crate::time::{Duration, Instant};
 use crate::value::value_hash;
@@ -86,7 +85,7 @@ impl<S: TableStorage> Engine<S> {
                     if let Some(slot) = slots.get_mut(entry.slot as usize) {
                         slot.history.queued += 1;
                         slot.history.queued_hash = value_hash(&entry.value);
-                        slot.history.queued_number = number(&entry.value).unwrap_or(f64::NAN);
+                        slot.history.queued_number = entry.value.number().unwrap_or(f64::NAN);
                     }
                     return;
                 }

@@ -115,14 +115,14 @@ impl Rule {
     pub fn map(&self, value: Value) -> Result<Value, RejectReason> {
         let mut value = value;
         if (self.scale.is_some() || self.offset.is_some())
-            && let Some(x) = number(&value)
+            && let Some(x) = value.number()
         {
             value = finite(x * self.scale.unwrap_or(1.0) + self.offset.unwrap_or(0.0))?;
         }
         if let (Some(decimals), Value::Float(x)) = (self.round, &value) {
             value = finite(round_to(*x, decimals))?;
         }
-        if let (Some((low, high)), Some(x)) = (self.clamp, number(&value)) {
+        if let (Some((low, high)), Some(x)) = (self.clamp, value.number()) {
             let clamped = if x < low {
                 low
             } else if x > high {
@@ -140,18 +140,13 @@ impl Rule {
         if let Some(cast) = self.cast {
             value = cast_value(value, cast)?;
         }
-        if let (Some((low, high)), Some(x)) = (self.valid_range, number(&value))
+        if let (Some((low, high)), Some(x)) = (self.valid_range, value.number())
             && !(low..=high).contains(&x)
         {
             return Err(RejectReason::ValueOutOfRange);
         }
         Ok(value)
     }
-}
-
-/// The value as a number, if it is one.
-pub fn number(value: &Value) -> Option<f64> {
-    value.number()
 }
 
 fn finite(x: f64) -> Result<Value, RejectReason> {

@@ -9,7 +9,7 @@ mod mapping;
 mod proptests;
 
 pub use glob::glob_match;
-pub use mapping::{Cast, Deadband, Rule, number, within_deadband};
+pub use mapping::{Cast, Deadband, Rule, within_deadband};
 
 use crate::config::{MAX_KEY_LEN, MAX_STRING_VALUE_LEN};
 use crate::reject::RejectReason;

@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use std::format;
 
-use super::{Cast, Deadband, Rule, glob_match, number, within_deadband};
+use super::{Cast, Deadband, Rule, glob_match, within_deadband};
 use crate::reject::RejectReason;
 use crate::time::Duration;
 use crate::value::{StringValue, Value};
@@ -98,7 +98,7 @@ proptest! {
     fn a_clamp_without_a_cast_holds_exactly(rule in rule(), value in value()) {
         let rule = Rule { cast: None, valid_range: None, ..rule };
         if let (Some((low, high)), Ok(mapped)) = (rule.clamp, rule.map(value))
-            && let Some(x) = number(&mapped)
+            && let Some(x) = mapped.number()
         {
             prop_assert!(low <= x && x <= high, "{x} outside {low}..={high}");
         }
@@ -107,7 +107,7 @@ proptest! {
     #[test]
     fn a_valid_range_is_never_left(rule in rule(), value in value()) {
         if let (Some((low, high)), Ok(mapped)) = (rule.valid_range, rule.map(value))
-            && let Some(x) = number(&mapped)
+            && let Some(x) = mapped.number()
         {
             prop_assert!(low <= x && x <= high);
         }
