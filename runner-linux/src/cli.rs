@@ -177,7 +177,8 @@ impl Args for RunArgs {
 
 impl FromArgMatches for RunArgs {
     fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
-        let mut options = SyncOptions::default();
+        // clap gives every option with a default its value.
+        let mut options = SyncOptions::unset();
         for spec in OPTIONS {
             let text = match spec.value_name {
                 None => matches

@@ -132,7 +132,8 @@ pub const OPTIONS: &[OptionSpec] = &[
             Ok(())
         },
         show: |o| Some(o.no_logging.to_string()),
-        engine: Some(|o, c| c.trace_decisions = o.log_severity() >= Severity::Debug),
+        // Decisions are traced by `log-level`'s setting, which counts this.
+        engine: None,
     },
     OptionSpec {
         name: "log-level",
@@ -885,6 +886,9 @@ mod tests {
         assert_eq!(c.replay_rate, 700);
         assert_eq!(c.max_drain, Some(CoreDuration::from_secs(4)));
         assert!(c.spool);
+        // --no-logging wins over --log-level debug: nothing is traced.
+        options.no_logging = true;
+        assert!(!engine_config(&options).trace_decisions);
     }
 
     #[test]
