@@ -26,7 +26,7 @@
 //! // its end is due now; the check starts then, beside the cycles to come.
 //! assert_eq!(engine.poll_transmit(now, &mut buf), None);
 //! assert_eq!(engine.poll_timeout(), Some(now));
-//! engine.handle_timeout(now);
+//! assert!(engine.handle_timeout(now));
 //! assert_eq!(engine.stats().sync_cycles_total, 1);
 //! // Which keys does the Data-Service have?
 //! let get = engine.poll_api_request(now, &mut buf).unwrap();
@@ -45,7 +45,7 @@
 //! engine.handle_api_response(now, 200, &mut registered);
 //! // Nothing more to register: the check's end is due.
 //! assert_eq!(engine.poll_api_request(now, &mut buf), None);
-//! engine.handle_timeout(now);
+//! assert!(engine.handle_timeout(now));
 //! // With its id, a catch-up pass (no cycle) sends it at once.
 //! let tx = engine.poll_transmit(now, &mut buf).unwrap();
 //! assert_eq!(
@@ -55,7 +55,7 @@
 //! engine.handle_sink_response(now, tx.request, br#"{"ok": true, "results": [{"id": "0123456789abcdef0123456789abcdef", "ok": true, "key": "Boiler-1.t"}]}"#);
 //! // Outputs are drained after every input; nothing is left, the pass ends.
 //! assert_eq!(engine.poll_transmit(now, &mut buf), None);
-//! engine.handle_timeout(now);
+//! assert!(engine.handle_timeout(now));
 //! assert!(engine.is_idle());
 //! assert_eq!(engine.stats().writes_ok_total, 1);
 //! assert_eq!(engine.stats().sync_cycles_total, 1);

@@ -242,7 +242,7 @@ mod tests {
         // New tags wait for the registry check, which starts once this
         // cycle has delivered (nothing): its end is due now.
         assert!(engine.poll_transmit(now, &mut buf).is_none());
-        engine.handle_timeout(now);
+        assert!(engine.handle_timeout(now));
         assert!(engine.poll_api_request(now, &mut buf).is_some());
         let points: Vec<String> = tags
             .clone()
@@ -271,7 +271,7 @@ mod tests {
         // a catch-up pass delivers.
         assert!(engine.poll_api_request(now, &mut buf).is_none());
         assert_eq!(engine.poll_timeout(), Some(now));
-        engine.handle_timeout(now);
+        assert!(engine.handle_timeout(now));
         let tx = engine
             .poll_transmit(now, slot.request_buffer(&mut Vec::new()))
             .unwrap();

@@ -13,9 +13,9 @@
 //!
 //! A `poll_*` call only hands out; when it finds that a cycle or a registry
 //! check is over, it leaves that to [`Engine::handle_timeout`] and
-//! [`Engine::poll_timeout`] says "now". So after 2 and after 3: when
-//! `poll_timeout()` is due, call `handle_timeout(now)` and start again at 1;
-//! and start again at 1 after a round that handed anything out.
+//! [`Engine::poll_timeout`] says "now". So after 2 and after 3 call
+//! `handle_timeout(now)`: when it had something due, start again at 1. And
+//! start again at 1 after a round that handed anything out.
 //!
 //! A cycle is: interval tick, fetch, apply the document to the tag table,
 //! check new tags against the Data-Service's registry, deliver every value
@@ -683,11 +683,8 @@ impl<S: TableStorage> Engine<S> {
         {
             return None;
         }
-        if let Some(until) = self.pause_until {
-            if now < until {
-                return None;
-            }
-            self.pause_until = None;
+        if self.pause_until.is_some_and(|until| now < until) {
+            return None;
         }
         if self.sink.is_down() {
             self.mirror_due = true;
@@ -831,11 +828,15 @@ impl<S: TableStorage> Engine<S> {
         }
     }
 
-    /// Input: the time [`Engine::poll_timeout`] named has come. Ends a
-    /// pause that ran out, and carries out what a `poll_*` call decided:
-    /// the end of a cycle (and the catch-up pass or registry check that
-    /// follows it) or of a registry check.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    /// Input: the time. When what [`Engine::poll_timeout`] named has come,
+    /// ends a pause that ran out and carries out what a `poll_*` call
+    /// decided: the end of a cycle (and the catch-up pass or registry check
+    /// that follows it) or of a registry check. Whether anything was due:
+    /// then the outputs are drained again from the first.
+    pub fn handle_timeout(&mut self, now: Instant) -> bool {
+        if self.poll_timeout().is_none_or(|at| at > now) {
+            return false;
+        }
         if self.pause_until.is_some_and(|until| now >= until) {
             self.pause_until = None;
         }
@@ -849,5 +850,6 @@ impl<S: TableStorage> Engine<S> {
             }
             None => {}
         }
+        true
     }
 }

@@ -34,7 +34,7 @@ impl Runner {
                     self.start_api(now, request);
                 }
             }
-            if self.handle_timeout_if_due(now) {
+            if self.engine.handle_timeout(now) {
                 continue;
             }
             if !self.engine.is_registering() && !self.api_buf.is_empty() {
@@ -64,7 +64,7 @@ impl Runner {
                     self.engine.handle_sink_error(now, tx.request, error);
                 }
             }
-            if self.handle_timeout_if_due(now) {
+            if self.engine.handle_timeout(now) {
                 continue;
             }
             while let Some(event) = self.engine.poll_event() {
@@ -81,16 +81,6 @@ impl Runner {
                 break;
             }
         }
-    }
-
-    /// Calls the engine's `handle_timeout` when its `poll_timeout` has come;
-    /// whether it had.
-    pub(super) fn handle_timeout_if_due(&mut self, now: Instant) -> bool {
-        let due = self.engine.poll_timeout().is_some_and(|at| at <= now);
-        if due {
-            self.engine.handle_timeout(now);
-        }
-        due
     }
 
     /// Opens an HTTP exchange that must end within `--source-timeout`.

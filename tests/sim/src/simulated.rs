@@ -301,7 +301,7 @@ impl SimulatedSync {
                 handed_out = true;
                 self.start_api(request);
             }
-            if self.handle_timeout_if_due() {
+            if self.engine.handle_timeout(now) {
                 continue;
             }
             while self.sinks.len() < self.connections {
@@ -312,7 +312,7 @@ impl SimulatedSync {
                 let line = String::from_utf8_lossy(&self.transmit_buf[..tx.len]).into_owned();
                 self.start_sink(tx.request, line);
             }
-            if self.handle_timeout_if_due() {
+            if self.engine.handle_timeout(now) {
                 continue;
             }
             while let Some(event) = self.engine.poll_event() {
@@ -326,14 +326,6 @@ impl SimulatedSync {
             "livelock: the engine's outputs did not settle in {DRAIN_ROUNDS} rounds at {} ms",
             now.total_millis()
         );
-    }
-
-    fn handle_timeout_if_due(&mut self) -> bool {
-        let due = self.engine.poll_timeout().is_some_and(|at| at <= self.now);
-        if due {
-            self.engine.handle_timeout(self.now);
-        }
-        due
     }
 
     fn start_fetch(&mut self) {

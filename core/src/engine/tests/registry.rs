@@ -1,9 +1,7 @@
 //! The registry check: `/detailed`, registration, ids, and restarts of
 //! the Data-Service.
 
-use super::transcript::{
-    at, cycle_with as fetch, events, fetch_due, handle_timeout_if_due, transmits, waiting_cycle,
-};
+use super::transcript::{at, cycle_with as fetch, events, fetch_due, transmits, waiting_cycle};
 use crate::engine::*;
 use crate::table::{ArrayStorage, Registration};
 use std::string::String;
@@ -58,7 +56,7 @@ fn api_once(
     let mut buf = [0u8; 4096];
     let Some(req) = e.poll_api_request(now, &mut buf) else {
         // The check may be over: the runner carries that out at once.
-        handle_timeout_if_due(e, now);
+        e.handle_timeout(now);
         return None;
     };
     let body = String::from_utf8(buf[..req.body_len].to_vec()).unwrap();

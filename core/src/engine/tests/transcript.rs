@@ -16,9 +16,10 @@ pub(crate) fn transmits<S: TableStorage>(
     let mut buf = [0u8; 4096];
     let mut out = Vec::new();
     loop {
-        handle_timeout_if_due(engine, now);
+        // What an earlier `poll_api_request` left is carried out first.
+        engine.handle_timeout(now);
         let Some(tx) = engine.poll_transmit(now, &mut buf) else {
-            if timeout_due(engine, now) {
+            if engine.handle_timeout(now) {
                 continue;
             }
             return out;
@@ -27,18 +28,6 @@ pub(crate) fn transmits<S: TableStorage>(
             tx.request,
             String::from_utf8(buf[..tx.len].to_vec()).unwrap(),
         ));
-    }
-}
-
-fn timeout_due<S: TableStorage>(engine: &Engine<S>, now: Instant) -> bool {
-    engine.poll_timeout().is_some_and(|at| at <= now)
-}
-
-/// What the runner does after `poll_api_request` and `poll_transmit`: a
-/// decision they left is carried out.
-pub(crate) fn handle_timeout_if_due<S: TableStorage>(engine: &mut Engine<S>, now: Instant) {
-    if timeout_due(engine, now) {
-        engine.handle_timeout(now);
     }
 }
 
