@@ -92,6 +92,9 @@ pub struct Store {
     requests: RequestLog,
     /// The HTTP API requests, as `METHOD PATH BODY`, in order.
     api_requests: RequestLog,
+    /// The writes applied, as (key, value written), in order, up to
+    /// [`WRITE_LOG_ENTRIES`].
+    writes: Vec<(String, Value)>,
     /// IPC requests answered.
     pub answered: u64,
     /// Writes applied to registered keys.
@@ -105,6 +108,10 @@ pub struct Store {
 /// benchmarks run for minutes and must not grow without end (at 10,000
 /// tags every 100 ms, the bulk lines alone are some 6 MB a second).
 const REQUEST_LOG_BYTES: usize = 64 << 20;
+
+/// Applied writes each store keeps, for the simulated-time tests (a few
+/// hundred each); the benchmarks apply far more and keep only these.
+const WRITE_LOG_ENTRIES: usize = 100_000;
 
 /// Requests kept for inspection, in order, up to [`REQUEST_LOG_BYTES`].
 #[derive(Debug, Default)]
@@ -166,6 +173,7 @@ impl Store {
             rng: seed | 1,
             requests: RequestLog::default(),
             api_requests: RequestLog::default(),
+            writes: Vec::new(),
             answered: 0,
             applied: 0,
             dropped_unregistered: 0,
@@ -189,19 +197,26 @@ impl Store {
     }
 
     /// A restart: every registration and id is gone, and ids change; the
-    /// request logs go on.
+    /// request and write logs go on.
     pub fn restart(&mut self) {
         let requests = std::mem::take(&mut self.requests);
         let api_requests = std::mem::take(&mut self.api_requests);
+        let writes = std::mem::take(&mut self.writes);
         let next_seed = self.rng.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         *self = Store::with_seed(next_seed);
         self.requests = requests;
         self.api_requests = api_requests;
+        self.writes = writes;
     }
 
     /// IPC request lines received so far, in order.
     pub fn request_lines(&self) -> &[String] {
         &self.requests.lines
+    }
+
+    /// The writes applied so far, as (key, value written), in order.
+    pub fn applied_writes(&self) -> &[(String, Value)] {
+        &self.writes
     }
 
     /// HTTP API requests received so far (`METHOD PATH BODY`), in order.
@@ -331,6 +346,9 @@ impl Store {
         point.timestamp = now;
         point.history = (point.history + 1).min(HISTORY_LIMIT);
         self.applied += 1;
+        if self.writes.len() < WRITE_LOG_ENTRIES {
+            self.writes.push((key.to_string(), value.clone()));
+        }
         true
     }
 

@@ -85,10 +85,6 @@ pub struct SimulatedSync {
     transmit_buf: Vec<u8>,
     /// Every line the engine logged, in order.
     pub log: Vec<String>,
-    /// Every write the Data-Service applied, as (key, value sent), in the
-    /// order it applied them.
-    pub applied: Vec<(String, Value)>,
-    steps: u64,
     steps_at_now: u32,
 }
 
@@ -121,8 +117,6 @@ impl SimulatedSync {
             api_buf: vec![0; buffer],
             transmit_buf: vec![0; buffer],
             log: Vec::new(),
-            applied: Vec::new(),
-            steps: 0,
             steps_at_now: 0,
         }
     }
@@ -135,11 +129,6 @@ impl SimulatedSync {
     /// The simulated time.
     pub fn now(&self) -> Instant {
         self.now
-    }
-
-    /// Inputs delivered so far.
-    pub fn steps(&self) -> u64 {
-        self.steps
     }
 
     /// The polling service answers `body` to every fetch.
@@ -255,7 +244,6 @@ impl SimulatedSync {
             self.now = at;
             self.steps_at_now = 0;
         }
-        self.steps += 1;
         let now = self.now;
         if self.sinks.front().is_some_and(|call| call.at <= now) {
             self.answer_sink();
@@ -419,7 +407,6 @@ impl SimulatedSync {
         let line = call.line.trim_end_matches(['\n', '\r']);
         let answer = self.dataservice.handle_ipc(line);
         self.dataservice.answered += 1;
-        self.note_applied(line, &answer);
         let line = format!("{}\n", dumps(&answer));
         self.engine
             .handle_sink_response(self.now, call.request, line.as_bytes());
@@ -430,49 +417,12 @@ impl SimulatedSync {
     /// The values written to `key`, in the order the Data-Service applied
     /// them.
     pub fn writes_of(&self, key: &str) -> Vec<Value> {
-        self.applied
+        self.dataservice
+            .applied_writes()
             .iter()
             .filter(|(k, _)| k == key)
             .map(|(_, v)| v.clone())
             .collect()
-    }
-
-    fn note_applied(&mut self, line: &str, answer: &Value) {
-        let Ok(request) = serde_json::from_str::<Value>(line) else {
-            return;
-        };
-        let ok = |v: &Value| v.get("ok").and_then(Value::as_bool) == Some(true);
-        let value = |v: &Value| v.get("value").cloned().unwrap_or(Value::Null);
-        match request.get("action").and_then(Value::as_str) {
-            Some("write") => {
-                let key = request.get("key").and_then(Value::as_str).unwrap_or("");
-                // Writes to unregistered keys are answered ok and dropped.
-                if ok(answer) && self.dataservice.points().contains_key(key) {
-                    self.applied.push((key.to_string(), value(&request)));
-                }
-            }
-            Some("write_by_id") => {
-                if let Some(key) = answer.get("key").and_then(Value::as_str) {
-                    self.applied.push((key.to_string(), value(&request)));
-                }
-            }
-            Some("bulk_write_by_id") => {
-                let updates = request.get("updates").and_then(Value::as_array);
-                let results = answer.get("results").and_then(Value::as_array);
-                for (update, result) in updates
-                    .into_iter()
-                    .flatten()
-                    .zip(results.into_iter().flatten())
-                {
-                    if let (true, Some(key)) =
-                        (ok(result), result.get("key").and_then(Value::as_str))
-                    {
-                        self.applied.push((key.to_string(), value(update)));
-                    }
-                }
-            }
-            _ => {}
-        }
     }
 }
 

@@ -109,7 +109,11 @@ fn a_registry_check_for_a_new_tag_runs_beside_the_cycles_that_go_on_writing_the_
     assert_eq!(sync.writes_of("d.c"), [json!(true)]);
     // d.c appeared in the 10th document; its check took 500 ms, in which
     // five more of d.a's changes went out.
-    let first_c = sync.applied.iter().position(|(key, _)| key == "d.c");
+    let first_c = sync
+        .dataservice
+        .applied_writes()
+        .iter()
+        .position(|(key, _)| key == "d.c");
     assert_eq!(first_c, Some(15));
     assert_eq!(
         sync.dataservice.api_request_lines(),
