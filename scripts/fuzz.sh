@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-30}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(polled_values ipc_response http_response spool_record config_file)
+[ ${#targets[@]} -gt 0 ] || targets=(polled_values flat_object ipc_response http_response spool_record config_file)
 
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 toolchain=()
@@ -25,11 +25,12 @@ fixtures=tests/fixtures/polled-values
 for target in "${targets[@]}"; do
   corpus=target/fuzz-corpus/$target
   mkdir -p "$corpus"
-  if [ "$target" = polled_values ]; then
-    [ -d "$fixtures" ] && cp "$fixtures"/*.json "$corpus"/
-  else
-    cp tests/fuzz/seeds/"$target"/* "$corpus"/
-  fi
+  case $target in
+    polled_values) cp "$fixtures"/*.json "$corpus"/ ;;
+    # Objects of scalars: tags and Data-Service results.
+    flat_object) cp "$fixtures"/*.json tests/fuzz/seeds/ipc_response/* "$corpus"/ ;;
+    *) cp tests/fuzz/seeds/"$target"/* "$corpus"/ ;;
+  esac
   echo "=== fuzz $target for ${seconds}s"
   log=target/fuzz-$target.log
   if ! cargo "${toolchain[@]}" fuzz run --fuzz-dir tests/fuzz "$target" "$corpus" -- \

@@ -144,6 +144,28 @@ pub struct BulkResult<'a> {
     pub error: Option<JsonStr<'a>>,
 }
 
+impl<'a> BulkResult<'a> {
+    /// An entry that says nothing: failed, with no id.
+    const FAILED: Self = BulkResult {
+        id: None,
+        ok: false,
+        key: None,
+        error: None,
+    };
+
+    /// Keeps `token` if `name` is a member the sync reads.
+    #[inline(always)]
+    fn keep(&mut self, name: JsonStr<'a>, token: Token<'a>) {
+        match (name.raw(), token) {
+            ("id", Token::Str(s)) => self.id = Some(s),
+            ("ok", Token::Bool(ok)) => self.ok = ok,
+            ("key", Token::Str(s)) => self.key = Some(s),
+            ("error", Token::Str(s)) => self.error = Some(s),
+            _ => {}
+        }
+    }
+}
+
 impl<'a> Response<'a> {
     /// Decodes one response line (without or with its newline), checked
     /// whole.
@@ -228,22 +250,17 @@ impl<'a> Response<'a> {
         let mut lexer = inside;
         let json = |e| ResponseError::Json(e);
         loop {
-            let mut item = BulkResult {
-                id: None,
-                ok: false,
-                key: None,
-                error: None,
-            };
+            let mut item = BulkResult::FAILED;
             match lexer.next_value().map_err(json)? {
                 Token::EndArray => break,
                 Token::BeginObject => {
-                    while let Some(Token::Key(name)) = lexer.next_token().map_err(json)? {
-                        match (name.raw(), lexer.next_value().map_err(json)?) {
-                            ("id", Token::Str(s)) => item.id = Some(s),
-                            ("ok", Token::Bool(ok)) => item.ok = ok,
-                            ("key", Token::Str(s)) => item.key = Some(s),
-                            ("error", Token::Str(s)) => item.error = Some(s),
-                            (_, other) => lexer.skip_value(other).map_err(json)?,
+                    // The usual result holds only scalars: read it in one pass.
+                    if !lexer.flat_object(|name, token| item.keep(name, token)) {
+                        item = BulkResult::FAILED;
+                        while let Some(Token::Key(name)) = lexer.next_token().map_err(json)? {
+                            let token = lexer.next_value().map_err(json)?;
+                            lexer.skip_value(token).map_err(json)?;
+                            item.keep(name, token);
                         }
                     }
                 }

@@ -9,7 +9,7 @@
 
 use core::fmt;
 
-use super::scan::find_string_special;
+use super::scan::{count_digits, find_string_special};
 use crate::config::MAX_JSON_DEPTH;
 
 const _: () = assert!(MAX_JSON_DEPTH <= 128);
@@ -445,6 +445,120 @@ impl<'a> Lexer<'a> {
         Ok(())
     }
 
+    /// Reads the rest of an object whose `{` was just returned, when every
+    /// member's value is a scalar: calls `member` with each name and value
+    /// in order and consumes the closing `}`, as the same calls of
+    /// [`Lexer::next_token`] would, without their per-token dispatch.
+    /// Anything else (a container, an error, the end of the text) leaves
+    /// the lexer where it was and returns `false`; `member` may have seen
+    /// the members before that, so the caller forgets them and reads the
+    /// object token by token, which says exactly what is wrong.
+    #[inline]
+    pub fn flat_object<F>(&mut self, mut member: F) -> bool
+    where
+        F: FnMut(JsonStr<'a>, Token<'a>),
+    {
+        // Only the position moves until the `}`, where the object closes.
+        let start = self.pos;
+        if self.flat_members(&mut member).is_some() {
+            return true;
+        }
+        self.pos = start;
+        self.expect = Expect::FirstKey;
+        false
+    }
+
+    /// Reads the next member of the open object when its value is an
+    /// object: returns its name with the lexer just inside that object, as
+    /// [`Lexer::next_token`] and [`Lexer::next_value`] would leave it.
+    /// Anything else leaves the lexer where it was and returns `None`.
+    #[inline]
+    pub fn object_member(&mut self) -> Option<JsonStr<'a>> {
+        let start = self.pos;
+        let name = self.object_member_name();
+        if name.is_none() {
+            self.pos = start;
+        }
+        name
+    }
+
+    #[inline(always)]
+    fn object_member_name(&mut self) -> Option<JsonStr<'a>> {
+        if self.open & 1 == 0 || self.depth >= MAX_JSON_DEPTH {
+            return None;
+        }
+        self.skip_ws();
+        match self.expect {
+            Expect::FirstKey => {}
+            Expect::Separator if self.peek() == Some(b',') => {
+                self.pos += 1;
+                self.skip_ws();
+            }
+            _ => return None,
+        }
+        if self.peek() != Some(b'"') {
+            return None;
+        }
+        let name = self.string().ok()?;
+        self.skip_ws();
+        if self.peek() != Some(b':') {
+            return None;
+        }
+        self.pos += 1;
+        self.skip_ws();
+        if self.peek() != Some(b'{') {
+            return None;
+        }
+        self.pos += 1;
+        self.open(true).ok()?;
+        Some(name)
+    }
+
+    #[inline(always)]
+    fn flat_members<F>(&mut self, member: &mut F) -> Option<()>
+    where
+        F: FnMut(JsonStr<'a>, Token<'a>),
+    {
+        if self.expect != Expect::FirstKey {
+            return None;
+        }
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            self.close();
+            return Some(());
+        }
+        loop {
+            if self.peek() != Some(b'"') {
+                return None;
+            }
+            let name = self.string().ok()?;
+            self.skip_ws();
+            if self.peek() != Some(b':') {
+                return None;
+            }
+            self.pos += 1;
+            self.skip_ws();
+            if let None | Some(b'{' | b'[') = self.peek() {
+                return None;
+            }
+            member(name, self.value().ok()?);
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => {
+                    self.pos += 1;
+                    self.skip_ws();
+                }
+                Some(b'}') => {
+                    self.pos += 1;
+                    self.close();
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
     /// Consumes the value whose first token is `first` (a no-op for scalars).
     pub fn skip_value(&mut self, first: Token<'a>) -> Result<(), JsonError> {
         match first {
@@ -568,11 +682,9 @@ impl<'a> Lexer<'a> {
 
     #[inline(always)]
     fn digits(&mut self) -> usize {
-        let start = self.pos;
-        while let Some(b'0'..=b'9') = self.peek() {
-            self.pos += 1;
-        }
-        self.pos - start
+        let count = count_digits(self.input.get(self.pos..).unwrap_or_default());
+        self.pos += count;
+        count
     }
 
     #[inline(always)]

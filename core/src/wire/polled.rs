@@ -354,14 +354,18 @@ where
     let mut lexer = Lexer::in_object(text, invalid_utf8_at, 2, first);
     let mut used = 0;
     loop {
-        let tag_id = match lexer.next_token() {
-            Ok(Some(Token::Key(tag_id))) => tag_id,
-            Ok(Some(Token::EndObject)) => return Ok((lexer.position(), true)),
-            Ok(_) => return Err(JsonError::UnexpectedByte { at: used }),
-            Err(JsonError::UnexpectedEnd) => return Ok((used, false)),
-            Err(error) => return Err(error),
+        let (tag_id, value) = match lexer.object_member() {
+            // The usual tag: its name and `{` in one pass.
+            Some(tag_id) => (tag_id, Ok(Token::BeginObject)),
+            None => match lexer.next_token() {
+                Ok(Some(Token::Key(tag_id))) => (tag_id, lexer.next_value()),
+                Ok(Some(Token::EndObject)) => return Ok((lexer.position(), true)),
+                Ok(_) => return Err(JsonError::UnexpectedByte { at: used }),
+                Err(JsonError::UnexpectedEnd) => return Ok((used, false)),
+                Err(error) => return Err(error),
+            },
         };
-        let read = match lexer.next_value() {
+        let read = match value {
             Ok(Token::BeginObject) => read_tag(&mut lexer).map(Some),
             Ok(other) => lexer.skip_value(other).map(|()| None),
             Err(error) => Err(error),
@@ -415,28 +419,42 @@ where
     Ok(())
 }
 
+/// The fields of the tag object whose `{` the lexer just returned.
 fn read_tag<'a>(lexer: &mut Lexer<'a>) -> Result<TagFields<'a>, JsonError> {
     let mut fields = TagFields::default();
+    // The usual tag holds only scalars: read it in one pass.
+    if lexer.flat_object(|name, token| fields.keep(name, RawValue::Scalar(token))) {
+        return Ok(fields);
+    }
+    fields = TagFields::default();
     while let Some(Token::Key(name)) = lexer.next_token()? {
-        let token = lexer.next_value()?;
-        let raw = match token {
+        let raw = match lexer.next_value()? {
             Token::BeginArray | Token::BeginObject => {
                 lexer.skip_container()?;
                 RawValue::Container
             }
             scalar => RawValue::Scalar(scalar),
         };
-        let slot = match name.raw() {
-            "value" => &mut fields.value,
-            "status" => &mut fields.status,
-            "tag_name" => &mut fields.tag_name,
-            "name" => &mut fields.name,
-            "timestamp" => &mut fields.timestamp,
-            _ => continue,
+        fields.keep(name, raw);
+    }
+    Ok(fields)
+}
+
+impl<'a> TagFields<'a> {
+    /// Keeps `raw` if `name` is a field the sync reads.
+    #[inline(always)]
+    fn keep(&mut self, name: JsonStr<'a>, raw: RawValue<'a>) {
+        // Byte patterns: compared in place, without a call per name.
+        let slot = match name.raw().as_bytes() {
+            [b'v', b'a', b'l', b'u', b'e'] => &mut self.value,
+            [b's', b't', b'a', b't', b'u', b's'] => &mut self.status,
+            [b't', b'a', b'g', b'_', b'n', b'a', b'm', b'e'] => &mut self.tag_name,
+            [b'n', b'a', b'm', b'e'] => &mut self.name,
+            [b't', b'i', b'm', b'e', b's', b't', b'a', b'm', b'p'] => &mut self.timestamp,
+            _ => return,
         };
         *slot = Some(raw);
     }
-    Ok(fields)
 }
 
 #[cfg(test)]

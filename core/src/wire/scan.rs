@@ -43,6 +43,33 @@ pub(crate) fn find_byte(bytes: &[u8], needle: u8) -> Option<usize> {
     find_by(bytes, !needle, |word| zero_bytes(word ^ pattern))
 }
 
+/// How many ASCII digits `bytes` starts with.
+#[inline(always)]
+pub(crate) fn count_digits(bytes: &[u8]) -> usize {
+    const NIBBLES: u64 = ONES * 0xF0;
+    const THREES: u64 = ONES * 0x30;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut count = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        // A digit is 0x3_ and stays 0x3_ with 6 added; a carry out of a
+        // byte that is not a digit only reaches the bytes above it.
+        let off = ((word & NIBBLES) ^ THREES) | ((word.wrapping_add(ONES * 6) & NIBBLES) ^ THREES);
+        if off != 0 {
+            return count + (off.trailing_zeros() / 8) as usize;
+        }
+        count += 8;
+    }
+    count
+        + chunks
+            .remainder()
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count()
+}
+
 /// The first byte that ends the plain run of a JSON string: `"`, `\` or a
 /// control character (below 0x20).
 #[inline]
@@ -80,6 +107,27 @@ pub(crate) fn find_structural(bytes: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_digits_as_a_plain_count_does() {
+        let text = b"0123456789/:0\xff9\xfa99999999 9012345678901234567a";
+        for start in 0..text.len() {
+            for end in start..=text.len() {
+                let bytes = &text[start..end];
+                let plain = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+                assert_eq!(count_digits(bytes), plain, "{bytes:?}");
+            }
+        }
+        for byte in 0..=255u8 {
+            let mut word = *b"12345678";
+            for at in 0..8 {
+                word[at] = byte;
+                let plain = word.iter().take_while(|b| b.is_ascii_digit()).count();
+                assert_eq!(count_digits(&word), plain, "{word:?}");
+                word[at] = b'1';
+            }
+        }
+    }
 
     #[test]
     fn agrees_with_a_plain_search_at_every_position() {

@@ -1,0 +1,210 @@
+//! [`Lexer::flat_object`], the one-pass reading of objects of scalars,
+//! against the same object read token by token: for any text, it either
+//! reads exactly the same members and leaves the lexer exactly where the
+//! tokens would, or it leaves the lexer untouched.
+
+use proptest::prelude::*;
+use std::format;
+use std::string::String;
+use std::vec;
+use std::vec::Vec;
+
+use super::json::{JsonStr, Lexer, Token};
+
+/// How the token path reads the object whose `{` was just returned: its
+/// members and the lexer after its `}`, or `None` where it meets a
+/// container or an error (the fast path must then decline).
+fn by_tokens<'a>(mut lexer: Lexer<'a>) -> Option<(Vec<(JsonStr<'a>, Token<'a>)>, Lexer<'a>)> {
+    let mut members = Vec::new();
+    loop {
+        match lexer.next_token() {
+            Ok(Some(Token::Key(name))) => match lexer.next_token() {
+                Ok(Some(Token::BeginObject | Token::BeginArray)) | Ok(None) | Err(_) => {
+                    return None;
+                }
+                Ok(Some(value)) => members.push((name, value)),
+            },
+            Ok(Some(Token::EndObject)) => return Some((members, lexer)),
+            _ => return None,
+        }
+    }
+}
+
+/// How the token path reads the next member when its value is an object:
+/// its name and the lexer just inside that object.
+fn member_by_tokens<'a>(mut lexer: Lexer<'a>) -> Option<(JsonStr<'a>, Lexer<'a>)> {
+    let Ok(Some(Token::Key(name))) = lexer.next_token() else {
+        return None;
+    };
+    (lexer.next_token() == Ok(Some(Token::BeginObject))).then_some((name, lexer))
+}
+
+/// Checks [`Lexer::object_member`] before every token of `text`, and
+/// [`Lexer::flat_object`] at every object; returns how many objects and
+/// members the fast paths read.
+pub(crate) fn check_every_object(text: &[u8]) -> (usize, usize) {
+    let mut lexer = Lexer::new(text);
+    let mut read_fast = 0;
+    let mut members_fast = 0;
+    loop {
+        let mut fast = lexer;
+        let expected = member_by_tokens(lexer);
+        match fast.object_member() {
+            Some(name) => {
+                members_fast += 1;
+                assert_eq!(Some((name, fast)), expected, "{text:?}");
+            }
+            None => {
+                assert_eq!(fast, lexer, "declined but moved: {text:?}");
+                assert_eq!(expected, None, "declined a member: {text:?}");
+            }
+        }
+        let Ok(Some(token)) = lexer.next_token() else {
+            break;
+        };
+        if token != Token::BeginObject {
+            continue;
+        }
+        let mut fast = lexer;
+        let mut members = Vec::new();
+        let expected = by_tokens(lexer);
+        if fast.flat_object(|name, value| members.push((name, value))) {
+            read_fast += 1;
+            assert_eq!(Some((members, fast)), expected, "{text:?}");
+        } else {
+            assert_eq!(fast, lexer, "declined but moved: {text:?}");
+            assert_eq!(expected, None, "declined an object of scalars: {text:?}");
+        }
+    }
+    (read_fast, members_fast)
+}
+
+fn space() -> impl Strategy<Value = &'static str> {
+    prop_oneof![Just(""), Just(" "), Just("\n\t "), Just("\r")]
+}
+
+fn name() -> impl Strategy<Value = &'static str> {
+    prop_oneof![
+        Just(r#""value""#),
+        Just(r#""status""#),
+        Just(r#""timestamp""#),
+        Just(r#""va\u006cue""#),
+        Just(r#""""#),
+        Just(r#""a\"b""#),
+        Just(r#""bad\x""#),
+        Just("\"ctl\u{1}\""),
+        Just("\"K\u{fc}hl\""),
+        Just("value"),
+    ]
+}
+
+fn value() -> impl Strategy<Value = &'static str> {
+    prop_oneof![
+        Just("1"),
+        Just("-0.5e3"),
+        Just("1.0"),
+        Just("01"),
+        Just("1."),
+        Just("-"),
+        Just(r#""ok""#),
+        Just(r#""a\"}b""#),
+        Just(r#""\ud83d\ude00""#),
+        Just("true"),
+        Just("false"),
+        Just("null"),
+        Just("tru"),
+        Just("NaN"),
+        Just("Infinity"),
+        Just("-Infinity"),
+        Just("[1, {\"a\": 2}]"),
+        Just("{}"),
+        Just(r#"{"x": 1}"#),
+    ]
+}
+
+fn separator() -> impl Strategy<Value = &'static str> {
+    prop_oneof![8 => Just(","), 1 => Just(""), 1 => Just(",,"), 1 => Just(";")]
+}
+
+/// An object text, mostly well formed, with the usual ways of not being.
+fn object() -> impl Strategy<Value = Vec<u8>> {
+    (
+        prop::collection::vec(
+            (space(), name(), space(), value(), space(), separator()),
+            0..6,
+        ),
+        prop_oneof![4 => Just("}"), 1 => Just(""), 1 => Just("]"), 1 => Just("} x")],
+        any::<prop::sample::Index>(),
+        any::<bool>(),
+    )
+        .prop_map(|(members, close, cut, truncate)| {
+            let mut text = String::from("{");
+            let count = members.len();
+            for (i, (a, name, b, value, c, separator)) in members.into_iter().enumerate() {
+                text.push_str(a);
+                text.push_str(name);
+                text.push_str(b);
+                text.push(':');
+                text.push_str(value);
+                text.push_str(c);
+                if i + 1 < count {
+                    text.push_str(separator);
+                }
+            }
+            text.push_str(close);
+            let mut bytes = text.into_bytes();
+            if truncate {
+                bytes.truncate(cut.index(bytes.len() + 1));
+            }
+            bytes
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases()))]
+
+    #[test]
+    fn reads_what_the_tokens_read_or_declines_untouched(text in object()) {
+        check_every_object(&text);
+    }
+
+    #[test]
+    fn inside_a_document_too(tags in prop::collection::vec(object(), 1..4)) {
+        let mut text = Vec::from(&br#"{"d": {"#[..]);
+        for (i, tag) in tags.iter().enumerate() {
+            if i > 0 {
+                text.push(b',');
+            }
+            text.extend_from_slice(format!(r#""t{i}": "#).as_bytes());
+            text.extend_from_slice(tag);
+        }
+        text.extend_from_slice(b"}}");
+        check_every_object(&text);
+    }
+
+    #[test]
+    fn any_bytes(text in prop::collection::vec(any::<u8>(), 0..64)) {
+        check_every_object(&text);
+    }
+}
+
+#[test]
+fn objects_of_scalars_are_read_fast_and_others_declined() {
+    let tag = br#"{"value": 21.5, "status": "ok", "error": null, "timestamp": 1764318000}"#;
+    assert_eq!(check_every_object(tag), (1, 0));
+    // The outer object holds one: declined; the inner one is read fast,
+    // and the member that holds it too.
+    assert_eq!(check_every_object(br#"{"a": {"b": 1}, "c": 2}"#), (1, 1));
+    assert_eq!(
+        check_every_object(br#"{"d": {"t1": {}, "t2" : { }, "t3": [], "t4": 1}}"#),
+        (2, 3)
+    );
+    assert_eq!(check_every_object(b"{ }"), (1, 0));
+    // Broken or cut off: declined.
+    assert_eq!(check_every_object(br#"{"value": tru}"#), (0, 0));
+    assert_eq!(check_every_object(br#"{"value": 1"#), (0, 0));
+    assert_eq!(check_every_object(br#"{"t": {"#), (0, 1));
+    // Invalid UTF-8 after a whole object does not concern it.
+    assert_eq!(check_every_object(b"[{\"a\": 1}, \"\xff\"]"), (1, 0));
+    assert_eq!(check_every_object(b"[{\"a\": \"\xff\"}]"), (0, 0));
+}
