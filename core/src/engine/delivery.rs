@@ -6,7 +6,6 @@ use crate::peer::{Change, SinkError};
 use crate::table::{Registration, TableStorage, TagSlot};
 use crate::time::{Duration, Instant};
 use crate::value::{Value, value_hash};
-use crate::wire::id::id_hex;
 use crate::wire::ipc::{BulkEncoder, Response, encode_write};
 
 use super::{BacklogPolicy, DeliveryMode, Engine, InFlight, Phase, RequestId, Transmit};
@@ -92,12 +91,8 @@ impl<S: TableStorage> Engine<S> {
                 self.bulk_cursor += 1;
                 continue;
             }
-            let mut hex = [0u8; 32];
             let value = self.table.value_of(slot);
-            if encoder
-                .push(id_hex(&slot.registry.data.id(), &mut hex), &value)
-                .is_err()
-            {
+            if encoder.push(&slot.registry.data.id(), &value).is_err() {
                 break;
             }
             let slot = &mut self.table.slots_mut()[position];

@@ -9,7 +9,6 @@ use crate::peer::SinkError;
 use crate::table::{Registration, TableStorage};
 use crate::time::{Duration, Instant};
 use crate::value::value_hash;
-use crate::wire::id::id_hex;
 use crate::wire::ipc::{BulkEncoder, Response, encode_write};
 
 use super::registry::unchecked;
@@ -175,9 +174,8 @@ impl<S: TableStorage> Engine<S> {
             }
             let entry = read_entry(ring, offset);
             if bulk_mode && slot.registry.registration == Registration::Registered {
-                let mut hex = [0u8; 32];
                 if encoder
-                    .push(id_hex(&slot.registry.data.id(), &mut hex), &entry.value)
+                    .push(&slot.registry.data.id(), &entry.value)
                     .is_err()
                 {
                     break;

@@ -4,6 +4,7 @@
 use proptest::prelude::*;
 use serde::Serialize;
 
+use super::id::write_id_hex;
 use super::ipc::{BulkEncoder, encode_write, encode_write_by_id};
 use crate::value::{StringValue, Value};
 
@@ -60,12 +61,15 @@ proptest! {
     }
 
     #[test]
-    fn bulk_updates_match_serde_json_core(id in text(), value in value()) {
+    fn bulk_updates_match_serde_json_core(id in any::<[u8; 16]>(), value in value()) {
         let mut buf = [0u8; 1024];
         let mut bulk = BulkEncoder::new(&mut buf).unwrap();
         bulk.push(&id, &value).unwrap();
         let n = bulk.finish();
-        let update = std::string::String::from_utf8(reference(&BulkUpdate { id: &id, value: &value })).unwrap();
+        let mut hex = [0u8; 32];
+        write_id_hex(&id, &mut hex);
+        let id = std::str::from_utf8(&hex).unwrap();
+        let update = std::string::String::from_utf8(reference(&BulkUpdate { id, value: &value })).unwrap();
         let expected = std::format!("{{\"action\":\"bulk_write_by_id\",\"updates\":[{update}]}}\n");
         prop_assert_eq!(&buf[..n], expected.as_bytes());
     }

@@ -60,11 +60,12 @@ impl<'b> BulkEncoder<'b> {
         })
     }
 
-    /// Adds one update, or refuses it when the line would not fit.
-    pub fn push(&mut self, id: &str, value: &Value) -> Result<(), BufferTooSmall> {
+    /// Adds one update for the point `id`, or refuses it when the line
+    /// would not fit.
+    pub fn push(&mut self, id: &[u8; 16], value: &Value) -> Result<(), BufferTooSmall> {
         self.list.push(|cursor| {
             cursor.raw(br#"{"id":"#)?;
-            cursor.string(id)?;
+            cursor.hex_id(id)?;
             cursor.raw(br#","value":"#)?;
             cursor.value(value)?;
             cursor.raw(b"}")
@@ -415,19 +416,21 @@ mod tests {
 
     #[test]
     fn bulk_encoder_stops_at_the_buffer_size() {
-        let mut buf = [0u8; 100];
+        let mut buf = [0u8; 165];
         let mut bulk = BulkEncoder::new(&mut buf).unwrap();
-        bulk.push("a1", &Value::Int(1)).unwrap();
-        bulk.push("b2", &Value::Float(2.5)).unwrap();
-        assert_eq!(
-            bulk.push("c3-long-id-that-does-not-fit", &Value::Int(3)),
-            Err(BufferTooSmall)
-        );
+        let a1 = [0xa1; 16];
+        let mut b2 = [0; 16];
+        b2[15] = 0xb2;
+        bulk.push(&a1, &Value::Int(1)).unwrap();
+        bulk.push(&b2, &Value::Float(2.5)).unwrap();
+        assert_eq!(bulk.push(&a1, &Value::Int(3)), Err(BufferTooSmall));
         assert_eq!(bulk.count(), 2);
         let n = bulk.finish();
         assert_eq!(
             text(&buf[..n]),
-            "{\"action\":\"bulk_write_by_id\",\"updates\":[{\"id\":\"a1\",\"value\":1},{\"id\":\"b2\",\"value\":2.5}]}\n"
+            "{\"action\":\"bulk_write_by_id\",\"updates\":[\
+             {\"id\":\"a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1\",\"value\":1},\
+             {\"id\":\"000000000000000000000000000000b2\",\"value\":2.5}]}\n"
         );
     }
 

@@ -5,6 +5,7 @@
 
 use core::fmt;
 
+use super::id::write_id_hex;
 use super::scan::find_string_special;
 use crate::value::Value;
 
@@ -43,6 +44,20 @@ impl<'c> Cursor<'c> {
             .get_mut(self.at..end)
             .ok_or(BufferTooSmall)?
             .copy_from_slice(bytes);
+        self.at = end;
+        Ok(())
+    }
+
+    /// Appends a point id as its JSON string of 32 hex digits.
+    pub(crate) fn hex_id(&mut self, id: &[u8; 16]) -> Result<(), BufferTooSmall> {
+        let end = self.at + 34;
+        let quoted = self.buf.get_mut(self.at..end).ok_or(BufferTooSmall)?;
+        quoted[0] = b'"';
+        quoted[33] = b'"';
+        let digits: &mut [u8; 32] = (&mut quoted[1..33])
+            .try_into()
+            .map_err(|_| BufferTooSmall)?;
+        write_id_hex(id, digits);
         self.at = end;
         Ok(())
     }
