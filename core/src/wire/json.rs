@@ -496,6 +496,19 @@ impl<'a> Lexer<'a> {
             }
             _ => return None,
         }
+        let name = self.member_name()?;
+        if self.peek() != Some(b'{') {
+            return None;
+        }
+        self.pos += 1;
+        self.open(true).ok()?;
+        Some(name)
+    }
+
+    /// At a member's opening quote: its name, with the `:` and the white
+    /// space around it consumed.
+    #[inline(always)]
+    fn member_name(&mut self) -> Option<JsonStr<'a>> {
         if self.peek() != Some(b'"') {
             return None;
         }
@@ -506,11 +519,6 @@ impl<'a> Lexer<'a> {
         }
         self.pos += 1;
         self.skip_ws();
-        if self.peek() != Some(b'{') {
-            return None;
-        }
-        self.pos += 1;
-        self.open(true).ok()?;
         Some(name)
     }
 
@@ -529,16 +537,7 @@ impl<'a> Lexer<'a> {
             return Some(());
         }
         loop {
-            if self.peek() != Some(b'"') {
-                return None;
-            }
-            let name = self.string().ok()?;
-            self.skip_ws();
-            if self.peek() != Some(b':') {
-                return None;
-            }
-            self.pos += 1;
-            self.skip_ws();
+            let name = self.member_name()?;
             if let None | Some(b'{' | b'[') = self.peek() {
                 return None;
             }
