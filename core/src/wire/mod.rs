@@ -3,8 +3,6 @@
 
 #[cfg(test)]
 mod encode_proptests;
-#[cfg(test)]
-mod flat_object_proptests;
 pub(crate) mod id;
 pub mod ipc;
 pub mod json;

@@ -9,7 +9,7 @@ use std::string::String;
 use std::vec;
 use std::vec::Vec;
 
-use super::json::{JsonStr, Lexer, Token};
+use super::{JsonStr, Lexer, Token};
 
 /// How the token path reads the object whose `{` was just returned: its
 /// members and the lexer after its `}`, or `None` where it meets a

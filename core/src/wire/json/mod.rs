@@ -9,8 +9,14 @@
 
 use core::fmt;
 
+pub use self::string::{JsonStr, Overflow};
 use super::scan::{count_digits, find_string_special};
 use crate::config::MAX_JSON_DEPTH;
+
+mod one_pass;
+#[cfg(test)]
+mod one_pass_proptests;
+mod string;
 
 const _: () = assert!(MAX_JSON_DEPTH <= 128);
 
@@ -98,154 +104,6 @@ pub enum NonFinite {
     Infinity,
     /// `-Infinity`
     NegInfinity,
-}
-
-/// A string as it stands in the JSON text, between its quotes, still escaped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct JsonStr<'a> {
-    raw: &'a str,
-    escaped: bool,
-}
-
-/// The unescaped text did not fit in the destination.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Overflow;
-
-impl<'a> JsonStr<'a> {
-    /// A string the lexer read before, from its raw text and whether it
-    /// holds escapes ([`JsonStr::is_escaped`]).
-    pub(crate) fn from_parts(raw: &'a str, escaped: bool) -> Self {
-        JsonStr { raw, escaped }
-    }
-
-    /// Whether the raw text holds escapes.
-    pub(crate) fn is_escaped(&self) -> bool {
-        self.escaped
-    }
-
-    /// The text between the quotes, escapes not yet resolved.
-    pub fn raw(&self) -> &'a str {
-        self.raw
-    }
-
-    /// The length in bytes of the text once unescaped, computed without a buffer.
-    pub fn unescaped_len(&self) -> usize {
-        let mut len = 0;
-        self.for_each_char(|c| {
-            len += c.len_utf8();
-            Ok(())
-        })
-        .ok();
-        len
-    }
-
-    /// Appends the unescaped text to `out`; fails when `out` is full.
-    pub fn write_unescaped<W: fmt::Write>(&self, out: &mut W) -> Result<(), Overflow> {
-        if !self.escaped {
-            return out.write_str(self.raw).map_err(|_| Overflow);
-        }
-        self.for_each_char(|c| out.write_char(c).map_err(|_| Overflow))
-    }
-
-    /// Compares the unescaped text with `text`.
-    pub fn eq_str(&self, text: &str) -> bool {
-        if !self.escaped {
-            return self.raw == text;
-        }
-        self.eq_chars(text, |a, b| a == b)
-    }
-
-    /// Compares the unescaped text with `text`, ASCII letters without
-    /// regard to case.
-    pub fn eq_ignore_ascii_case(&self, text: &str) -> bool {
-        if !self.escaped {
-            return self.raw.eq_ignore_ascii_case(text);
-        }
-        self.eq_chars(text, |a, b| a.eq_ignore_ascii_case(&b))
-    }
-
-    fn eq_chars(&self, text: &str, same: impl Fn(char, char) -> bool) -> bool {
-        let mut rest = text;
-        let mut equal = true;
-        self.for_each_char(|c| {
-            let mut chars = rest.chars();
-            if chars.next().is_some_and(|t| same(c, t)) {
-                rest = chars.as_str();
-                Ok(())
-            } else {
-                equal = false;
-                Err(Overflow)
-            }
-        })
-        .ok();
-        equal && rest.is_empty()
-    }
-
-    /// Calls `f` with each unescaped character. The lexer has already
-    /// validated every escape; a lone surrogate becomes U+FFFD.
-    fn for_each_char<F>(&self, mut f: F) -> Result<(), Overflow>
-    where
-        F: FnMut(char) -> Result<(), Overflow>,
-    {
-        let bytes = self.raw.as_bytes();
-        let mut plain_start = 0;
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] != b'\\' {
-                i += 1;
-                continue;
-            }
-            for c in self.raw[plain_start..i].chars() {
-                f(c)?;
-            }
-            let (c, used) = decode_escape(&bytes[i..]);
-            f(c)?;
-            i += used;
-            plain_start = i;
-        }
-        for c in self.raw[plain_start..].chars() {
-            f(c)?;
-        }
-        Ok(())
-    }
-}
-
-/// Decodes one validated escape at the start of `bytes`; returns the
-/// character and how many bytes it took.
-fn decode_escape(bytes: &[u8]) -> (char, usize) {
-    let simple = match bytes.get(1) {
-        Some(b'"') => '"',
-        Some(b'\\') => '\\',
-        Some(b'/') => '/',
-        Some(b'b') => '\u{8}',
-        Some(b'f') => '\u{c}',
-        Some(b'n') => '\n',
-        Some(b'r') => '\r',
-        Some(b't') => '\t',
-        _ => {
-            let high = hex4(&bytes[2..]).unwrap_or(0xFFFD);
-            if (0xD800..0xDC00).contains(&high)
-                && bytes.get(6) == Some(&b'\\')
-                && bytes.get(7) == Some(&b'u')
-                && let Some(low) = hex4(bytes.get(8..).unwrap_or(&[]))
-                && (0xDC00..0xE000).contains(&low)
-            {
-                let code = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00);
-                return (char::from_u32(code).unwrap_or('\u{FFFD}'), 12);
-            }
-            return (char::from_u32(high).unwrap_or('\u{FFFD}'), 6);
-        }
-    };
-    (simple, 2)
-}
-
-fn hex4(bytes: &[u8]) -> Option<u32> {
-    let digits = bytes.get(..4)?;
-    let mut value = 0u32;
-    for &d in digits {
-        value = value * 16 + (d as char).to_digit(16)?;
-    }
-    Some(value)
 }
 
 /// One token of a JSON text.
@@ -443,119 +301,6 @@ impl<'a> Lexer<'a> {
             }
         }
         Ok(())
-    }
-
-    /// Reads the rest of an object whose `{` was just returned, when every
-    /// member's value is a scalar: calls `member` with each name and value
-    /// in order and consumes the closing `}`, as the same calls of
-    /// [`Lexer::next_token`] would, without their per-token dispatch.
-    /// Anything else (a container, an error, the end of the text) leaves
-    /// the lexer where it was and returns `false`; `member` may have seen
-    /// the members before that, so the caller forgets them and reads the
-    /// object token by token, which says exactly what is wrong.
-    #[inline]
-    pub fn flat_object<F>(&mut self, mut member: F) -> bool
-    where
-        F: FnMut(JsonStr<'a>, Token<'a>),
-    {
-        // Only the position moves until the `}`, where the object closes.
-        let start = self.pos;
-        if self.flat_members(&mut member).is_some() {
-            return true;
-        }
-        self.pos = start;
-        self.expect = Expect::FirstKey;
-        false
-    }
-
-    /// Reads the next member of the open object when its value is an
-    /// object: returns its name with the lexer just inside that object, as
-    /// [`Lexer::next_token`] and [`Lexer::next_value`] would leave it.
-    /// Anything else leaves the lexer where it was and returns `None`.
-    #[inline]
-    pub fn object_member(&mut self) -> Option<JsonStr<'a>> {
-        let start = self.pos;
-        let name = self.object_member_name();
-        if name.is_none() {
-            self.pos = start;
-        }
-        name
-    }
-
-    #[inline(always)]
-    fn object_member_name(&mut self) -> Option<JsonStr<'a>> {
-        if self.open & 1 == 0 || self.depth >= MAX_JSON_DEPTH {
-            return None;
-        }
-        self.skip_ws();
-        match self.expect {
-            Expect::FirstKey => {}
-            Expect::Separator if self.peek() == Some(b',') => {
-                self.pos += 1;
-                self.skip_ws();
-            }
-            _ => return None,
-        }
-        let name = self.member_name()?;
-        if self.peek() != Some(b'{') {
-            return None;
-        }
-        self.pos += 1;
-        self.open(true).ok()?;
-        Some(name)
-    }
-
-    /// At a member's opening quote: its name, with the `:` and the white
-    /// space around it consumed.
-    #[inline(always)]
-    fn member_name(&mut self) -> Option<JsonStr<'a>> {
-        if self.peek() != Some(b'"') {
-            return None;
-        }
-        let name = self.string().ok()?;
-        self.skip_ws();
-        if self.peek() != Some(b':') {
-            return None;
-        }
-        self.pos += 1;
-        self.skip_ws();
-        Some(name)
-    }
-
-    #[inline(always)]
-    fn flat_members<F>(&mut self, member: &mut F) -> Option<()>
-    where
-        F: FnMut(JsonStr<'a>, Token<'a>),
-    {
-        if self.expect != Expect::FirstKey {
-            return None;
-        }
-        self.skip_ws();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
-            self.close();
-            return Some(());
-        }
-        loop {
-            let name = self.member_name()?;
-            if let None | Some(b'{' | b'[') = self.peek() {
-                return None;
-            }
-            member(name, self.value().ok()?);
-            self.skip_ws();
-            match self.peek() {
-                Some(b',') => {
-                    self.pos += 1;
-                    self.skip_ws();
-                }
-                Some(b'}') => {
-                    self.pos += 1;
-                    self.close();
-                    return Some(());
-                }
-                _ => return None,
-            }
-        }
     }
 
     /// Consumes the value whose first token is `first` (a no-op for scalars).
@@ -756,7 +501,7 @@ impl<'a> Lexer<'a> {
             .get(start..self.pos)
             .ok_or(JsonError::InvalidString { at: open_quote })?;
         self.pos += 1;
-        Ok(JsonStr { raw, escaped })
+        Ok(JsonStr::from_parts(raw, escaped))
     }
 
     #[inline(always)]
@@ -877,21 +622,5 @@ mod tests {
             tokens(core::str::from_utf8(&deep).unwrap()),
             Err(JsonError::NestingTooDeep { at: MAX_JSON_DEPTH })
         );
-    }
-
-    #[test]
-    fn unescapes_strings_including_surrogate_pairs() {
-        let mut lexer = Lexer::new(br#""K\u00fchl \"N\" \ud83d\ude00 \ud800x\n""#);
-        let Ok(Some(Token::Str(s))) = lexer.next_token() else {
-            panic!("expected a string");
-        };
-        let mut out: heapless::String<64> = heapless::String::new();
-        s.write_unescaped(&mut out).unwrap();
-        assert_eq!(out.as_str(), "Kühl \"N\" 😀 \u{FFFD}x\n");
-        assert!(s.eq_str("Kühl \"N\" 😀 \u{FFFD}x\n"));
-        assert!(!s.eq_str("Kühl"));
-        assert_eq!(s.unescaped_len(), out.len());
-        let mut small: heapless::String<4> = heapless::String::new();
-        assert_eq!(s.write_unescaped(&mut small), Err(Overflow));
     }
 }

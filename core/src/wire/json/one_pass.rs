@@ -1,0 +1,122 @@
+//! Objects of scalars and members that hold an object, read in one pass
+//! each instead of a trip per token through the lexer's state machine:
+//! tag objects and bulk results are such objects. Anything else is
+//! declined with the lexer untouched, for the token path to read.
+
+use super::{Expect, JsonStr, Lexer, Token};
+use crate::config::MAX_JSON_DEPTH;
+
+impl<'a> Lexer<'a> {
+    /// Reads the rest of an object whose `{` was just returned, when every
+    /// member's value is a scalar: calls `member` with each name and value
+    /// in order and consumes the closing `}`, as the same calls of
+    /// [`Lexer::next_token`] would, without their per-token dispatch.
+    /// Anything else (a container, an error, the end of the text) leaves
+    /// the lexer where it was and returns `false`; `member` may have seen
+    /// the members before that, so the caller forgets them and reads the
+    /// object token by token, which says exactly what is wrong.
+    #[inline]
+    pub fn flat_object<F>(&mut self, mut member: F) -> bool
+    where
+        F: FnMut(JsonStr<'a>, Token<'a>),
+    {
+        // Only the position moves until the `}`, where the object closes.
+        let start = self.pos;
+        if self.flat_members(&mut member).is_some() {
+            return true;
+        }
+        self.pos = start;
+        self.expect = Expect::FirstKey;
+        false
+    }
+
+    /// Reads the next member of the open object when its value is an
+    /// object: returns its name with the lexer just inside that object, as
+    /// [`Lexer::next_token`] and [`Lexer::next_value`] would leave it.
+    /// Anything else leaves the lexer where it was and returns `None`.
+    #[inline]
+    pub fn object_member(&mut self) -> Option<JsonStr<'a>> {
+        let start = self.pos;
+        let name = self.object_member_name();
+        if name.is_none() {
+            self.pos = start;
+        }
+        name
+    }
+
+    #[inline(always)]
+    fn object_member_name(&mut self) -> Option<JsonStr<'a>> {
+        if self.open & 1 == 0 || self.depth >= MAX_JSON_DEPTH {
+            return None;
+        }
+        self.skip_ws();
+        match self.expect {
+            Expect::FirstKey => {}
+            Expect::Separator if self.peek() == Some(b',') => {
+                self.pos += 1;
+                self.skip_ws();
+            }
+            _ => return None,
+        }
+        let name = self.member_name()?;
+        if self.peek() != Some(b'{') {
+            return None;
+        }
+        self.pos += 1;
+        self.open(true).ok()?;
+        Some(name)
+    }
+
+    /// At a member's opening quote: its name, with the `:` and the white
+    /// space around it consumed.
+    #[inline(always)]
+    fn member_name(&mut self) -> Option<JsonStr<'a>> {
+        if self.peek() != Some(b'"') {
+            return None;
+        }
+        let name = self.string().ok()?;
+        self.skip_ws();
+        if self.peek() != Some(b':') {
+            return None;
+        }
+        self.pos += 1;
+        self.skip_ws();
+        Some(name)
+    }
+
+    #[inline(always)]
+    fn flat_members<F>(&mut self, member: &mut F) -> Option<()>
+    where
+        F: FnMut(JsonStr<'a>, Token<'a>),
+    {
+        if self.expect != Expect::FirstKey {
+            return None;
+        }
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            self.close();
+            return Some(());
+        }
+        loop {
+            let name = self.member_name()?;
+            if let None | Some(b'{' | b'[') = self.peek() {
+                return None;
+            }
+            member(name, self.value().ok()?);
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => {
+                    self.pos += 1;
+                    self.skip_ws();
+                }
+                Some(b'}') => {
+                    self.pos += 1;
+                    self.close();
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+}
