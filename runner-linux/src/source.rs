@@ -192,10 +192,13 @@ impl Fetch {
                 }
                 Ok(n) => {
                     read += n;
-                    if self.reader.push(&scratch[..n]).map_err(http_error)? {
+                    if self
+                        .reader
+                        .push_taking(&mut scratch[..n], &mut *take_part)
+                        .map_err(http_error)?
+                    {
                         return self.complete();
                     }
-                    self.reader.take_part(&mut *take_part);
                 }
                 Err(e) if would_block(&e) => return Ok(FetchOutcome::Pending),
                 Err(e) => return Err(source_error(&e)),
