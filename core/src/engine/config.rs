@@ -32,6 +32,45 @@ pub enum DeliveryMode {
     Write,
 }
 
+impl RegisterMode {
+    /// Every mode.
+    pub const ALL: [Self; 2] = [RegisterMode::Off, RegisterMode::Missing];
+
+    /// The mode's name, as options and reports spell it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            RegisterMode::Off => "off",
+            RegisterMode::Missing => "missing",
+        }
+    }
+}
+
+impl BacklogPolicy {
+    /// Every policy.
+    pub const ALL: [Self; 2] = [BacklogPolicy::Latest, BacklogPolicy::History];
+
+    /// The policy's name, as options and reports spell it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            BacklogPolicy::Latest => "latest",
+            BacklogPolicy::History => "history",
+        }
+    }
+}
+
+impl DeliveryMode {
+    /// Every mode.
+    pub const ALL: [Self; 2] = [DeliveryMode::Bulk, DeliveryMode::Write];
+
+    /// The mode's name, as options and reports spell it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            DeliveryMode::Bulk => "bulk",
+            DeliveryMode::Write => "write",
+        }
+    }
+}
+
 /// How the engine behaves; the runner builds it from the command line.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {

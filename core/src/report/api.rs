@@ -3,7 +3,7 @@
 
 use core::fmt::{self, Write};
 
-use crate::engine::{BacklogPolicy, Engine};
+use crate::engine::Engine;
 use crate::peer::{Health, SinkError, SourceError};
 use crate::reject::RejectReason;
 use crate::table::{TableStorage, TagSlot};
@@ -67,10 +67,7 @@ pub fn write_stats<S: TableStorage, W: Write>(
     write!(
         out,
         "\"backlog\":{{\"policy\":\"{}\",\"entries\":{},\"bytes\":{used},\"capacity_bytes\":{capacity}}},",
-        match engine.config().backlog {
-            BacklogPolicy::Latest => "latest",
-            BacklogPolicy::History => "history",
-        },
+        engine.config().backlog.name(),
         engine.pending(),
     )?;
     write!(

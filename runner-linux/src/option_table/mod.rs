@@ -23,8 +23,7 @@ mod tests;
 mod text;
 
 use self::text::{
-    backlog_name, boolean, core_secs, delivery_name, integer, integer_in, not_one_of, quoted,
-    register_name, secs, spool_sync,
+    boolean, core_secs, integer, integer_in, not_one_of, one_of, quoted, secs, spool_sync,
 };
 pub use self::text::{listen_address, seconds, seconds_or_zero};
 
@@ -324,7 +323,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec {
         name: "register",
         value_name: Some("MODE"),
-        default: DefaultValue::Computed(|c| register_name(c.register).to_owned()),
+        default: DefaultValue::Computed(|c| c.register.name().to_owned()),
         help: "Keys missing from the Data-Service: 'off' reports them (their writes are \
                dropped there), 'missing' registers them (numbers as float, or a rule's \
                data-type)",
@@ -335,20 +334,16 @@ pub const OPTIONS: &[OptionSpec] = &[
         env: None,
         reload: Reload::AtRestart,
         set: |o, v| {
-            o.register = match v {
-                "off" => RegisterMode::Off,
-                "missing" => RegisterMode::Missing,
-                _ => return Err(not_one_of(v, &["off", "missing"])),
-            };
+            o.register = one_of(v, &RegisterMode::ALL, RegisterMode::name)?;
             Ok(())
         },
-        show: |o| Some(quoted(register_name(o.register))),
+        show: |o| Some(quoted(o.register.name())),
         engine: Some(|o, c| c.register = o.register),
     },
     OptionSpec {
         name: "delivery",
         value_name: Some("MODE"),
-        default: DefaultValue::Computed(|c| delivery_name(c.delivery).to_owned()),
+        default: DefaultValue::Computed(|c| c.delivery.name().to_owned()),
         help: "'bulk': bulk_write_by_id for tags with ids, write for the others; 'write': \
                one write by key per tag",
         choices: &[
@@ -358,14 +353,10 @@ pub const OPTIONS: &[OptionSpec] = &[
         env: None,
         reload: Reload::AtRestart,
         set: |o, v| {
-            o.delivery = match v {
-                "bulk" => DeliveryMode::Bulk,
-                "write" => DeliveryMode::Write,
-                _ => return Err(not_one_of(v, &["bulk", "write"])),
-            };
+            o.delivery = one_of(v, &DeliveryMode::ALL, DeliveryMode::name)?;
             Ok(())
         },
-        show: |o| Some(quoted(delivery_name(o.delivery))),
+        show: |o| Some(quoted(o.delivery.name())),
         engine: Some(|o, c| c.delivery = o.delivery),
     },
     OptionSpec {
@@ -486,7 +477,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec {
         name: "backlog",
         value_name: Some("POLICY"),
-        default: DefaultValue::Computed(|c| backlog_name(c.backlog).to_owned()),
+        default: DefaultValue::Computed(|c| c.backlog.name().to_owned()),
         help: "Undelivered changes: 'latest' keeps the newest value of each tag; 'history' \
                keeps every change, in order, in --backlog-bytes of memory",
         choices: &[
@@ -496,14 +487,10 @@ pub const OPTIONS: &[OptionSpec] = &[
         env: None,
         reload: Reload::AtRestart,
         set: |o, v| {
-            o.backlog = match v {
-                "latest" => BacklogPolicy::Latest,
-                "history" => BacklogPolicy::History,
-                _ => return Err(not_one_of(v, &["latest", "history"])),
-            };
+            o.backlog = one_of(v, &BacklogPolicy::ALL, BacklogPolicy::name)?;
             Ok(())
         },
-        show: |o| Some(quoted(backlog_name(o.backlog))),
+        show: |o| Some(quoted(o.backlog.name())),
         engine: Some(|o, c| c.backlog = o.backlog),
     },
     OptionSpec {

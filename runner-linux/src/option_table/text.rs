@@ -4,29 +4,23 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use dataservice_sync_core::{BacklogPolicy, DeliveryMode, Duration as CoreDuration, RegisterMode};
+use dataservice_sync_core::Duration as CoreDuration;
 
 use crate::spool::SpoolSync;
 
-pub(super) fn register_name(mode: RegisterMode) -> &'static str {
-    match mode {
-        RegisterMode::Off => "off",
-        RegisterMode::Missing => "missing",
-    }
-}
-
-pub(super) fn delivery_name(mode: DeliveryMode) -> &'static str {
-    match mode {
-        DeliveryMode::Bulk => "bulk",
-        DeliveryMode::Write => "write",
-    }
-}
-
-pub(super) fn backlog_name(policy: BacklogPolicy) -> &'static str {
-    match policy {
-        BacklogPolicy::Latest => "latest",
-        BacklogPolicy::History => "history",
-    }
+/// The one of `all` that `name` calls `text`.
+pub(super) fn one_of<T: Copy>(
+    text: &str,
+    all: &[T],
+    name: fn(T) -> &'static str,
+) -> Result<T, String> {
+    all.iter()
+        .copied()
+        .find(|&choice| name(choice) == text)
+        .ok_or_else(|| {
+            let names: Vec<&str> = all.iter().map(|&choice| name(choice)).collect();
+            not_one_of(text, &names)
+        })
 }
 
 pub(super) fn quoted(text: &str) -> String {
