@@ -62,14 +62,29 @@ impl BenchPeers {
     pub fn sync_command(&self, interval: f64) -> Command {
         let mut command = Command::new(binary());
         command
-            .args(["--socket-path", self.socket.to_str().unwrap_or_default()])
-            .args(["--source", &self.polling.url()])
-            .args(["--dataservice-url", &self.dataservice.http_url()])
-            .args(["--interval", &interval.to_string()])
-            .args(["--stats-interval", "0"])
+            .args(self.sync_args(interval))
             .stdin(Stdio::null())
             .stdout(Stdio::null());
         command
+    }
+
+    /// The options of [`BenchPeers::sync_command`], for a command that runs
+    /// the binary under another program.
+    pub fn sync_args(&self, interval: f64) -> Vec<String> {
+        [
+            "--socket-path",
+            self.socket.to_str().unwrap_or_default(),
+            "--source",
+            &self.polling.url(),
+            "--dataservice-url",
+            &self.dataservice.http_url(),
+            "--interval",
+            &interval.to_string(),
+            "--stats-interval",
+            "0",
+        ]
+        .map(String::from)
+        .to_vec()
     }
 }
 
