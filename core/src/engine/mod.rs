@@ -842,12 +842,7 @@ impl<S: TableStorage> Engine<S> {
         }
         match self.pending_step.take() {
             Some((_, PendingStep::FinishCycle)) => self.try_finish_cycle(now),
-            Some((_, PendingStep::EndRegistryCheck)) => {
-                self.api_step = ApiStep::None;
-                self.stats
-                    .record_registry_check(now - self.registry_check_started);
-                self.registry_check_ended(now);
-            }
+            Some((_, PendingStep::EndRegistryCheck)) => self.finish_registry_check(now),
             None => {}
         }
         true

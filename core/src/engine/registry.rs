@@ -50,6 +50,14 @@ impl<S: TableStorage> Engine<S> {
             && self.config.backlog == BacklogPolicy::Latest
     }
 
+    /// Every tag is registered or known: the check is done.
+    pub(super) fn finish_registry_check(&mut self, now: Instant) {
+        self.api_step = ApiStep::None;
+        self.stats
+            .record_registry_check(now - self.registry_check_started);
+        self.registry_check_ended(now);
+    }
+
     /// The check is over (done, or failed: then unchecked tags go by key).
     pub(super) fn registry_check_ended(&mut self, now: Instant) {
         if core::mem::take(&mut self.skipped_tick)
