@@ -146,7 +146,7 @@ impl Fetch {
     }
 
     /// Makes progress after a readiness event. While the body arrives,
-    /// `take_part` is offered what is held of it ([`ResponseReader::take_part`]).
+    /// `take_part` is offered it as it is read ([`ResponseReader::push_taking`]).
     pub(crate) fn on_ready(
         &mut self,
         scratch: &mut [u8],
