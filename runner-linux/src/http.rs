@@ -263,18 +263,18 @@ impl ResponseReader {
         data: &mut [u8],
         mut take: impl FnMut(u16, &mut [u8]) -> usize,
     ) -> Result<bool, HttpError> {
-        let streamed = matches!(self.limit, BodyLimit::Streamed(_) | BodyLimit::Held(_));
-        let body_len = match self.framing {
-            Framing::Length(len) => (len - self.received).min(data.len()),
-            Framing::UntilClose => data.len(),
-            Framing::Chunked => 0,
+        // In place: a body taken as it arrives, not chunked, that this read
+        // does not complete (the end is kept for whoever reads it whole).
+        let in_place = match (self.status, self.framing, self.limit) {
+            (_, _, BodyLimit::Whole(_)) | (None, _, _) | (_, Framing::Chunked, _) => None,
+            _ if self.done => None,
+            (Some(status), Framing::Length(len), _) => {
+                let body_len = (len - self.received).min(data.len());
+                (self.received + body_len < len).then_some((status, body_len))
+            }
+            (Some(status), Framing::UntilClose, _) => Some((status, data.len())),
         };
-        let completes =
-            matches!(self.framing, Framing::Length(len) if self.received + body_len == len);
-        let Some(status) = self
-            .status
-            .filter(|_| streamed && !self.done && !completes && self.framing != Framing::Chunked)
-        else {
+        let Some((status, body_len)) = in_place else {
             let done = self.push(data)?;
             if !done {
                 self.take_part(take);
