@@ -52,6 +52,9 @@ fuzz_target!(|data: &[u8]| {
             break;
         };
         if token != Token::BeginObject {
+            let mut fast = lexer;
+            assert!(!fast.flat_object(|_, _| {}));
+            assert_eq!(fast, lexer);
             continue;
         }
         let mut fast = lexer;

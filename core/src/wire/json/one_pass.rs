@@ -20,13 +20,14 @@ impl<'a> Lexer<'a> {
     where
         F: FnMut(JsonStr<'a>, Token<'a>),
     {
-        // Only the position moves until the `}`, where the object closes.
-        let start = self.pos;
+        // Only the position and what is expected move until the `}`,
+        // where the object closes.
+        let (start, expect) = (self.pos, self.expect);
         if self.flat_members(&mut member).is_some() {
             return true;
         }
         self.pos = start;
-        self.expect = Expect::FirstKey;
+        self.expect = expect;
         false
     }
 

@@ -40,8 +40,8 @@ fn member_by_tokens<'a>(mut lexer: Lexer<'a>) -> Option<(JsonStr<'a>, Lexer<'a>)
 }
 
 /// Checks [`Lexer::object_member`] before every token of `text`, and
-/// [`Lexer::flat_object`] at every object; returns how many objects and
-/// members the fast paths read.
+/// [`Lexer::flat_object`] at every object (and that it declines untouched
+/// anywhere else); returns how many objects and members the fast paths read.
 pub(crate) fn check_every_object(text: &[u8]) -> (usize, usize) {
     let mut lexer = Lexer::new(text);
     let mut read_fast = 0;
@@ -63,6 +63,9 @@ pub(crate) fn check_every_object(text: &[u8]) -> (usize, usize) {
             break;
         };
         if token != Token::BeginObject {
+            let mut fast = lexer;
+            assert!(!fast.flat_object(|_, _| {}), "not after a `{{`: {text:?}");
+            assert_eq!(fast, lexer, "declined but moved: {text:?}");
             continue;
         }
         let mut fast = lexer;
