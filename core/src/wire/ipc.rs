@@ -145,6 +145,30 @@ pub struct BulkResult<'a> {
     pub error: Option<JsonStr<'a>>,
 }
 
+/// The rest of a bulk result whose `{` was just returned, when it is as
+/// the Data-Service writes an applied update (with Python's separators):
+/// matched as bytes but for the values, since nearly every result is one.
+/// Else `None`, the lexer untouched.
+pub fn read_applied_result<'a>(lexer: &mut Lexer<'a>) -> Option<BulkResult<'a>> {
+    lexer.shaped_object(|mut result| {
+        let id = result.value(br#""id": "#)?;
+        let ok = result.value(br#", "ok": "#)?;
+        let key = result.value(br#", "key": "#)?;
+        let closed = result.end(b"}")?;
+        let string = |token| match token {
+            Token::Str(text) => Some(text),
+            _ => None,
+        };
+        let read = BulkResult {
+            id: string(id),
+            ok: ok == Token::Bool(true),
+            key: string(key),
+            error: None,
+        };
+        Some((read, closed))
+    })
+}
+
 impl<'a> BulkResult<'a> {
     /// An entry that says nothing: failed, with no id.
     const FAILED: Self = BulkResult {
@@ -256,7 +280,9 @@ impl<'a> Response<'a> {
                 Token::EndArray => break,
                 Token::BeginObject => {
                     // The usual result holds only scalars: read it in one pass.
-                    if !lexer.flat_object(|name, token| item.keep(name, token)) {
+                    if let Some(applied) = read_applied_result(&mut lexer) {
+                        item = applied;
+                    } else if !lexer.flat_object(|name, token| item.keep(name, token)) {
                         item = BulkResult::FAILED;
                         while let Some(Token::Key(name)) = lexer.next_token().map_err(json)? {
                             let token = lexer.next_value().map_err(json)?;
@@ -586,5 +612,87 @@ mod tests {
         room[..3].copy_from_slice(b"gh\n");
         assert_eq!(framer.filled(&larger, 3), Ok(true));
         assert_eq!(framer.line(&larger), b"0123456789abcdefgh");
+    }
+
+    #[test]
+    fn an_applied_result_is_read_whole() {
+        let id = "0123456789abcdef0123456789abcdef";
+        let line = format!(
+            r#"{{"ok": true, "results": [{{"id": "{id}", "ok": true, "key": "d.a"}}, {{"id": "{id}", "ok": false, "error": "id not found"}}]}}"#
+        );
+        let applied = BulkResult {
+            id: Some(JsonStr::from_parts(id, false)),
+            ok: true,
+            key: Some(JsonStr::from_parts("d.a", false)),
+            error: None,
+        };
+        let failed = BulkResult {
+            id: Some(JsonStr::from_parts(id, false)),
+            ok: false,
+            key: None,
+            error: Some(JsonStr::from_parts("id not found", false)),
+        };
+        let response = Response::decode_bulk(line.as_bytes()).unwrap();
+        let mut results = vec::Vec::new();
+        assert_eq!(response.for_each_result(|r| results.push(r)), Ok(()));
+        assert_eq!(results, vec![applied, failed]);
+    }
+
+    /// At every object of `text`: [`read_applied_result`] reads the result
+    /// that the object read as a flat object gives, and leaves the lexer
+    /// where that leaves it, or declines with the lexer untouched. Returns
+    /// how many results it read.
+    fn check_applied_results(text: &[u8]) -> usize {
+        let mut lexer = Lexer::new(text);
+        let mut read = 0;
+        while let Ok(Some(token)) = lexer.next_token() {
+            if token != Token::BeginObject {
+                continue;
+            }
+            let mut shaped = lexer;
+            let Some(result) = read_applied_result(&mut shaped) else {
+                assert_eq!(shaped, lexer, "declined but moved: {text:?}");
+                continue;
+            };
+            read += 1;
+            let mut flat = lexer;
+            let mut expected = BulkResult::FAILED;
+            assert!(flat.flat_object(|n, t| expected.keep(n, t)));
+            assert_eq!((result, shaped), (expected, flat), "{text:?}");
+        }
+        read
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(crate::proptest_cases()))]
+
+        #[test]
+        fn applied_results_read_as_bytes_are_read_as_flat_objects(
+            text in crate::wire::json::one_pass_proptests::bulk_answer()
+        ) {
+            check_applied_results(&text);
+        }
+    }
+
+    #[test]
+    fn applied_results_are_read_as_bytes_and_others_are_not() {
+        let id = "0123456789abcdef0123456789abcdef";
+        let applied = format!(r#"{{"id": "{id}", "ok": true, "key": "Boiler-1.t"}}"#);
+        let answer = format!(r#"{{"ok": true, "results": [{applied}, {applied} ,{applied}]}}"#);
+        assert_eq!(check_applied_results(answer.as_bytes()), 3);
+        // Any scalars, escaped strings too.
+        let odd = r#"[{"id": "a\"b", "ok": 1, "key": null}]"#;
+        assert_eq!(check_applied_results(odd.as_bytes()), 1);
+        let others = [
+            r#"[{"id":"a","ok":true,"key":"k"}]"#,
+            r#"[{"id": "a", "ok": false, "error": "id not found"}]"#,
+            r#"[{"id": "a", "ok": true, "key": "k", "n": 1}]"#,
+            r#"[{"id": "a", "ok": true, "key": {"k": 1}}]"#,
+            r#"[{"id": "a", "ok": true, "key": "k""#,
+            r#"[{"id": "a", "ok": tru, "key": "k"}]"#,
+        ];
+        for text in others {
+            assert_eq!(check_applied_results(text.as_bytes()), 0, "{text}");
+        }
     }
 }

@@ -419,8 +419,35 @@ where
     Ok(())
 }
 
+/// The rest of a tag object whose `{` was just returned, when it is as the
+/// deployed backend writes it (compact, these fields in this order, OPC UA
+/// and IEC 104 reads with `error_details` after `error`): matched as bytes
+/// but for the values. Else `None`, the lexer untouched.
+pub fn read_backend_tag<'a>(lexer: &mut Lexer<'a>) -> Option<TagFields<'a>> {
+    lexer.shaped_object(|mut tag| {
+        let value = tag.value(br#""value":"#)?;
+        let status = tag.value(br#","status":"#)?;
+        tag.value(br#","error":"#)?;
+        tag.optional_value(br#","error_details":"#)?;
+        let timestamp = tag.value(br#","timestamp":"#)?;
+        tag.value(br#","last_successful_timestamp":"#)?;
+        let closed = tag.end(b"}")?;
+        let fields = TagFields {
+            value: Some(RawValue::Scalar(value)),
+            status: Some(RawValue::Scalar(status)),
+            tag_name: None,
+            name: None,
+            timestamp: Some(RawValue::Scalar(timestamp)),
+        };
+        Some((fields, closed))
+    })
+}
+
 /// The fields of the tag object whose `{` the lexer just returned.
 fn read_tag<'a>(lexer: &mut Lexer<'a>) -> Result<TagFields<'a>, JsonError> {
+    if let Some(fields) = read_backend_tag(lexer) {
+        return Ok(fields);
+    }
     let mut fields = TagFields::default();
     // The usual tag holds only scalars: read it in one pass.
     if lexer.flat_object(|name, token| fields.keep(name, RawValue::Scalar(token))) {
@@ -649,5 +676,70 @@ mod tests {
             stream(doc.as_bytes(), 50).0,
             [format!(r#"{kept}/t: Some(Scalar(Number("1")))"#)]
         );
+    }
+
+    /// At every object of `text`: [`read_backend_tag`] reads the fields
+    /// that the object read as a flat object gives, and leaves the lexer
+    /// where that leaves it, or declines with the lexer untouched. Returns
+    /// how many tags it read.
+    fn check_backend_tags(text: &[u8]) -> usize {
+        let mut lexer = Lexer::new(text);
+        let mut read = 0;
+        while let Ok(Some(token)) = lexer.next_token() {
+            if token != Token::BeginObject {
+                continue;
+            }
+            let mut shaped = lexer;
+            let Some(fields) = read_backend_tag(&mut shaped) else {
+                assert_eq!(shaped, lexer, "declined but moved: {text:?}");
+                continue;
+            };
+            read += 1;
+            let mut flat = lexer;
+            let mut expected = TagFields::default();
+            assert!(flat.flat_object(|n, t| expected.keep(n, RawValue::Scalar(t))));
+            assert_eq!((fields, shaped), (expected, flat), "{text:?}");
+        }
+        read
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(crate::proptest_cases()))]
+
+        #[test]
+        fn backend_tags_read_as_bytes_are_read_as_flat_objects(
+            text in crate::wire::json::one_pass_proptests::backend_document()
+        ) {
+            check_backend_tags(&text);
+        }
+    }
+
+    #[test]
+    fn the_backends_tags_are_read_as_bytes() {
+        let later = include_bytes!("../../../tests/fixtures/polled-values/real-backend-later.json");
+        assert_eq!(check_backend_tags(later), 13);
+        let spaced = include_bytes!("../../../tests/fixtures/polled-values/basic.json");
+        assert_eq!(check_backend_tags(spaced), 0);
+        let odd = [
+            r#"{"value":"a\"b","status":1,"error":true,"timestamp":null,"last_successful_timestamp":NaN}"#,
+            r#"{"value":1,"status":"ok","error":null,"timestamp":1,"last_successful_timestamp":1}"#,
+            r#"{"value":1,"status":"good","error":null,"error_details":null,"timestamp":1,"last_successful_timestamp":1}"#,
+        ];
+        for text in odd {
+            assert_eq!(check_backend_tags(text.as_bytes()), 1, "{text}");
+        }
+        let others = [
+            r#"{"value":1,"status":"ok","error":null,"timestamp":1}"#,
+            r#"{"value":1,"status":"ok","error":null,"timestamp":1,"last_successful_timestamp":1,"name":"n"}"#,
+            r#"{"value":[1],"status":"ok","error":null,"timestamp":1,"last_successful_timestamp":1}"#,
+            r#"{"value":1,"status":"ok","error":null,"timestamp":1,"last_successful_timestamp":1"#,
+            r#"{"value":tru,"status":"ok","error":null,"timestamp":1,"last_successful_timestamp":1}"#,
+            r#"{"value": 1,"status":"ok","error":null,"timestamp":1,"last_successful_timestamp":1}"#,
+            r#"{"value":1,"status":"error","error":"e","error_details":{"code":2},"timestamp":1,"last_successful_timestamp":1}"#,
+            r#"{"value":1,"status":"ok","error":null,"error_details":null,"error_details":null,"timestamp":1,"last_successful_timestamp":1}"#,
+        ];
+        for text in others {
+            assert_eq!(check_backend_tags(text.as_bytes()), 0, "{text}");
+        }
     }
 }

@@ -9,13 +9,14 @@
 
 use core::fmt;
 
+pub use self::one_pass::{Closed, Shaped};
 pub use self::string::{JsonStr, Overflow};
 use super::scan::{count_digits, find_string_special};
 use crate::config::MAX_JSON_DEPTH;
 
 mod one_pass;
 #[cfg(test)]
-mod one_pass_proptests;
+pub(crate) mod one_pass_proptests;
 mod string;
 
 const _: () = assert!(MAX_JSON_DEPTH <= 128);

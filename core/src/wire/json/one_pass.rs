@@ -1,10 +1,56 @@
 //! Objects of scalars and members that hold an object, read in one pass
 //! each instead of a trip per token through the lexer's state machine:
-//! tag objects and bulk results are such objects. Anything else is
-//! declined with the lexer untouched, for the token path to read.
+//! tag objects and bulk results are such objects, and most are written
+//! with the same members in the same order, matched as bytes. Anything
+//! else is declined with the lexer untouched, for the token path to read.
 
 use super::{Expect, JsonStr, Lexer, Token};
 use crate::config::MAX_JSON_DEPTH;
+
+/// An object being matched by [`Lexer::shaped_object`]: its members' bytes
+/// up to each value are known in advance, so only the values are read.
+pub struct Shaped<'l, 'a> {
+    lexer: &'l mut Lexer<'a>,
+}
+
+/// Proof that a [`Shaped`] object was matched to its closing brace.
+pub struct Closed(());
+
+impl<'a> Shaped<'_, 'a> {
+    /// The member that `piece` begins (its `,` after the first member, its
+    /// quoted name and its `:`, with no white space around them) and its
+    /// value, when the text goes on with `piece` and a scalar.
+    #[inline(always)]
+    pub fn value(&mut self, piece: &[u8]) -> Option<Token<'a>> {
+        let lexer = &mut *self.lexer;
+        lexer.literal_bytes(piece)?;
+        if let None | Some(b'{' | b'[') = lexer.peek() {
+            return None;
+        }
+        lexer.value().ok()
+    }
+
+    /// [`Shaped::value`] for a member written only sometimes: `Some(None)`,
+    /// nothing consumed, when the text does not go on with `piece`.
+    #[inline(always)]
+    pub fn optional_value(&mut self, piece: &[u8]) -> Option<Option<Token<'a>>> {
+        let lexer = &*self.lexer;
+        if !lexer.input.get(lexer.pos..)?.starts_with(piece) {
+            return Some(None);
+        }
+        self.value(piece).map(Some)
+    }
+
+    /// The object's `}` (`piece` is it), when the text goes on with it.
+    #[inline(always)]
+    pub fn end(self, piece: &[u8]) -> Option<Closed> {
+        if piece != b"}" {
+            return None;
+        }
+        self.lexer.literal_bytes(piece)?;
+        Some(Closed(()))
+    }
+}
 
 impl<'a> Lexer<'a> {
     /// Reads the rest of an object whose `{` was just returned, when every
@@ -43,6 +89,55 @@ impl<'a> Lexer<'a> {
             self.pos = start;
         }
         name
+    }
+
+    /// Reads the rest of an object whose `{` was just returned the way
+    /// one producer always writes it: `read` matches its members in order
+    /// with [`Shaped::value`], the bytes up to each value known in advance,
+    /// and its end with [`Shaped::end`]. It reads what the same object read
+    /// token by token would give, for the objects it matches; anything
+    /// else (`read` returns `None`) leaves the lexer where it was, for
+    /// [`Lexer::flat_object`] to read.
+    #[inline(always)]
+    pub fn shaped_object<T, F>(&mut self, read: F) -> Option<T>
+    where
+        F: FnOnce(Shaped<'_, 'a>) -> Option<(T, Closed)>,
+    {
+        let (start, expect) = (self.pos, self.expect);
+        if expect != Expect::FirstKey {
+            return None;
+        }
+        if let Some((read, Closed(()))) = read(Shaped { lexer: self }) {
+            self.close();
+            return Some(read);
+        }
+        self.pos = start;
+        self.expect = expect;
+        None
+    }
+
+    /// Consumes `bytes` if the text goes on with them: compared a word at
+    /// a time in place, as they are short.
+    #[inline(always)]
+    fn literal_bytes(&mut self, bytes: &[u8]) -> Option<()> {
+        let end = self.pos + bytes.len();
+        let found = self.input.get(self.pos..end)?;
+        for (a, b) in found.chunks_exact(8).zip(bytes.chunks_exact(8)) {
+            let (a, b): ([u8; 8], [u8; 8]) = (a.try_into().ok()?, b.try_into().ok()?);
+            if u64::from_ne_bytes(a) != u64::from_ne_bytes(b) {
+                return None;
+            }
+        }
+        let tail = bytes.len() - bytes.len() % 8;
+        if !found[tail..]
+            .iter()
+            .zip(&bytes[tail..])
+            .all(|(a, b)| a == b)
+        {
+            return None;
+        }
+        self.pos = end;
+        Some(())
     }
 
     #[inline(always)]

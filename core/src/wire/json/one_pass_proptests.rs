@@ -1,7 +1,9 @@
-//! [`Lexer::flat_object`], the one-pass reading of objects of scalars,
-//! against the same object read token by token: for any text, it either
-//! reads exactly the same members and leaves the lexer exactly where the
-//! tokens would, or it leaves the lexer untouched.
+//! The one-pass readings ([`Lexer::flat_object`], [`Lexer::object_member`])
+//! against the same text read token by token: for any text, each either
+//! reads exactly what the tokens say and leaves the lexer exactly where
+//! they would, or it leaves the lexer untouched. The texts of bulk answers
+//! and backend documents serve the tests of the objects read by their
+//! shape ([`Lexer::shaped_object`]) too.
 
 use proptest::prelude::*;
 use std::format;
@@ -80,6 +82,110 @@ pub(crate) fn check_every_object(text: &[u8]) -> (usize, usize) {
         }
     }
     (read_fast, members_fast)
+}
+
+/// The contents of a result's string, plain or not.
+fn contents() -> impl Strategy<Value = &'static str> {
+    prop_oneof![
+        4 => Just("0123456789abcdef0123456789abcdef"),
+        4 => Just("Boiler-1.tag-1764300000107"),
+        1 => Just(""),
+        1 => Just(r#"a\"b"#),
+        1 => Just(r#"\u0041"#),
+        1 => Just("ctl\\u0001"),
+        1 => Just("ctl\u{1}"),
+        1 => Just("K\u{fc}hl"),
+        1 => Just(r#"a"b"#),
+        1 => Just(r#"a\x"#),
+    ]
+}
+
+/// One entry of a bulk answer's `results`: mostly as the Data-Service
+/// writes an applied or a failed update, with the usual ways of not being.
+fn result() -> impl Strategy<Value = String> {
+    (contents(), contents(), 0..9u8).prop_map(|(id, key, form)| match form {
+        0..=3 => format!(r#"{{"id": "{id}", "ok": true, "key": "{key}"}}"#),
+        4 => format!(r#"{{"id":"{id}","ok":true,"key":"{key}"}}"#),
+        5 => format!(r#"{{"id": "{id}", "ok": false, "error": "id not found"}}"#),
+        6 => format!(r#"{{"id": "{id}", "ok": true, "key": "{key}", "ok": false}}"#),
+        7 => format!(r#"{{"id": "{id}", "ok": true, "key": {{"k": "{key}"}}}}"#),
+        _ => String::from(r#"[1, "x"]"#),
+    })
+}
+
+/// A bulk answer, mostly well formed, maybe cut off.
+pub(crate) fn bulk_answer() -> impl Strategy<Value = Vec<u8>> {
+    (
+        prop::collection::vec((result(), separator(), space()), 0..6),
+        prop_oneof![4 => Just("]}"), 1 => Just("}"), 1 => Just(r#"], "ok": false}"#)],
+        any::<prop::sample::Index>(),
+        prop_oneof![4 => Just(false), 1 => Just(true)],
+    )
+        .prop_map(|(results, close, cut, truncate)| {
+            let mut text = String::from(r#"{"ok": true, "results": ["#);
+            let count = results.len();
+            for (i, (result, separator, space)) in results.into_iter().enumerate() {
+                text.push_str(&result);
+                if i + 1 < count {
+                    text.push_str(separator);
+                    text.push_str(space);
+                }
+            }
+            text.push_str(close);
+            let mut bytes = text.into_bytes();
+            if truncate {
+                bytes.truncate(cut.index(bytes.len() + 1));
+            }
+            bytes
+        })
+}
+
+/// A tag object as the deployed backend writes it, mostly, with the usual
+/// ways of not being: other members or order, white space, containers,
+/// broken values, cut off.
+fn backend_tag() -> impl Strategy<Value = String> {
+    (value(), value(), value(), 0..9u8).prop_map(|(value, status, error, form)| match form {
+        0..=3 => format!(
+            r#"{{"value":{value},"status":{status},"error":{error},"timestamp":1764318000,"last_successful_timestamp":{value}}}"#
+        ),
+        4 => format!(r#"{{"value":{value},"status":{status},"error":{error},"timestamp":1}}"#),
+        5 => format!(
+            r#"{{"value":{value},"status":{status},"error":{error},"error_details":null,"timestamp":1,"last_successful_timestamp":null}}"#
+        ),
+        6 => format!(
+            r#"{{"value":{value},"status":{status},"error":null,"error_details":{error},"timestamp":1,"last_successful_timestamp":1}}"#
+        ),
+        7 => format!(
+            r#"{{"value": {value}, "status": {status}, "error": {error}, "timestamp": 1, "last_successful_timestamp": 1}}"#
+        ),
+        _ => format!(
+            r#"{{"value":{value},"status":{status},"error":{error},"timestamp":1,"last_successful_timestamp":1,"value":2}}"#
+        ),
+    })
+}
+
+/// A polled document of such tags, maybe cut off.
+pub(crate) fn backend_document() -> impl Strategy<Value = Vec<u8>> {
+    (
+        prop::collection::vec(backend_tag(), 1..5),
+        any::<prop::sample::Index>(),
+        prop_oneof![4 => Just(false), 1 => Just(true)],
+    )
+        .prop_map(|(tags, cut, truncate)| {
+            let mut text = String::from(r#"{"Dev":{"#);
+            for (i, tag) in tags.iter().enumerate() {
+                if i > 0 {
+                    text.push(',');
+                }
+                text.push_str(&format!(r#""tag-{i}":{tag}"#));
+            }
+            text.push_str("}}");
+            let mut bytes = text.into_bytes();
+            if truncate {
+                bytes.truncate(cut.index(bytes.len() + 1));
+            }
+            bytes
+        })
 }
 
 fn space() -> impl Strategy<Value = &'static str> {
@@ -187,6 +293,16 @@ proptest! {
 
     #[test]
     fn any_bytes(text in prop::collection::vec(any::<u8>(), 0..64)) {
+        check_every_object(&text);
+    }
+
+    #[test]
+    fn in_bulk_answers(text in bulk_answer()) {
+        check_every_object(&text);
+    }
+
+    #[test]
+    fn in_backend_documents(text in backend_document()) {
         check_every_object(&text);
     }
 }
