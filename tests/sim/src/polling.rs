@@ -190,7 +190,8 @@ pub fn generated_value(tag: u32, round: u64) -> String {
 }
 
 /// A polled-values document of `devices` × `tags` good reads, of which
-/// `changing_percent` percent change from one round to the next.
+/// `changing_percent` percent change from one round to the next; compact,
+/// as the deployed backend writes it.
 pub fn generated_document(devices: u32, tags: u32, changing_percent: u32, round: u64) -> Vec<u8> {
     generated_document_with_failures(devices, tags, changing_percent, None, round)
 }
@@ -210,26 +211,26 @@ pub fn generated_document_with_failures(
     out.push('{');
     for d in 0..devices {
         if d > 0 {
-            out.push_str(", ");
+            out.push(',');
         }
-        let _ = write!(out, "\"Device-{d}\": {{");
+        let _ = write!(out, "\"Device-{d}\":{{");
         for t in 0..tags {
             if t > 0 {
-                out.push_str(", ");
+                out.push(',');
             }
             if failed_every.is_some_and(|every| t % every == every - 1) {
                 let _ = write!(
                     out,
-                    "\"tag-{t}\": {{\"value\": null, \"status\": \"modbus_error\", \"error\": \
-                     \"Modbus read failed: timeout\", \"timestamp\": {now}, \
-                     \"last_successful_timestamp\": 1764317000}}"
+                    "\"tag-{t}\":{{\"value\":null,\"status\":\"modbus_error\",\"error\":\
+                     \"Modbus read failed: timeout\",\"timestamp\":{now},\
+                     \"last_successful_timestamp\":1764317000}}"
                 );
                 continue;
             }
             let _ = write!(
                 out,
-                "\"tag-{t}\": {{\"value\": {}, \"status\": \"ok\", \"error\": null, \
-                 \"timestamp\": {now}, \"last_successful_timestamp\": {now}}}",
+                "\"tag-{t}\":{{\"value\":{},\"status\":\"ok\",\"error\":null,\
+                 \"timestamp\":{now},\"last_successful_timestamp\":{now}}}",
                 generated_value(t, if t < changing { round } else { 1 }),
             );
         }
