@@ -328,7 +328,7 @@ mod tests {
 
     #[test]
     fn an_answer_longer_than_its_first_room_is_read_whole_up_to_its_limit() {
-        // The 1,622-byte bulk's answer gets 6,488 bytes at first and may
+        // The 1,622-byte bulk's answer gets 4,096 bytes at first and may
         // grow to 32,440: 20,000 bytes are read whole.
         let fits = answer_with_key(20_000);
         assert_eq!(
