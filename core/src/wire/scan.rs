@@ -11,21 +11,30 @@ fn zero_bytes(word: u64) -> u64 {
     word.wrapping_sub(ONES) & !word & HIGHS
 }
 
-/// The first position in `bytes` for which `flagged` sets the high bit of
-/// its byte. The tail shorter than a word is padded with `filler`, a byte
-/// that must not match.
+/// What a search looks for: a word whose byte has its high bit set where
+/// the searched word's byte is one sought (exact for the lowest such byte).
+/// A trait, not a closure, so that the size-optimised build inlines it.
+trait Flags {
+    fn flags(&self, word: u64) -> u64;
+}
+
+/// The byte of a hit in a word of `flags`, if there is one.
 #[inline(always)]
-fn find_by(bytes: &[u8], filler: u8, flagged: impl Fn(u64) -> u64) -> Option<usize> {
-    let first_hit = |word: [u8; 8]| {
-        let hits = flagged(u64::from_le_bytes(word));
-        (hits != 0).then(|| (hits.trailing_zeros() / 8) as usize)
-    };
+fn first_hit(flags: u64) -> Option<usize> {
+    (flags != 0).then_some((flags.trailing_zeros() / 8) as usize)
+}
+
+/// The first position in `bytes` for which `sought` flags its byte. The
+/// tail shorter than a word is padded with `filler`, a byte that must not
+/// match.
+#[inline(always)]
+fn find_by(bytes: &[u8], filler: u8, sought: &impl Flags) -> Option<usize> {
     let mut chunks = bytes.chunks_exact(8);
     let mut offset = 0;
     for chunk in &mut chunks {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
-        if let Some(at) = first_hit(word) {
+        if let Some(at) = first_hit(sought.flags(u64::from_le_bytes(word))) {
             return Some(offset + at);
         }
         offset += 8;
@@ -33,14 +42,23 @@ fn find_by(bytes: &[u8], filler: u8, flagged: impl Fn(u64) -> u64) -> Option<usi
     let rest = chunks.remainder();
     let mut word = [filler; 8];
     word[..rest.len()].copy_from_slice(rest);
-    first_hit(word).map(|at| offset + at)
+    first_hit(sought.flags(u64::from_le_bytes(word))).map(|at| offset + at)
+}
+
+/// One byte value.
+struct Byte(u64);
+
+impl Flags for Byte {
+    #[inline(always)]
+    fn flags(&self, word: u64) -> u64 {
+        zero_bytes(word ^ self.0)
+    }
 }
 
 /// The first `needle` in `bytes`.
 #[inline]
 pub(crate) fn find_byte(bytes: &[u8], needle: u8) -> Option<usize> {
-    let pattern = ONES * u64::from(needle);
-    find_by(bytes, !needle, |word| zero_bytes(word ^ pattern))
+    find_by(bytes, !needle, &Byte(ONES * u64::from(needle)))
 }
 
 /// How many ASCII digits `bytes` starts with.
@@ -72,36 +90,50 @@ pub(crate) fn count_digits(bytes: &[u8]) -> usize {
 
 /// The first byte that ends the plain run of a JSON string: `"`, `\` or a
 /// control character (below 0x20).
-#[inline]
+#[inline(always)]
 pub(crate) fn find_string_special(bytes: &[u8]) -> Option<usize> {
-    const QUOTES: u64 = ONES * b'"' as u64;
-    const BACKSLASHES: u64 = ONES * b'\\' as u64;
-    // A byte below 0x20 is one that `word - 0x20` borrows from without its
-    // high bit set; the high-bit guard keeps bytes >= 0x80 out.
-    find_by(bytes, b'a', |word| {
+    find_by(bytes, b'a', &StringSpecial)
+}
+
+struct StringSpecial;
+
+impl Flags for StringSpecial {
+    #[inline(always)]
+    fn flags(&self, word: u64) -> u64 {
+        const QUOTES: u64 = ONES * b'"' as u64;
+        const BACKSLASHES: u64 = ONES * b'\\' as u64;
+        // A byte below 0x20 is one that `word - 0x20` borrows from without
+        // its high bit set; the high-bit guard keeps bytes >= 0x80 out.
         zero_bytes(word ^ QUOTES)
             | zero_bytes(word ^ BACKSLASHES)
             | (word.wrapping_sub(ONES * 0x20) & !word & HIGHS)
-    })
+    }
 }
 
 /// The first byte that structures JSON outside strings: `"`, `,`, or a
 /// bracket or brace.
 #[inline]
 pub(crate) fn find_structural(bytes: &[u8]) -> Option<usize> {
-    const QUOTES: u64 = ONES * b'"' as u64;
-    const COMMAS: u64 = ONES * b',' as u64;
-    const OPENS: u64 = ONES * b'{' as u64;
-    const CLOSES: u64 = ONES * b'}' as u64;
-    // `[` and `]` are `{` and `}` less 0x20, and only they become those
-    // with 0x20 set.
-    find_by(bytes, b'a', |word| {
+    find_by(bytes, b'a', &Structural)
+}
+
+struct Structural;
+
+impl Flags for Structural {
+    #[inline(always)]
+    fn flags(&self, word: u64) -> u64 {
+        const QUOTES: u64 = ONES * b'"' as u64;
+        const COMMAS: u64 = ONES * b',' as u64;
+        const OPENS: u64 = ONES * b'{' as u64;
+        const CLOSES: u64 = ONES * b'}' as u64;
+        // `[` and `]` are `{` and `}` less 0x20, and only they become
+        // those with 0x20 set.
         let folded = word | (ONES * 0x20);
         zero_bytes(word ^ QUOTES)
             | zero_bytes(word ^ COMMAS)
             | zero_bytes(folded ^ OPENS)
             | zero_bytes(folded ^ CLOSES)
-    })
+    }
 }
 
 #[cfg(test)]
