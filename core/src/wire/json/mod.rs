@@ -461,9 +461,17 @@ impl<'a> Lexer<'a> {
                 return Err(self.number_error(start));
             }
         }
-        self.text
-            .get(start..self.pos)
+        self.text_between(start, self.pos)
             .ok_or(JsonError::InvalidNumber { at: start })
+    }
+
+    /// The text from `start` to `end` (positions next to ASCII bytes, so on
+    /// character boundaries): split off in place, where `str::get` is a
+    /// call in the size-optimised build.
+    #[inline(always)]
+    fn text_between(&self, start: usize, end: usize) -> Option<&'a str> {
+        let (head, _) = self.text.split_at_checked(end)?;
+        head.split_at_checked(start).map(|(_, text)| text)
     }
 
     fn number_error(&self, start: usize) -> JsonError {
@@ -498,8 +506,7 @@ impl<'a> Lexer<'a> {
             }
         }
         let raw = self
-            .text
-            .get(start..self.pos)
+            .text_between(start, self.pos)
             .ok_or(JsonError::InvalidString { at: open_quote })?;
         self.pos += 1;
         Ok(JsonStr::from_parts(raw, escaped))
