@@ -171,6 +171,32 @@ fn source_time_ms(timestamp: Option<RawValue<'_>>) -> u64 {
     let Some(RawValue::Scalar(Token::Number(text))) = timestamp else {
         return 0;
     };
+    // The backend sends whole seconds: read as an integer, which a float
+    // parse gives exactly for up to 11 digits.
+    match whole_seconds(text) {
+        Some(secs) if secs < 100_000_000_000 => secs * 1000,
+        Some(_) => 0,
+        None => float_seconds_ms(text),
+    }
+}
+
+/// `text` as an integer, when it is 1 to 11 ASCII digits.
+fn whole_seconds(text: &str) -> Option<u64> {
+    if text.is_empty() || text.len() > 11 {
+        return None;
+    }
+    let mut secs = 0;
+    for digit in text.bytes() {
+        if !digit.is_ascii_digit() {
+            return None;
+        }
+        secs = secs * 10 + u64::from(digit - b'0');
+    }
+    Some(secs)
+}
+
+/// Seconds in any JSON number form, as milliseconds; 0 if out of range.
+fn float_seconds_ms(text: &str) -> u64 {
     match text.parse::<f64>() {
         Ok(secs) if secs.is_finite() && (0.0..1.0e11).contains(&secs) => (secs * 1000.0) as u64,
         _ => 0,
@@ -383,5 +409,33 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    /// A `timestamp` as its number token.
+    fn ms(text: &str) -> u64 {
+        source_time_ms(Some(RawValue::Scalar(Token::Number(text))))
+    }
+
+    #[test]
+    fn whole_seconds_are_read_as_integers_as_the_float_parse_reads_them() {
+        assert_eq!(ms("1764318000"), 1_764_318_000_000);
+        assert_eq!(ms("0"), 0);
+        assert_eq!(ms("99999999999"), 99_999_999_999_000);
+        // 1e11 seconds and beyond, negatives, fractions: as floats.
+        assert_eq!(ms("100000000000"), 0);
+        assert_eq!(ms("-1"), 0);
+        assert_eq!(ms("1764318000.5"), 1_764_318_000_500);
+        assert_eq!(ms("1.7e9"), 1_700_000_000_000);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(crate::proptest_cases()))]
+
+        #[test]
+        fn any_timestamp_reads_as_its_float_parse(
+            text in "-?(0|[1-9][0-9]{0,13})(\\.[0-9]{1,3})?([eE][-+]?[0-9]{1,2})?"
+        ) {
+            proptest::prop_assert_eq!(ms(&text), float_seconds_ms(&text));
+        }
     }
 }
