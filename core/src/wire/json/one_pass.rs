@@ -122,19 +122,19 @@ impl<'a> Lexer<'a> {
     fn literal_bytes(&mut self, bytes: &[u8]) -> Option<()> {
         let end = self.pos + bytes.len();
         let found = self.input.get(self.pos..end)?;
-        for (a, b) in found.chunks_exact(8).zip(bytes.chunks_exact(8)) {
+        let mut at = 0;
+        while let (Some(a), Some(b)) = (found.get(at..at + 8), bytes.get(at..at + 8)) {
             let (a, b): ([u8; 8], [u8; 8]) = (a.try_into().ok()?, b.try_into().ok()?);
             if u64::from_ne_bytes(a) != u64::from_ne_bytes(b) {
                 return None;
             }
+            at += 8;
         }
-        let tail = bytes.len() - bytes.len() % 8;
-        if !found[tail..]
-            .iter()
-            .zip(&bytes[tail..])
-            .all(|(a, b)| a == b)
-        {
-            return None;
+        while let (Some(a), Some(b)) = (found.get(at), bytes.get(at)) {
+            if a != b {
+                return None;
+            }
+            at += 1;
         }
         self.pos = end;
         Some(())
