@@ -399,6 +399,7 @@ impl LineFramer {
 mod tests {
     use super::*;
     use crate::value::StringValue;
+    use crate::wire::json::one_pass_proptests::{bulk_answer, check_shaped_reading};
     use std::{format, vec};
 
     fn text(buf: &[u8]) -> &str {
@@ -638,38 +639,23 @@ mod tests {
         assert_eq!(results, vec![applied, failed]);
     }
 
-    /// At every object of `text`: [`read_applied_result`] reads the result
-    /// that the object read as a flat object gives, and leaves the lexer
-    /// where that leaves it, or declines with the lexer untouched. Returns
-    /// how many results it read.
-    fn check_applied_results(text: &[u8]) -> usize {
-        let mut lexer = Lexer::new(text);
-        let mut read = 0;
-        while let Ok(Some(token)) = lexer.next_token() {
-            if token != Token::BeginObject {
-                continue;
-            }
-            let mut shaped = lexer;
-            let Some(result) = read_applied_result(&mut shaped) else {
-                assert_eq!(shaped, lexer, "declined but moved: {text:?}");
-                continue;
-            };
-            read += 1;
-            let mut flat = lexer;
-            let mut expected = BulkResult::FAILED;
-            assert!(flat.flat_object(|n, t| expected.keep(n, t)));
-            assert_eq!((result, shaped), (expected, flat), "{text:?}");
-        }
-        read
+    /// [`read_applied_result`] against the result read as a flat object
+    /// at every object of `text`; how many it read.
+    fn check_applied_results<'a>(text: &'a [u8]) -> usize {
+        let flat = |lexer: &mut Lexer<'a>| {
+            let mut result = BulkResult::FAILED;
+            lexer
+                .flat_object(|name, token| result.keep(name, token))
+                .then_some(result)
+        };
+        check_shaped_reading(text, read_applied_result, flat)
     }
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(crate::proptest_cases()))]
 
         #[test]
-        fn applied_results_read_as_bytes_are_read_as_flat_objects(
-            text in crate::wire::json::one_pass_proptests::bulk_answer()
-        ) {
+        fn applied_results_read_as_bytes_are_read_as_flat_objects(text in bulk_answer()) {
             check_applied_results(&text);
         }
     }

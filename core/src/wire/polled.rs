@@ -487,6 +487,7 @@ impl<'a> TagFields<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::json::one_pass_proptests::{backend_document, check_shaped_reading};
     use std::format;
     use std::string::String;
     use std::vec::Vec;
@@ -678,38 +679,23 @@ mod tests {
         );
     }
 
-    /// At every object of `text`: [`read_backend_tag`] reads the fields
-    /// that the object read as a flat object gives, and leaves the lexer
-    /// where that leaves it, or declines with the lexer untouched. Returns
-    /// how many tags it read.
-    fn check_backend_tags(text: &[u8]) -> usize {
-        let mut lexer = Lexer::new(text);
-        let mut read = 0;
-        while let Ok(Some(token)) = lexer.next_token() {
-            if token != Token::BeginObject {
-                continue;
-            }
-            let mut shaped = lexer;
-            let Some(fields) = read_backend_tag(&mut shaped) else {
-                assert_eq!(shaped, lexer, "declined but moved: {text:?}");
-                continue;
-            };
-            read += 1;
-            let mut flat = lexer;
-            let mut expected = TagFields::default();
-            assert!(flat.flat_object(|n, t| expected.keep(n, RawValue::Scalar(t))));
-            assert_eq!((fields, shaped), (expected, flat), "{text:?}");
-        }
-        read
+    /// [`read_backend_tag`] against the tag read as a flat object at every
+    /// object of `text`; how many it read.
+    fn check_backend_tags<'a>(text: &'a [u8]) -> usize {
+        let flat = |lexer: &mut Lexer<'a>| {
+            let mut fields = TagFields::default();
+            lexer
+                .flat_object(|name, token| fields.keep(name, RawValue::Scalar(token)))
+                .then_some(fields)
+        };
+        check_shaped_reading(text, read_backend_tag, flat)
     }
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(crate::proptest_cases()))]
 
         #[test]
-        fn backend_tags_read_as_bytes_are_read_as_flat_objects(
-            text in crate::wire::json::one_pass_proptests::backend_document()
-        ) {
+        fn backend_tags_read_as_bytes_are_read_as_flat_objects(text in backend_document()) {
             check_backend_tags(&text);
         }
     }

@@ -84,6 +84,36 @@ pub(crate) fn check_every_object(text: &[u8]) -> (usize, usize) {
     (read_fast, members_fast)
 }
 
+/// At every object of `text`: `shaped` reads what `flat` (the object read
+/// as a flat object) reads and leaves the lexer where that leaves it, or
+/// declines with the lexer untouched. Returns how many objects it read.
+pub(crate) fn check_shaped_reading<'a, T>(
+    text: &'a [u8],
+    shaped: impl Fn(&mut Lexer<'a>) -> Option<T>,
+    flat: impl Fn(&mut Lexer<'a>) -> Option<T>,
+) -> usize
+where
+    T: PartialEq + core::fmt::Debug,
+{
+    let mut lexer = Lexer::new(text);
+    let mut read = 0;
+    while let Ok(Some(token)) = lexer.next_token() {
+        if token != Token::BeginObject {
+            continue;
+        }
+        let mut fast = lexer;
+        let Some(value) = shaped(&mut fast) else {
+            assert_eq!(fast, lexer, "declined but moved: {text:?}");
+            continue;
+        };
+        read += 1;
+        let mut plain = lexer;
+        let expected = flat(&mut plain);
+        assert_eq!((Some(value), fast), (expected, plain), "{text:?}");
+    }
+    read
+}
+
 /// The contents of a result's string, plain or not.
 fn contents() -> impl Strategy<Value = &'static str> {
     prop_oneof![
