@@ -152,8 +152,7 @@ pub struct BulkResult<'a> {
 pub fn read_applied_result<'a>(lexer: &mut Lexer<'a>) -> Option<BulkResult<'a>> {
     lexer.shaped_object(|mut result| {
         let id = result.value(br#""id": "#)?;
-        let ok = result.value(br#", "ok": "#)?;
-        let key = result.value(br#", "key": "#)?;
+        let key = result.value(br#", "ok": true, "key": "#)?;
         let closed = result.end(b"}")?;
         let string = |token| match token {
             Token::Str(text) => Some(text),
@@ -161,7 +160,7 @@ pub fn read_applied_result<'a>(lexer: &mut Lexer<'a>) -> Option<BulkResult<'a>> 
         };
         let read = BulkResult {
             id: string(id),
-            ok: ok == Token::Bool(true),
+            ok: true,
             key: string(key),
             error: None,
         };
@@ -667,7 +666,7 @@ mod tests {
         let answer = format!(r#"{{"ok": true, "results": [{applied}, {applied} ,{applied}]}}"#);
         assert_eq!(check_applied_results(answer.as_bytes()), 3);
         // Any scalars, escaped strings too.
-        let odd = r#"[{"id": "a\"b", "ok": 1, "key": null}]"#;
+        let odd = r#"[{"id": "a\"b", "ok": true, "key": null}]"#;
         assert_eq!(check_applied_results(odd.as_bytes()), 1);
         let others = [
             r#"[{"id":"a","ok":true,"key":"k"}]"#,
@@ -676,6 +675,7 @@ mod tests {
             r#"[{"id": "a", "ok": true, "key": {"k": 1}}]"#,
             r#"[{"id": "a", "ok": true, "key": "k""#,
             r#"[{"id": "a", "ok": tru, "key": "k"}]"#,
+            r#"[{"id": "a", "ok": 1, "key": "k"}]"#,
         ];
         for text in others {
             assert_eq!(check_applied_results(text.as_bytes()), 0, "{text}");

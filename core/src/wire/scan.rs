@@ -61,6 +61,33 @@ pub(crate) fn find_byte(bytes: &[u8], needle: u8) -> Option<usize> {
     find_by(bytes, !needle, &Byte(ONES * u64::from(needle)))
 }
 
+/// Whether `a` and `b` hold the same bytes: compared a word at a time in
+/// place, where slice equality is a call in the size-optimised build (the
+/// bytes compared are short: names, separators, literals).
+#[inline(always)]
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut at = 0;
+    while let (Some(x), Some(y)) = (a.get(at..at + 8), b.get(at..at + 8)) {
+        let (Ok(x), Ok(y)) = (<[u8; 8]>::try_from(x), <[u8; 8]>::try_from(y)) else {
+            return false;
+        };
+        if u64::from_ne_bytes(x) != u64::from_ne_bytes(y) {
+            return false;
+        }
+        at += 8;
+    }
+    while let (Some(x), Some(y)) = (a.get(at), b.get(at)) {
+        if x != y {
+            return false;
+        }
+        at += 1;
+    }
+    true
+}
+
 /// How many ASCII digits `bytes` starts with.
 #[inline(always)]
 pub(crate) fn count_digits(bytes: &[u8]) -> usize {
@@ -139,6 +166,24 @@ impl Flags for Structural {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compares_bytes_as_slice_equality_does() {
+        let text = b"\"value\":,\"last_successful_timestamp\":true";
+        for start in 0..text.len() {
+            for end in start..=text.len() {
+                let a = &text[start..end];
+                let mut changed = a.to_vec();
+                if let Some(last) = changed.last_mut() {
+                    *last ^= 1;
+                }
+                let longer = [a, b"x"].concat();
+                for other in [a, &changed, &longer] {
+                    assert_eq!(same_bytes(a, other), a == other, "{a:?} {other:?}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn counts_digits_as_a_plain_count_does() {

@@ -11,7 +11,7 @@ use core::fmt;
 
 pub use self::one_pass::{Closed, Shaped};
 pub use self::string::{JsonStr, Overflow};
-use super::scan::{count_digits, find_string_special};
+use super::scan::{count_digits, find_string_special, same_bytes};
 use crate::config::MAX_JSON_DEPTH;
 
 mod one_pass;
@@ -413,7 +413,7 @@ impl<'a> Lexer<'a> {
     fn literal(&mut self, word: &str, token: Token<'a>) -> Result<Token<'a>, JsonError> {
         let end = self.pos + word.len();
         match self.input.get(self.pos..end) {
-            Some(found) if found == word.as_bytes() => {
+            Some(found) if same_bytes(found, word.as_bytes()) => {
                 self.pos = end;
                 Ok(token)
             }

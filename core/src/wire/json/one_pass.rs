@@ -6,6 +6,7 @@
 
 use super::{Expect, JsonStr, Lexer, Token};
 use crate::config::MAX_JSON_DEPTH;
+use crate::wire::scan::same_bytes;
 
 /// An object being matched by [`Lexer::shaped_object`]: its members' bytes
 /// up to each value are known in advance, so only the values are read.
@@ -116,25 +117,12 @@ impl<'a> Lexer<'a> {
         None
     }
 
-    /// Consumes `bytes` if the text goes on with them: compared a word at
-    /// a time in place, as they are short.
+    /// Consumes `bytes` if the text goes on with them.
     #[inline(always)]
     fn literal_bytes(&mut self, bytes: &[u8]) -> Option<()> {
         let end = self.pos + bytes.len();
-        let found = self.input.get(self.pos..end)?;
-        let mut at = 0;
-        while let (Some(a), Some(b)) = (found.get(at..at + 8), bytes.get(at..at + 8)) {
-            let (a, b): ([u8; 8], [u8; 8]) = (a.try_into().ok()?, b.try_into().ok()?);
-            if u64::from_ne_bytes(a) != u64::from_ne_bytes(b) {
-                return None;
-            }
-            at += 8;
-        }
-        while let (Some(a), Some(b)) = (found.get(at), bytes.get(at)) {
-            if a != b {
-                return None;
-            }
-            at += 1;
+        if !same_bytes(self.input.get(self.pos..end)?, bytes) {
+            return None;
         }
         self.pos = end;
         Some(())
