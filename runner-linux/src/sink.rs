@@ -111,8 +111,7 @@ impl SinkSlot {
     }
 
     /// The buffer the engine writes the next request into: `spare` (what a
-    /// slot that had nothing to send gave back, or a sent request's), else
-    /// a new one.
+    /// slot that had nothing to send gave back, still good), else a new one.
     pub(crate) fn request_buffer(&mut self, spare: &mut Vec<u8>) -> &mut [u8] {
         if self.out.is_empty() {
             self.out = if spare.len() == self.out_capacity {
@@ -165,9 +164,8 @@ impl SinkSlot {
         Ok(())
     }
 
-    /// Makes progress after a readiness event. Once the request is sent,
-    /// its buffer becomes `spare` (the next request's) if that is empty.
-    pub(crate) fn on_ready(&mut self, socket: &Path, spare: &mut Vec<u8>) -> WriteOutcome {
+    /// Makes progress after a readiness event.
+    pub(crate) fn on_ready(&mut self, socket: &Path) -> WriteOutcome {
         let Some(conn) = self.conn.as_mut() else {
             return WriteOutcome::Pending;
         };
@@ -178,13 +176,9 @@ impl SinkSlot {
                 Err(e) => return WriteOutcome::Failed(sink_error(&e, socket)),
             }
         }
-        // Sent: the request's memory is not needed while the answer comes,
-        // and the next request needs no new zeroed buffer.
+        // Sent: the request's memory is not needed while the answer comes.
         if !self.out.is_empty() {
-            let sent = std::mem::take(&mut self.out);
-            if spare.is_empty() {
-                *spare = sent;
-            }
+            self.out = Vec::new();
         }
         loop {
             // Straight into the line buffer: answers run to a megabyte.
@@ -309,16 +303,13 @@ mod tests {
         let deadline = Instant::from_millis(1000);
         slot.start(&socket, len, request, deadline, poll.registry(), Token(0))
             .unwrap();
-        let mut spare = Vec::new();
         let answered = loop {
-            match slot.on_ready(&socket, &mut spare) {
+            match slot.on_ready(&socket) {
                 WriteOutcome::Pending => poll.poll(&mut events, None).unwrap(),
                 WriteOutcome::Answered => break true,
                 WriteOutcome::Failed(_) => break false,
             }
         };
-        // Sent, the request's buffer is the next one's.
-        assert_eq!(spare.len(), 64 * 1024);
         let line = slot.line().to_vec();
         slot.close(poll.registry());
         assert!(server.join().unwrap().starts_with(

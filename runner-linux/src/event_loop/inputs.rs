@@ -70,7 +70,7 @@ impl Runner {
         let Some(request) = sink.request() else {
             return;
         };
-        match sink.on_ready(socket, &mut self.spare_request) {
+        match sink.on_ready(socket) {
             WriteOutcome::Pending => return,
             WriteOutcome::Answered => self.engine.handle_sink_response(now, request, sink.line()),
             WriteOutcome::Failed(error) => self.engine.handle_sink_error(now, request, error),

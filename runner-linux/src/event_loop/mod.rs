@@ -70,8 +70,7 @@ pub(crate) struct Runner {
     api: Option<Fetch>,
     api_buf: Vec<u8>,
     sinks: Vec<SinkSlot>,
-    /// A request buffer free for the next request (at most one): one no
-    /// slot needed on the last pass, or one whose request was sent.
+    /// A request buffer no slot needed on the last pass (at most one).
     spare_request: Vec<u8>,
     scratch: Vec<u8>,
     shutdown_deadline: Option<Instant>,
