@@ -20,7 +20,9 @@ pub struct Closed(());
 impl<'a> Shaped<'_, 'a> {
     /// The member that `piece` begins (its `,` after the first member, its
     /// quoted name and its `:`, with no white space around them) and its
-    /// value, when the text goes on with `piece` and a scalar.
+    /// value, when the text goes on with `piece` and a scalar. The lexer
+    /// takes `piece` as such without looking into it: the tests of each
+    /// reading check it against the flat-object reading.
     #[inline(always)]
     pub fn value(&mut self, piece: &[u8]) -> Option<Token<'a>> {
         let lexer = &mut *self.lexer;
