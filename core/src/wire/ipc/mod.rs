@@ -153,7 +153,7 @@ pub fn read_applied_result<'a>(lexer: &mut Lexer<'a>) -> Option<BulkResult<'a>> 
     lexer.shaped_object(|mut result| {
         let id = result.value(br#""id": "#)?;
         let key = result.value(br#", "ok": true, "key": "#)?;
-        let closed = result.end(b"}")?;
+        let closed = result.end()?;
         let string = |token| match token {
             Token::Str(text) => Some(text),
             _ => None,

@@ -411,18 +411,26 @@ impl<'a> Lexer<'a> {
 
     #[inline(always)]
     fn literal(&mut self, word: &str, token: Token<'a>) -> Result<Token<'a>, JsonError> {
-        let end = self.pos + word.len();
-        match self.input.get(self.pos..end) {
-            Some(found) if same_bytes(found, word.as_bytes()) => {
-                self.pos = end;
-                Ok(token)
-            }
-            Some(_) => Err(JsonError::UnexpectedByte { at: self.pos }),
-            None if word.as_bytes().starts_with(&self.input[self.pos..]) => {
-                Err(JsonError::UnexpectedEnd)
-            }
-            None => Err(JsonError::UnexpectedByte { at: self.pos }),
+        if self.literal_bytes(word.as_bytes()).is_some() {
+            return Ok(token);
         }
+        let rest = &self.input[self.pos..];
+        if rest.len() < word.len() && word.as_bytes().starts_with(rest) {
+            Err(JsonError::UnexpectedEnd)
+        } else {
+            Err(JsonError::UnexpectedByte { at: self.pos })
+        }
+    }
+
+    /// Consumes `bytes` if the text goes on with them.
+    #[inline(always)]
+    fn literal_bytes(&mut self, bytes: &[u8]) -> Option<()> {
+        let end = self.pos + bytes.len();
+        if !same_bytes(self.input.get(self.pos..end)?, bytes) {
+            return None;
+        }
+        self.pos = end;
+        Some(())
     }
 
     #[inline(always)]

@@ -6,7 +6,6 @@
 
 use super::{Expect, JsonStr, Lexer, Token};
 use crate::config::MAX_JSON_DEPTH;
-use crate::wire::scan::same_bytes;
 
 /// An object being matched by [`Lexer::shaped_object`]: its members' bytes
 /// up to each value are known in advance, so only the values are read.
@@ -25,32 +24,24 @@ impl<'a> Shaped<'_, 'a> {
     /// reading check it against the flat-object reading.
     #[inline(always)]
     pub fn value(&mut self, piece: &[u8]) -> Option<Token<'a>> {
-        let lexer = &mut *self.lexer;
-        lexer.literal_bytes(piece)?;
-        if let None | Some(b'{' | b'[') = lexer.peek() {
-            return None;
-        }
-        lexer.value().ok()
+        self.lexer.literal_bytes(piece)?;
+        self.lexer.scalar_value()
     }
 
     /// [`Shaped::value`] for a member written only sometimes: `Some(None)`,
     /// nothing consumed, when the text does not go on with `piece`.
     #[inline(always)]
     pub fn optional_value(&mut self, piece: &[u8]) -> Option<Option<Token<'a>>> {
-        let lexer = &*self.lexer;
-        if !lexer.input.get(lexer.pos..)?.starts_with(piece) {
+        if self.lexer.literal_bytes(piece).is_none() {
             return Some(None);
         }
-        self.value(piece).map(Some)
+        self.lexer.scalar_value().map(Some)
     }
 
-    /// The object's `}` (`piece` is it), when the text goes on with it.
+    /// The object's `}`, when the text goes on with it.
     #[inline(always)]
-    pub fn end(self, piece: &[u8]) -> Option<Closed> {
-        if piece != b"}" {
-            return None;
-        }
-        self.lexer.literal_bytes(piece)?;
+    pub fn end(self) -> Option<Closed> {
+        self.lexer.literal_bytes(b"}")?;
         Some(Closed(()))
     }
 }
@@ -119,15 +110,14 @@ impl<'a> Lexer<'a> {
         None
     }
 
-    /// Consumes `bytes` if the text goes on with them.
+    /// A value that is a scalar, read at its first byte; `None` at a
+    /// container, an error or the end of the text.
     #[inline(always)]
-    fn literal_bytes(&mut self, bytes: &[u8]) -> Option<()> {
-        let end = self.pos + bytes.len();
-        if !same_bytes(self.input.get(self.pos..end)?, bytes) {
+    fn scalar_value(&mut self) -> Option<Token<'a>> {
+        if let None | Some(b'{' | b'[') = self.peek() {
             return None;
         }
-        self.pos = end;
-        Some(())
+        self.value().ok()
     }
 
     #[inline(always)]
@@ -186,10 +176,7 @@ impl<'a> Lexer<'a> {
         }
         loop {
             let name = self.member_name()?;
-            if let None | Some(b'{' | b'[') = self.peek() {
-                return None;
-            }
-            member(name, self.value().ok()?);
+            member(name, self.scalar_value()?);
             self.skip_ws();
             match self.peek() {
                 Some(b',') => {

@@ -431,7 +431,7 @@ pub fn read_backend_tag<'a>(lexer: &mut Lexer<'a>) -> Option<TagFields<'a>> {
         tag.optional_value(br#","error_details":"#)?;
         let timestamp = tag.value(br#","timestamp":"#)?;
         tag.value(br#","last_successful_timestamp":"#)?;
-        let closed = tag.end(b"}")?;
+        let closed = tag.end()?;
         let fields = TagFields {
             value: Some(RawValue::Scalar(value)),
             status: Some(RawValue::Scalar(status)),
