@@ -128,13 +128,8 @@ impl KeyTemplate {
         for part in &self.parts {
             match *part {
                 Part::Literal { start, end } => {
-                    // Split off in place: `str::get` is a call in the
-                    // size-optimised build.
-                    let literal = self
-                        .text
-                        .split_at_checked(usize::from(end))
-                        .and_then(|(head, _)| head.split_at_checked(usize::from(start)));
-                    out.write_str(literal.map_or("", |(_, literal)| literal))
+                    let literal = crate::text::between(&self.text, start.into(), end.into());
+                    out.write_str(literal.unwrap_or(""))
                         .map_err(|_| crate::wire::json::Overflow)?
                 }
                 Part::Device => device.write_unescaped(out)?,

@@ -1,6 +1,16 @@
-//! Bounded text: keeping the start of something that may not fit.
+//! Bounded text: keeping the start of something that may not fit, and
+//! taking part of a text in place.
 
 use core::fmt;
+
+/// `text` from `start` to `end`, when both are character boundaries (as
+/// `str::get` gives it): split off in place, where `str::get` is a call in
+/// the size-optimised build.
+#[inline(always)]
+pub(crate) fn between(text: &str, start: usize, end: usize) -> Option<&str> {
+    let (head, _) = text.split_at_checked(end)?;
+    head.split_at_checked(start).map(|(_, part)| part)
+}
 
 /// Writes what fits into a bounded string and drops the rest, cutting once
 /// (nothing is appended after the first character that did not fit) and

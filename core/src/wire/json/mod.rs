@@ -13,6 +13,7 @@ pub use self::one_pass::{Closed, Shaped};
 pub use self::string::{JsonStr, Overflow};
 use super::scan::{count_digits, find_string_special, same_bytes};
 use crate::config::MAX_JSON_DEPTH;
+use crate::text;
 
 mod one_pass;
 #[cfg(test)]
@@ -469,17 +470,7 @@ impl<'a> Lexer<'a> {
                 return Err(self.number_error(start));
             }
         }
-        self.text_between(start, self.pos)
-            .ok_or(JsonError::InvalidNumber { at: start })
-    }
-
-    /// The text from `start` to `end` (positions next to ASCII bytes, so on
-    /// character boundaries): split off in place, where `str::get` is a
-    /// call in the size-optimised build.
-    #[inline(always)]
-    fn text_between(&self, start: usize, end: usize) -> Option<&'a str> {
-        let (head, _) = self.text.split_at_checked(end)?;
-        head.split_at_checked(start).map(|(_, text)| text)
+        text::between(self.text, start, self.pos).ok_or(JsonError::InvalidNumber { at: start })
     }
 
     fn number_error(&self, start: usize) -> JsonError {
@@ -513,8 +504,7 @@ impl<'a> Lexer<'a> {
                 _ => return Err(JsonError::InvalidString { at: self.pos }),
             }
         }
-        let raw = self
-            .text_between(start, self.pos)
+        let raw = text::between(self.text, start, self.pos)
             .ok_or(JsonError::InvalidString { at: open_quote })?;
         self.pos += 1;
         Ok(JsonStr::from_parts(raw, escaped))
