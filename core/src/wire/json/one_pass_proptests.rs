@@ -114,6 +114,15 @@ where
     read
 }
 
+/// `text` as bytes, cut at `cut` when there is one.
+fn cut_off(text: String, cut: Option<prop::sample::Index>) -> Vec<u8> {
+    let mut bytes = text.into_bytes();
+    if let Some(cut) = cut {
+        bytes.truncate(cut.index(bytes.len() + 1));
+    }
+    bytes
+}
+
 /// The contents of a result's string, plain or not.
 fn contents() -> impl Strategy<Value = &'static str> {
     prop_oneof![
@@ -162,11 +171,7 @@ pub(crate) fn bulk_answer() -> impl Strategy<Value = Vec<u8>> {
                 }
             }
             text.push_str(close);
-            let mut bytes = text.into_bytes();
-            if truncate {
-                bytes.truncate(cut.index(bytes.len() + 1));
-            }
-            bytes
+            cut_off(text, truncate.then_some(cut))
         })
 }
 
@@ -210,11 +215,7 @@ pub(crate) fn backend_document() -> impl Strategy<Value = Vec<u8>> {
                 text.push_str(&format!(r#""tag-{i}":{tag}"#));
             }
             text.push_str("}}");
-            let mut bytes = text.into_bytes();
-            if truncate {
-                bytes.truncate(cut.index(bytes.len() + 1));
-            }
-            bytes
+            cut_off(text, truncate.then_some(cut))
         })
 }
 
@@ -291,11 +292,7 @@ fn object() -> impl Strategy<Value = Vec<u8>> {
                 }
             }
             text.push_str(close);
-            let mut bytes = text.into_bytes();
-            if truncate {
-                bytes.truncate(cut.index(bytes.len() + 1));
-            }
-            bytes
+            cut_off(text, truncate.then_some(cut))
         })
 }
 
