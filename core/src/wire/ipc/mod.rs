@@ -177,6 +177,16 @@ impl<'a> BulkResult<'a> {
         error: None,
     };
 
+    /// The rest of a result whose `{` was just returned, when it holds only
+    /// scalars (the usual result): read in one pass. Else `None`, the lexer
+    /// untouched.
+    fn read_flat(lexer: &mut Lexer<'a>) -> Option<Self> {
+        let mut result = Self::FAILED;
+        lexer
+            .flat_object(|name, token| result.keep(name, token))
+            .then_some(result)
+    }
+
     /// Keeps `token` if `name` is a member the sync reads.
     #[inline(always)]
     fn keep(&mut self, name: JsonStr<'a>, token: Token<'a>) {
@@ -278,11 +288,11 @@ impl<'a> Response<'a> {
             match lexer.next_value().map_err(json)? {
                 Token::EndArray => break,
                 Token::BeginObject => {
-                    // The usual result holds only scalars: read it in one pass.
-                    if let Some(applied) = read_applied_result(&mut lexer) {
-                        item = applied;
-                    } else if !lexer.flat_object(|name, token| item.keep(name, token)) {
-                        item = BulkResult::FAILED;
+                    let read = read_applied_result(&mut lexer)
+                        .or_else(|| BulkResult::read_flat(&mut lexer));
+                    if let Some(read) = read {
+                        item = read;
+                    } else {
                         while let Some(Token::Key(name)) = lexer.next_token().map_err(json)? {
                             let token = lexer.next_value().map_err(json)?;
                             lexer.skip_value(token).map_err(json)?;

@@ -445,15 +445,10 @@ pub fn read_backend_tag<'a>(lexer: &mut Lexer<'a>) -> Option<TagFields<'a>> {
 
 /// The fields of the tag object whose `{` the lexer just returned.
 fn read_tag<'a>(lexer: &mut Lexer<'a>) -> Result<TagFields<'a>, JsonError> {
-    if let Some(fields) = read_backend_tag(lexer) {
+    if let Some(fields) = read_backend_tag(lexer).or_else(|| read_flat_tag(lexer)) {
         return Ok(fields);
     }
     let mut fields = TagFields::default();
-    // The usual tag holds only scalars: read it in one pass.
-    if lexer.flat_object(|name, token| fields.keep(name, RawValue::Scalar(token))) {
-        return Ok(fields);
-    }
-    fields = TagFields::default();
     while let Some(Token::Key(name)) = lexer.next_token()? {
         let raw = match lexer.next_value()? {
             Token::BeginArray | Token::BeginObject => {
@@ -465,6 +460,16 @@ fn read_tag<'a>(lexer: &mut Lexer<'a>) -> Result<TagFields<'a>, JsonError> {
         fields.keep(name, raw);
     }
     Ok(fields)
+}
+
+/// The rest of a tag object whose `{` was just returned, when it holds only
+/// scalars (the usual tag): read in one pass. Else `None`, the lexer
+/// untouched.
+fn read_flat_tag<'a>(lexer: &mut Lexer<'a>) -> Option<TagFields<'a>> {
+    let mut fields = TagFields::default();
+    lexer
+        .flat_object(|name, token| fields.keep(name, RawValue::Scalar(token)))
+        .then_some(fields)
 }
 
 impl<'a> TagFields<'a> {

@@ -195,14 +195,8 @@ fn a_device_name_too_long_to_keep_is_reported_once_its_tags_only_checked() {
 
 /// [`read_backend_tag`] against the tag read as a flat object at every
 /// object of `text`; how many it read.
-fn check_backend_tags<'a>(text: &'a [u8]) -> usize {
-    let flat = |lexer: &mut Lexer<'a>| {
-        let mut fields = TagFields::default();
-        lexer
-            .flat_object(|name, token| fields.keep(name, RawValue::Scalar(token)))
-            .then_some(fields)
-    };
-    check_shaped_reading(text, read_backend_tag, flat)
+fn check_backend_tags(text: &[u8]) -> usize {
+    check_shaped_reading(text, read_backend_tag, read_flat_tag)
 }
 
 proptest::proptest! {
