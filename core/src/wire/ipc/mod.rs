@@ -180,6 +180,7 @@ impl<'a> BulkResult<'a> {
     /// The rest of a result whose `{` was just returned, when it holds only
     /// scalars (the usual result): read in one pass. Else `None`, the lexer
     /// untouched.
+    #[inline(always)]
     fn read_flat(lexer: &mut Lexer<'a>) -> Option<Self> {
         let mut result = Self::FAILED;
         lexer
@@ -288,10 +289,10 @@ impl<'a> Response<'a> {
             match lexer.next_value().map_err(json)? {
                 Token::EndArray => break,
                 Token::BeginObject => {
-                    let read = read_applied_result(&mut lexer)
-                        .or_else(|| BulkResult::read_flat(&mut lexer));
-                    if let Some(read) = read {
-                        item = read;
+                    if let Some(applied) = read_applied_result(&mut lexer) {
+                        item = applied;
+                    } else if let Some(flat) = BulkResult::read_flat(&mut lexer) {
+                        item = flat;
                     } else {
                         while let Some(Token::Key(name)) = lexer.next_token().map_err(json)? {
                             let token = lexer.next_value().map_err(json)?;

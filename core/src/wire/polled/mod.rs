@@ -445,7 +445,10 @@ pub fn read_backend_tag<'a>(lexer: &mut Lexer<'a>) -> Option<TagFields<'a>> {
 
 /// The fields of the tag object whose `{` the lexer just returned.
 fn read_tag<'a>(lexer: &mut Lexer<'a>) -> Result<TagFields<'a>, JsonError> {
-    if let Some(fields) = read_backend_tag(lexer).or_else(|| read_flat_tag(lexer)) {
+    if let Some(fields) = read_backend_tag(lexer) {
+        return Ok(fields);
+    }
+    if let Some(fields) = read_flat_tag(lexer) {
         return Ok(fields);
     }
     let mut fields = TagFields::default();
@@ -465,6 +468,7 @@ fn read_tag<'a>(lexer: &mut Lexer<'a>) -> Result<TagFields<'a>, JsonError> {
 /// The rest of a tag object whose `{` was just returned, when it holds only
 /// scalars (the usual tag): read in one pass. Else `None`, the lexer
 /// untouched.
+#[inline(always)]
 fn read_flat_tag<'a>(lexer: &mut Lexer<'a>) -> Option<TagFields<'a>> {
     let mut fields = TagFields::default();
     lexer
